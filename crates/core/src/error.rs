@@ -1,0 +1,46 @@
+//! Errors the core reports. Messages never contain interview content, names or key material:
+//! they name ids, fields and file positions only, because they end up in terminals and logs.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("wrong passphrase")]
+    WrongPassphrase,
+    #[error("not a Testimony vault: {path} ({reason})")]
+    NotAVault { path: PathBuf, reason: String },
+    #[error("the vault is damaged: {0}")]
+    Corrupt(String),
+    #[error(
+        "this vault was created by a newer version of Testimony ({what} {found}, this version supports up to {supported}); upgrade Testimony to open it"
+    )]
+    NewerVersion { what: &'static str, found: u64, supported: u64 },
+    #[error("the vault is open in another Testimony process ({0}); close it there first")]
+    Locked(PathBuf),
+    #[error("a vault or other files already exist at {0}; choose an empty or new directory")]
+    AlreadyExists(PathBuf),
+    #[error("passphrase too weak: {0}")]
+    WeakPassphrase(String),
+    #[error("{0}")]
+    Codebook(#[from] crate::codebook::CodebookErrors),
+    #[error("invalid answer to '{question}': {reason}")]
+    InvalidAnswer { question: String, reason: String },
+    #[error("{0} not found: {1}")]
+    NotFound(&'static str, String),
+    #[error("not allowed: {0}")]
+    NotAllowed(String),
+    #[error("invalid input: {0}")]
+    Invalid(String),
+    #[error("cannot complete the interview; required questions are unanswered: {0}")]
+    Incomplete(String),
+    #[error("audit log check failed: {0}")]
+    AuditBroken(String),
+    #[error("storage error: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("schema migration failed: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("file error: {0}")]
+    Io(#[from] std::io::Error),
+}

@@ -1,0 +1,199 @@
+//! Key handling. The passphrase never encrypts data directly: Argon2id turns it into a
+//! key-encryption key that unwraps a random 256-bit data key (XChaCha20-Poly1305). SQLCipher
+//! gets the raw data key. Changing the passphrase rewrites only the small header, atomically,
+//! so a crash leaves either the old or the new passphrase working.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::Path;
+
+use argon2::{Algorithm, Argon2, Params, Version};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+pub const HEADER_FILE: &str = "vault.json";
+pub const HEADER_MAGIC: &str = "testimony-vault";
+/// Header format this build writes and reads.
+pub const HEADER_FORMAT: u64 = 1;
+/// Floor for Argon2id memory (KiB): 64 MiB, as the threat model requires.
+pub const MIN_MEMORY_KIB: u32 = 64 * 1024;
+/// Larger headers are not ours; refuse before parsing.
+const MAX_HEADER_BYTES: u64 = 64 * 1024;
+
+pub type DataKey = Zeroizing<[u8; 32]>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KdfParams {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for KdfParams {
+    fn default() -> Self {
+        KdfParams { memory_kib: MIN_MEMORY_KIB, iterations: 3, parallelism: 1 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Kdf {
+    pub algorithm: String,
+    #[serde(flatten)]
+    pub params: KdfParams,
+    pub salt: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WrappedKey {
+    pub algorithm: String,
+    pub nonce: String,
+    pub ciphertext: String,
+}
+
+/// The only plaintext in a vault directory: what is needed to derive the key, nothing more.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Header {
+    pub magic: String,
+    pub format: u64,
+    pub kdf: Kdf,
+    pub wrapped_key: WrappedKey,
+}
+
+fn derive_kek(passphrase: &str, kdf: &Kdf) -> Result<Zeroizing<[u8; 32]>> {
+    let salt = hex::decode(&kdf.salt).map_err(|_| Error::Corrupt("vault header: bad salt".into()))?;
+    let p = kdf.params;
+    let params = Params::new(p.memory_kib, p.iterations, p.parallelism, Some(32))
+        .map_err(|e| Error::Corrupt(format!("vault header: bad KDF parameters ({e})")))?;
+    let mut out = Zeroizing::new([0u8; 32]);
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+        .hash_password_into(passphrase.as_bytes(), &salt, out.as_mut())
+        .map_err(|e| Error::Corrupt(format!("vault header: key derivation failed ({e})")))?;
+    Ok(out)
+}
+
+/// Binds the wrapped key to the header's parameters: editing them breaks the unwrap.
+fn aad(format: u64, kdf: &Kdf) -> Vec<u8> {
+    let mut v = format!("{HEADER_MAGIC}/{format}/").into_bytes();
+    v.extend(serde_json::to_vec(kdf).expect("serialisable"));
+    v
+}
+
+impl Header {
+    /// A new header wrapping `key` under `passphrase`, with a fresh salt.
+    pub fn seal(key: &DataKey, passphrase: &str, params: KdfParams) -> Result<Header> {
+        let mut salt = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut salt);
+        let kdf = Kdf { algorithm: "argon2id".into(), params, salt: hex::encode(salt) };
+        let kek = derive_kek(passphrase, &kdf)?;
+        let mut nonce = [0u8; 24];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
+        let aad = aad(HEADER_FORMAT, &kdf);
+        let ct = cipher
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: key.as_ref(), aad: &aad })
+            .map_err(|_| Error::Corrupt("key wrapping failed".into()))?;
+        Ok(Header {
+            magic: HEADER_MAGIC.into(),
+            format: HEADER_FORMAT,
+            kdf,
+            wrapped_key: WrappedKey { algorithm: "xchacha20poly1305".into(), nonce: hex::encode(nonce), ciphertext: hex::encode(ct) },
+        })
+    }
+
+    /// Recovers the data key; a wrong passphrase fails the authentication tag.
+    pub fn unseal(&self, passphrase: &str) -> Result<DataKey> {
+        let kek = derive_kek(passphrase, &self.kdf)?;
+        let nonce = hex::decode(&self.wrapped_key.nonce).ok().filter(|n| n.len() == 24);
+        let ct = hex::decode(&self.wrapped_key.ciphertext).ok();
+        let (Some(nonce), Some(ct)) = (nonce, ct) else {
+            return Err(Error::Corrupt("vault header: bad wrapped key".into()));
+        };
+        let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
+        let aad = aad(self.format, &self.kdf);
+        let pt = Zeroizing::new(
+            cipher.decrypt(XNonce::from_slice(&nonce), Payload { msg: &ct, aad: &aad }).map_err(|_| Error::WrongPassphrase)?,
+        );
+        let mut key = Zeroizing::new([0u8; 32]);
+        if pt.len() != 32 {
+            return Err(Error::Corrupt("vault header: wrapped key has the wrong length".into()));
+        }
+        key.copy_from_slice(&pt);
+        Ok(key)
+    }
+
+    /// Reads and checks the header of the vault at `dir`. Reads only.
+    pub fn read(dir: &Path) -> Result<Header> {
+        let not_vault = |reason: &str| Error::NotAVault { path: dir.to_path_buf(), reason: reason.into() };
+        if !dir.is_dir() {
+            return Err(not_vault("no such directory"));
+        }
+        let path = dir.join(HEADER_FILE);
+        let meta = fs::metadata(&path).map_err(|_| not_vault("no vault.json header"))?;
+        if meta.len() > MAX_HEADER_BYTES {
+            return Err(not_vault("vault.json is too large to be a header"));
+        }
+        let bytes = fs::read(&path)?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| not_vault("vault.json is not a readable header"))?;
+        if v.get("magic").and_then(|m| m.as_str()) != Some(HEADER_MAGIC) {
+            return Err(not_vault("vault.json is not a Testimony header"));
+        }
+        let format = v.get("format").and_then(|f| f.as_u64()).ok_or_else(|| Error::Corrupt("vault header: no format".into()))?;
+        if format > HEADER_FORMAT {
+            return Err(Error::NewerVersion { what: "vault header format", found: format, supported: HEADER_FORMAT });
+        }
+        let h: Header = serde_json::from_value(v).map_err(|e| Error::Corrupt(format!("vault header: {e}")))?;
+        if h.kdf.algorithm != "argon2id" || h.wrapped_key.algorithm != "xchacha20poly1305" {
+            return Err(Error::Corrupt("vault header: unknown algorithm".into()));
+        }
+        if h.kdf.params.memory_kib < MIN_MEMORY_KIB {
+            return Err(Error::Corrupt("vault header: key derivation parameters below the minimum".into()));
+        }
+        Ok(h)
+    }
+
+    /// Replaces the header atomically: temp file, fsync, rename, fsync directory.
+    pub fn write_atomic(&self, dir: &Path) -> Result<()> {
+        let tmp = dir.join(format!("{HEADER_FILE}.tmp"));
+        {
+            let mut f = File::create(&tmp)?;
+            f.write_all(&serde_json::to_vec_pretty(self).expect("serialisable"))?;
+            f.sync_all()?;
+        }
+        fs::rename(&tmp, dir.join(HEADER_FILE))?;
+        sync_dir(dir)?;
+        Ok(())
+    }
+}
+
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)?.sync_all()?;
+    Ok(())
+}
+
+pub fn random_data_key() -> DataKey {
+    let mut k = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.fill_bytes(k.as_mut());
+    k
+}
+
+/// A floor against typos and trivially guessable passphrases. The app shows a strength meter;
+/// the core only refuses what is clearly unsafe.
+pub fn check_passphrase_strength(p: &str) -> Result<()> {
+    let chars = p.chars().count();
+    if chars < 10 {
+        return Err(Error::WeakPassphrase("use at least 10 characters (a few words is best)".into()));
+    }
+    let distinct: std::collections::HashSet<char> = p.chars().collect();
+    if distinct.len() < 5 {
+        return Err(Error::WeakPassphrase("too repetitive".into()));
+    }
+    Ok(())
+}

@@ -1,0 +1,19 @@
+//! Testimony core: the encrypted vault, the codebook, the records and their rules.
+//! No UI and no async runtime: the CLI, the desktop app and the archive all build on this.
+
+pub mod audit;
+pub mod codebook;
+pub mod error;
+pub mod form;
+pub mod keys;
+pub mod model;
+pub mod partial_date;
+mod records;
+pub mod schema;
+mod search;
+pub mod vault;
+
+pub use error::{Error, Result};
+pub use records::{MAX_ATTACHMENT_BYTES, MAX_NOTE_CHARS};
+pub use search::SearchHit;
+pub use vault::{CreateOptions, Vault};

@@ -1,0 +1,97 @@
+//! Schema migrations: forward only, numbered by SQLite's user_version. Never edit a released
+//! migration; add a new one. `tests/migrations.rs` upgrades a vault from every earlier version.
+
+use rusqlite_migration::{M, Migrations};
+
+/// Version 1: records. Every record carries id (UUID v7), device id, timestamps and a version
+/// counter, which is what incremental bundles and conflict detection need.
+const V1_RECORDS: &str = r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE secrets (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
+CREATE TABLE codebooks (
+    id TEXT NOT NULL, version TEXT NOT NULL, sha256 TEXT NOT NULL, source TEXT NOT NULL,
+    added_at TEXT NOT NULL, PRIMARY KEY (id, version)) STRICT;
+CREATE TABLE witnesses (
+    id TEXT PRIMARY KEY, device_id TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL, code TEXT NOT NULL UNIQUE,
+    gender TEXT, birth_year INTEGER, home_province TEXT, songbun TEXT, year_left INTEGER,
+    repatriations INTEGER) STRICT;
+-- Identifying details live apart so that every export can leave them out.
+CREATE TABLE witness_identities (
+    witness_id TEXT PRIMARY KEY REFERENCES witnesses(id), device_id TEXT NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, version INTEGER NOT NULL,
+    real_name TEXT, contact TEXT, notes TEXT) STRICT;
+CREATE TABLE consents (
+    id TEXT PRIMARY KEY, device_id TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL, witness_id TEXT NOT NULL UNIQUE REFERENCES witnesses(id),
+    record_audio INTEGER NOT NULL, transcribe INTEGER NOT NULL, share_archive INTEGER NOT NULL,
+    quote_anonymously INTEGER NOT NULL, publish_identified INTEGER NOT NULL,
+    taken_by TEXT NOT NULL, taken_at TEXT NOT NULL,
+    method TEXT NOT NULL CHECK (method IN ('oral', 'written')), withdrawn_at TEXT) STRICT;
+CREATE TABLE interviews (
+    id TEXT PRIMARY KEY, device_id TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL, witness_id TEXT NOT NULL REFERENCES witnesses(id),
+    interviewer TEXT NOT NULL, interpreter TEXT, languages TEXT NOT NULL, place TEXT,
+    started_at TEXT, ended_at TEXT, codebook_id TEXT NOT NULL, codebook_version TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('draft', 'complete', 'reviewed')),
+    FOREIGN KEY (codebook_id, codebook_version) REFERENCES codebooks(id, version)) STRICT;
+CREATE TABLE group_instances (
+    id TEXT PRIMARY KEY, device_id TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL, interview_id TEXT NOT NULL REFERENCES interviews(id),
+    group_id TEXT NOT NULL, parent_id TEXT REFERENCES group_instances(id), ordinal INTEGER NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0) STRICT;
+CREATE TABLE answers (
+    id TEXT PRIMARY KEY, device_id TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL, interview_id TEXT NOT NULL REFERENCES interviews(id),
+    instance_id TEXT REFERENCES group_instances(id), question_id TEXT NOT NULL,
+    value TEXT NOT NULL) STRICT;
+CREATE UNIQUE INDEX answers_slot ON answers (interview_id, ifnull(instance_id, ''), question_id);
+CREATE TABLE notes (
+    id TEXT PRIMARY KEY, device_id TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL, interview_id TEXT NOT NULL REFERENCES interviews(id),
+    question_id TEXT, instance_id TEXT REFERENCES group_instances(id), text TEXT NOT NULL) STRICT;
+CREATE TABLE attachments (
+    id TEXT PRIMARY KEY, device_id TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL, interview_id TEXT NOT NULL REFERENCES interviews(id),
+    name TEXT NOT NULL, media_type TEXT NOT NULL, size INTEGER NOT NULL, sha256 TEXT NOT NULL,
+    data BLOB NOT NULL) STRICT;
+CREATE INDEX interviews_witness ON interviews (witness_id);
+CREATE INDEX group_instances_interview ON group_instances (interview_id);
+CREATE INDEX notes_interview ON notes (interview_id);
+"#;
+
+/// Version 2: full-text search. The trigram tokenizer matches any substring of three or more
+/// characters, which works for Hangul (no spaces between morphemes) as well as English;
+/// shorter queries fall back to a scan (see search.rs).
+const V2_SEARCH: &str = r#"
+CREATE VIRTUAL TABLE search_index USING fts5(
+    record_id UNINDEXED, interview_id UNINDEXED, kind UNINDEXED, body, tokenize = 'trigram');
+INSERT INTO search_index (record_id, interview_id, kind, body)
+    SELECT id, interview_id, 'answer', value ->> '$' FROM answers WHERE json_type(value) = 'text';
+INSERT INTO search_index (record_id, interview_id, kind, body)
+    SELECT id, interview_id, 'answer', value ->> '$.locality' FROM answers
+    WHERE json_type(value) = 'object' AND coalesce(value ->> '$.locality', '') <> '';
+INSERT INTO search_index (record_id, interview_id, kind, body)
+    SELECT id, interview_id, 'note', text FROM notes;
+"#;
+
+/// Version 3: the audit log, a hash chain. Triggers make it append-only for SQL; the chain and
+/// the head recorded in meta make any edit or deletion detectable by `audit verify`.
+const V3_AUDIT: &str = r#"
+CREATE TABLE audit_log (
+    seq INTEGER PRIMARY KEY, at TEXT NOT NULL, actor TEXT NOT NULL, device_id TEXT NOT NULL,
+    record_type TEXT NOT NULL, record_id TEXT NOT NULL, action TEXT NOT NULL,
+    content_hash TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL) STRICT;
+CREATE INDEX audit_record ON audit_log (record_id);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+"#;
+
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(V1_RECORDS), M::up(V2_SEARCH), M::up(V3_AUDIT)])
+}
+
+/// The schema version this build creates and reads.
+pub const LATEST: u64 = 3;

@@ -1,0 +1,72 @@
+//! Full-text search over answers and notes (later transcripts), inside the encrypted database.
+//! FTS5's trigram tokenizer finds any substring of 3+ characters, so Korean works without a
+//! morphological analyser; terms of 1–2 characters (common in Korean: 탄광, 감옥) are matched
+//! with LIKE over the same table, which is a scan but stays fast at vault sizes.
+
+use rusqlite::params_from_iter;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::vault::Vault;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SearchHit {
+    pub interview_id: String,
+    pub witness_code: String,
+    pub record_id: String,
+    pub kind: String,
+    /// The matching text around the first hit, at most ~120 characters.
+    pub snippet: String,
+}
+
+fn snippet(body: &str, terms: &[String]) -> String {
+    let lower = body.to_lowercase();
+    let pos = terms.iter().filter_map(|t| lower.find(&t.to_lowercase())).min().unwrap_or(0);
+    let chars: Vec<char> = body.chars().collect();
+    let at = lower[..pos.min(lower.len())].chars().count();
+    let start = at.saturating_sub(40);
+    let end = (at + 80).min(chars.len());
+    let mut s: String = chars[start..end].iter().collect::<String>().replace('\n', " ");
+    if start > 0 {
+        s.insert(0, '…');
+    }
+    if end < chars.len() {
+        s.push('…');
+    }
+    s
+}
+
+impl Vault {
+    /// Every whitespace-separated term must occur (case-insensitive substring match).
+    pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
+        let terms: Vec<String> = query.split_whitespace().map(str::to_string).collect();
+        if terms.is_empty() {
+            return Err(Error::Invalid("empty search".into()));
+        }
+        if terms.len() > 16 || query.len() > 1000 {
+            return Err(Error::Invalid("search has too many terms".into()));
+        }
+        let (long, short): (Vec<&String>, Vec<&String>) = terms.iter().partition(|t| t.chars().count() >= 3);
+        let mut sql = String::from(
+            "SELECT s.interview_id, w.code, s.record_id, s.kind, s.body FROM search_index s
+             JOIN interviews i ON i.id = s.interview_id JOIN witnesses w ON w.id = i.witness_id WHERE 1",
+        );
+        let mut args: Vec<String> = Vec::new();
+        if !long.is_empty() {
+            sql.push_str(" AND search_index MATCH ?");
+            // Each term as an FTS5 string literal: no operator in user input is interpreted.
+            args.push(long.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect::<Vec<_>>().join(" "));
+        }
+        for t in &short {
+            sql.push_str(" AND s.body LIKE ? ESCAPE '\\'");
+            args.push(format!("%{}%", t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+        }
+        sql.push_str(&format!(" ORDER BY i.started_at DESC LIMIT {}", limit.min(10_000)));
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map(params_from_iter(args.iter()), |r| {
+            let body: String = r.get(4)?;
+            Ok(SearchHit { interview_id: r.get(0)?, witness_code: r.get(1)?, record_id: r.get(2)?, kind: r.get(3)?, snippet: snippet(&body, &terms) })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}

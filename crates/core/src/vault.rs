@@ -1,0 +1,326 @@
+//! The vault: a directory holding one SQLCipher database and a small plaintext header.
+//!
+//! ```text
+//! VAULT/vault.json   header: KDF parameters, salt, wrapped data key (see keys.rs)
+//! VAULT/vault.db     SQLCipher database (+ -wal, -shm while open): everything else
+//! VAULT/vault.lock   empty; an exclusive OS lock on it keeps a second process out
+//! ```
+//! Opening checks, in order and without writing anything: the header, the lock, the
+//! passphrase, the database, the schema version. Only then are migrations applied.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::rc::Rc;
+
+use ed25519_dalek::SigningKey;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+use zeroize::Zeroizing;
+
+use crate::codebook::Codebook;
+use crate::error::{Error, Result};
+use crate::keys::{self, DataKey, Header, KdfParams};
+use crate::schema;
+
+pub const DB_FILE: &str = "vault.db";
+pub const LOCK_FILE: &str = "vault.lock";
+
+pub struct Vault {
+    pub(crate) conn: Connection,
+    dir: PathBuf,
+    // Held for the vault's lifetime; the OS releases the lock when the file closes.
+    _lock: File,
+    pub(crate) device_id: String,
+    pub(crate) actor: String,
+    codebooks: RefCell<HashMap<(String, String), Rc<Codebook>>>,
+}
+
+/// What `Vault::create` needs besides the passphrase.
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    /// Interviewer profile recorded as the actor in the audit log.
+    pub interviewer: String,
+    pub kdf: KdfParams,
+}
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        CreateOptions { interviewer: "interviewer".into(), kdf: KdfParams::default() }
+    }
+}
+
+pub(crate) fn now() -> String {
+    let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
+    time::OffsetDateTime::now_utc().format(&f).expect("formattable")
+}
+
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+fn lock(dir: &Path) -> Result<File> {
+    let f = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(dir.join(LOCK_FILE))?;
+    match f.try_lock() {
+        Ok(()) => Ok(f),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked(dir.to_path_buf())),
+        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
+    }
+}
+
+/// Opens the SQLCipher file with the raw key. `create` allows a new file.
+fn open_db(path: &Path, key: &DataKey, create: bool) -> Result<Connection> {
+    let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    if create {
+        flags |= OpenFlags::SQLITE_OPEN_CREATE;
+    }
+    let conn = Connection::open_with_flags(path, flags)?;
+    // SQLCipher logs decryption failures to stderr by default; we report errors ourselves.
+    let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE;");
+    // Raw key form x'…' skips SQLCipher's own PBKDF2: the key already comes from Argon2id.
+    let key_text = Zeroizing::new(format!("x'{}'", hex::encode(key.as_ref())));
+    let rc = unsafe {
+        rusqlite::ffi::sqlite3_key(conn.handle(), key_text.as_ptr().cast(), key_text.len() as std::os::raw::c_int)
+    };
+    if rc != rusqlite::ffi::SQLITE_OK {
+        return Err(Error::Corrupt("the database refused the key".into()));
+    }
+    Ok(conn)
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    // WAL + synchronous=FULL: a commit that returned is on disk, and a crash never corrupts.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(Error::Corrupt(format!("could not enable WAL (got {mode})")));
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA busy_timeout = 5000;",
+    )?;
+    Ok(())
+}
+
+fn schema_version(conn: &Connection) -> Result<u64> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))? as u64)
+}
+
+impl Vault {
+    /// Creates a new vault in `dir`, which must not exist or be empty.
+    pub fn create(dir: &Path, passphrase: &str, opts: CreateOptions) -> Result<Vault> {
+        keys::check_passphrase_strength(passphrase)?;
+        if opts.kdf.memory_kib < keys::MIN_MEMORY_KIB {
+            return Err(Error::Invalid("Argon2id memory below 64 MiB".into()));
+        }
+        if opts.interviewer.trim().is_empty() {
+            return Err(Error::Invalid("an interviewer profile name is required".into()));
+        }
+        if dir.exists() && fs::read_dir(dir)?.next().is_some() {
+            return Err(Error::AlreadyExists(dir.to_path_buf()));
+        }
+        fs::create_dir_all(dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            fs::set_permissions(dir, fs::Permissions::from_mode(0o700))?;
+        }
+        let lock = lock(dir)?;
+        let key = keys::random_data_key();
+        let header = Header::seal(&key, passphrase, opts.kdf)?;
+        let mut conn = open_db(&dir.join(DB_FILE), &key, true)?;
+        drop(key);
+        configure(&conn)?;
+        schema::migrations().to_latest(&mut conn)?;
+        let device_id = new_id();
+        let signing = SigningKey::generate(&mut rand::rngs::OsRng);
+        {
+            let tx = conn.transaction()?;
+            let created = now();
+            for (k, v) in [
+                ("device_id", device_id.as_str()),
+                ("interviewer", opts.interviewer.trim()),
+                ("created_at", created.as_str()),
+                ("audit_head_seq", "0"),
+                ("audit_head_hash", &hex::encode([0u8; 32])),
+            ] {
+                tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![k, v])?;
+            }
+            let secret = Zeroizing::new(signing.to_bytes());
+            tx.execute("INSERT INTO secrets (key, value) VALUES ('device_signing_key', ?1)", params![&secret[..]])?;
+            tx.commit()?;
+        }
+        // The header goes last: a directory without one is an unfinished vault, not a vault.
+        header.write_atomic(dir)?;
+        let v = Vault {
+            conn,
+            dir: dir.to_path_buf(),
+            _lock: lock,
+            device_id,
+            actor: opts.interviewer.trim().to_string(),
+            codebooks: RefCell::new(HashMap::new()),
+        };
+        v.ensure_codebook(&Codebook::default_codebook())?;
+        Ok(v)
+    }
+
+    /// Opens an existing vault. Every failure leaves the directory untouched.
+    pub fn open(dir: &Path, passphrase: &str) -> Result<Vault> {
+        let header = Header::read(dir)?;
+        let db_path = dir.join(DB_FILE);
+        if !db_path.is_file() {
+            return Err(Error::NotAVault { path: dir.to_path_buf(), reason: "vault.db is missing".into() });
+        }
+        let lock_file = if dir.join(LOCK_FILE).exists() { lock(dir)? } else {
+            return Err(Error::NotAVault { path: dir.to_path_buf(), reason: "vault.lock is missing".into() });
+        };
+        let key = header.unseal(passphrase)?;
+        let mut conn = open_db(&db_path, &key, false)?;
+        drop(key);
+        // First real read: with the right key, failure here means damage, not a bad passphrase.
+        let version = match schema_version(&conn).and_then(|v| {
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
+            Ok(v)
+        }) {
+            Ok(v) => v,
+            Err(Error::Db(e)) => return Err(Error::Corrupt(format!("the database cannot be read ({})", db_error_kind(&e)))),
+            Err(e) => return Err(e),
+        };
+        if version > schema::LATEST {
+            return Err(Error::NewerVersion { what: "database schema", found: version, supported: schema::LATEST });
+        }
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|e| Error::Corrupt(format!("integrity check failed ({})", db_error_kind(&e))))?;
+        if check != "ok" {
+            return Err(Error::Corrupt("integrity check failed".into()));
+        }
+        configure(&conn)?;
+        schema::migrations().to_latest(&mut conn)?;
+        let get = |k: &str| -> Result<String> {
+            conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| Error::Corrupt(format!("vault metadata '{k}' is missing")))
+        };
+        let device_id = get("device_id")?;
+        let actor = get("interviewer")?;
+        let v = Vault { conn, dir: dir.to_path_buf(), _lock: lock_file, device_id, actor, codebooks: RefCell::new(HashMap::new()) };
+        v.ensure_codebook(&Codebook::default_codebook())?;
+        Ok(v)
+    }
+
+    /// Changes the passphrase of the vault at `dir`. Only the header changes, and it is replaced
+    /// atomically: after a crash either the old or the new passphrase opens the vault.
+    pub fn change_passphrase(dir: &Path, old: &str, new: &str) -> Result<()> {
+        keys::check_passphrase_strength(new)?;
+        let header = Header::read(dir)?;
+        let _lock = lock(dir)?;
+        let key = header.unseal(old)?;
+        let params = header.kdf.params;
+        let fresh = Header::seal(&key, new, KdfParams { memory_kib: params.memory_kib.max(keys::MIN_MEMORY_KIB), ..params })?;
+        // Prove the new header really unwraps the same key before replacing the old one.
+        if *fresh.unseal(new)? != *key {
+            return Err(Error::Corrupt("re-wrapped key does not match".into()));
+        }
+        fresh.write_atomic(dir)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+    pub fn device_id(&self) -> &str {
+        &self.device_id
+    }
+    pub fn interviewer(&self) -> &str {
+        &self.actor
+    }
+
+    /// The device's Ed25519 public key (hex), generated with the vault; it signs bundles.
+    pub fn device_public_key(&self) -> Result<String> {
+        let sk = self.device_signing_key()?;
+        Ok(hex::encode(sk.verifying_key().to_bytes()))
+    }
+
+    pub(crate) fn device_signing_key(&self) -> Result<SigningKey> {
+        let bytes: Zeroizing<Vec<u8>> = Zeroizing::new(
+            self.conn.query_row("SELECT value FROM secrets WHERE key = 'device_signing_key'", [], |r| r.get(0))?,
+        );
+        let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| Error::Corrupt("device signing key".into()))?;
+        Ok(SigningKey::from_bytes(&arr))
+    }
+
+    /// Stores a codebook version the first time it is used; the same id and version with
+    /// different content is refused, because old interviews must keep meaning what they meant.
+    pub fn ensure_codebook(&self, cb: &Codebook) -> Result<()> {
+        let existing: Option<String> = self
+            .conn
+            .query_row("SELECT sha256 FROM codebooks WHERE id = ?1 AND version = ?2", params![cb.id, cb.version], |r| r.get(0))
+            .optional()?;
+        match existing {
+            Some(h) if h == cb.sha256 => Ok(()),
+            Some(_) => Err(Error::NotAllowed(format!(
+                "codebook {} version {} is already in the vault with different content; give the changed codebook a new version",
+                cb.id, cb.version
+            ))),
+            None => {
+                self.conn.execute(
+                    "INSERT INTO codebooks (id, version, sha256, source, added_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![cb.id, cb.version, cb.sha256, cb.source, now()],
+                )?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Validates and stores a codebook file's text; returns the parsed codebook.
+    pub fn add_codebook(&self, source: &str, file: &str) -> Result<Rc<Codebook>> {
+        let cb = Codebook::parse(source, file)?;
+        self.ensure_codebook(&cb)?;
+        self.codebook(&cb.id, &cb.version)
+    }
+
+    /// The codebook an interview was taken with, from the vault's own copy.
+    pub fn codebook(&self, id: &str, version: &str) -> Result<Rc<Codebook>> {
+        let k = (id.to_string(), version.to_string());
+        if let Some(cb) = self.codebooks.borrow().get(&k) {
+            return Ok(cb.clone());
+        }
+        let src: String = self
+            .conn
+            .query_row("SELECT source FROM codebooks WHERE id = ?1 AND version = ?2", params![id, version], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| Error::NotFound("codebook", format!("{id} {version}")))?;
+        let cb = Rc::new(Codebook::parse(&src, &format!("vault codebook {id} {version}"))?);
+        self.codebooks.borrow_mut().insert(k, cb.clone());
+        Ok(cb)
+    }
+
+    /// Every codebook version stored in the vault, newest first.
+    pub fn codebooks(&self) -> Result<Vec<(String, String, String)>> {
+        let mut st = self.conn.prepare("SELECT id, version, added_at FROM codebooks ORDER BY added_at DESC")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Runs `f` in one transaction and commits (durably) only if it succeeds.
+    pub(crate) fn write<T>(&mut self, f: impl FnOnce(&Transaction, &Ctx) -> Result<T>) -> Result<T> {
+        let ctx = Ctx { device_id: self.device_id.clone(), actor: self.actor.clone(), now: now() };
+        let tx = self.conn.transaction()?;
+        let out = f(&tx, &ctx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+/// Who and when, for one write.
+pub(crate) struct Ctx {
+    pub device_id: String,
+    pub actor: String,
+    pub now: String,
+}
+
+fn db_error_kind(e: &rusqlite::Error) -> String {
+    match e.sqlite_error_code() {
+        Some(code) => format!("{code:?}"),
+        None => "unreadable".into(),
+    }
+}
+
