@@ -2,7 +2,7 @@
 //! hashing the one before it. The head (last sequence number and hash) is kept in `meta`, so
 //! removing entries from the end is detected too.
 
-use rusqlite::{Transaction, params};
+use rusqlite::{Connection, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -41,7 +41,7 @@ fn entry_hash(e: &AuditEntry) -> String {
 }
 
 /// Appends an entry inside the caller's transaction.
-pub(crate) fn append(tx: &Transaction, cx: &Ctx, record_type: &str, record_id: &str, action: &str, content: &impl Serialize) -> Result<()> {
+pub(crate) fn append(tx: &Connection, cx: &Ctx, record_type: &str, record_id: &str, action: &str, content: &impl Serialize) -> Result<()> {
     let head = |k: &str| -> Result<String> { Ok(tx.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))?) };
     let seq: i64 = head("audit_head_seq")?.parse().map_err(|_| Error::Corrupt("audit head".into()))?;
     let mut e = AuditEntry {

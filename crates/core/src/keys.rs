@@ -163,7 +163,11 @@ impl Header {
     pub fn write_atomic(&self, dir: &Path) -> Result<()> {
         let tmp = dir.join(format!("{HEADER_FILE}.tmp"));
         {
-            let mut f = File::create(&tmp)?;
+            let mut opts = fs::OpenOptions::new();
+            opts.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+            let mut f = opts.open(&tmp)?;
             f.write_all(&serde_json::to_vec_pretty(self).expect("serialisable"))?;
             f.sync_all()?;
         }

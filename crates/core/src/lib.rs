@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod codebook;
+pub mod demo;
 pub mod error;
 pub mod form;
 pub mod keys;

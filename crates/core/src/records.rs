@@ -1,7 +1,7 @@
 //! Writing and reading records. Every write validates first, then changes the record, its
 //! search entry and the audit log in one transaction, committed durably before returning.
 
-use rusqlite::{OptionalExtension, Row, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -643,7 +643,7 @@ impl Vault {
     }
 }
 
-fn write_identity(tx: &Transaction, cx: &Ctx, witness_id: &str, id: &WitnessIdentity) -> Result<()> {
+fn write_identity(tx: &Connection, cx: &Ctx, witness_id: &str, id: &WitnessIdentity) -> Result<()> {
     let version: Option<i64> = tx.query_row("SELECT version FROM witness_identities WHERE witness_id = ?1", [witness_id], |r| r.get(0)).optional()?;
     let v = version.unwrap_or(0) + 1;
     tx.execute(
@@ -656,7 +656,7 @@ fn write_identity(tx: &Transaction, cx: &Ctx, witness_id: &str, id: &WitnessIden
 }
 
 /// Any change inside an interview is a change of the interview for sync purposes.
-fn touch_interview(tx: &Transaction, cx: &Ctx, id: &str) -> Result<()> {
+fn touch_interview(tx: &Connection, cx: &Ctx, id: &str) -> Result<()> {
     tx.execute("UPDATE interviews SET updated_at = ?2 WHERE id = ?1", params![id, cx.now])?;
     Ok(())
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 use ed25519_dalek::SigningKey;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 use zeroize::Zeroizing;
 
 use crate::codebook::Codebook;
@@ -34,6 +34,13 @@ pub struct Vault {
     pub(crate) device_id: String,
     pub(crate) actor: String,
     codebooks: RefCell<HashMap<(String, String), Rc<Codebook>>>,
+}
+
+impl std::fmt::Debug for Vault {
+    // Deliberately minimal: a Debug print must never reveal content or keys.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Vault").field("dir", &self.dir).finish_non_exhaustive()
+    }
 }
 
 /// What `Vault::create` needs besides the passphrase.
@@ -130,6 +137,7 @@ impl Vault {
         drop(key);
         configure(&conn)?;
         schema::migrations().to_latest(&mut conn)?;
+        restrict_permissions(dir)?;
         let device_id = new_id();
         let signing = SigningKey::generate(&mut rand::rngs::OsRng);
         {
@@ -300,13 +308,33 @@ impl Vault {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Runs `f` in one transaction and commits (durably) only if it succeeds.
-    pub(crate) fn write<T>(&mut self, f: impl FnOnce(&Transaction, &Ctx) -> Result<T>) -> Result<T> {
+    /// Runs `f` atomically. Outside a batch this is its own durable commit; inside `batch` it
+    /// is a savepoint that the batch commits.
+    pub(crate) fn write<T>(&mut self, f: impl FnOnce(&Connection, &Ctx) -> Result<T>) -> Result<T> {
         let ctx = Ctx { device_id: self.device_id.clone(), actor: self.actor.clone(), now: now() };
-        let tx = self.conn.transaction()?;
-        let out = f(&tx, &ctx)?;
-        tx.commit()?;
+        let sp = self.conn.savepoint()?;
+        let out = f(&sp, &ctx)?;
+        sp.commit()?;
         Ok(out)
+    }
+
+    /// Runs several writes as one transaction: all of them are committed, or none. Used for
+    /// bulk work (demo data, imports) where one fsync per record would be needlessly slow.
+    pub fn batch<T>(&mut self, f: impl FnOnce(&mut Vault) -> Result<T>) -> Result<T> {
+        if !self.conn.is_autocommit() {
+            return Err(Error::NotAllowed("batches do not nest".into()));
+        }
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        match f(self) {
+            Ok(v) => {
+                self.conn.execute_batch("COMMIT")?;
+                Ok(v)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
     }
 }
 
@@ -315,6 +343,19 @@ pub(crate) struct Ctx {
     pub device_id: String,
     pub actor: String,
     pub now: String,
+}
+
+/// Owner-only files: the directory is 0700 already; this keeps copies made elsewhere tight too.
+fn restrict_permissions(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    for name in [DB_FILE, LOCK_FILE, "vault.db-wal", "vault.db-shm"] {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join(name);
+        if p.exists() {
+            fs::set_permissions(&p, fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(())
 }
 
 fn db_error_kind(e: &rusqlite::Error) -> String {
