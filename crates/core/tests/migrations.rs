@@ -1,0 +1,80 @@
+//! A vault written by every earlier schema version opens, upgrades and keeps its data.
+
+mod common;
+
+use common::*;
+use rusqlite::{Connection, params};
+use testimony_core::codebook::Codebook;
+use testimony_core::keys::{Header, KdfParams, random_data_key};
+use testimony_core::schema::{LATEST, migrations};
+use testimony_core::Vault;
+
+/// Builds a vault directory whose database stops at schema `version`, with data written the
+/// way that version stored it.
+fn vault_at_version(dir: &std::path::Path, version: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let key = random_data_key();
+    Header::seal(&key, PASS, KdfParams::default()).unwrap().write_atomic(dir).unwrap();
+    std::fs::write(dir.join("vault.lock"), b"").unwrap();
+    let mut conn = Connection::open(dir.join("vault.db")).unwrap();
+    conn.pragma_update(None, "key", format!("x'{}'", hex::encode(key.as_ref()))).unwrap();
+    migrations().to_version(&mut conn, version).unwrap();
+    let cb = Codebook::default_codebook();
+    let now = "2025-01-02T03:04:05.000Z";
+    let dev = "0190aaaa-0000-7000-8000-000000000001";
+    for (k, v) in [("device_id", dev), ("interviewer", "old-version"), ("created_at", now), ("audit_head_seq", "0"), ("audit_head_hash", &"0".repeat(64))] {
+        conn.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![k, v]).unwrap();
+    }
+    conn.execute("INSERT INTO secrets (key, value) VALUES ('device_signing_key', ?1)", [vec![7u8; 32]]).unwrap();
+    conn.execute("INSERT INTO codebooks VALUES (?1, ?2, ?3, ?4, ?5)", params![cb.id, cb.version, cb.sha256, cb.source, now]).unwrap();
+    conn.execute("INSERT INTO witnesses (id, device_id, created_at, updated_at, version, code) VALUES ('w1', ?1, ?2, ?2, 1, 'W-2025-0001')", params![dev, now]).unwrap();
+    conn.execute(
+        "INSERT INTO interviews (id, device_id, created_at, updated_at, version, witness_id, interviewer, languages, codebook_id, codebook_version, status)
+         VALUES ('i1', ?1, ?2, ?2, 1, 'w1', 'old-version', 'ko', ?3, ?4, 'draft')",
+        params![dev, now, cb.id, cb.version],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO answers (id, device_id, created_at, updated_at, version, interview_id, question_id, value) VALUES ('a1', ?1, ?2, ?2, 1, 'i1', 'cl_anything_else', ?3)",
+        params![dev, now, serde_json::json!("옛 버전에서 쓴 답변 oldversion").to_string()],
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO notes (id, device_id, created_at, updated_at, version, interview_id, text) VALUES ('n1', ?1, ?2, ?2, 1, 'i1', '메모 oldnote')",
+        params![dev, now],
+    )
+    .unwrap();
+    if version >= 2 {
+        conn.execute("INSERT INTO search_index (record_id, interview_id, kind, body) VALUES ('a1', 'i1', 'answer', '옛 버전에서 쓴 답변 oldversion')", []).unwrap();
+        conn.execute("INSERT INTO search_index (record_id, interview_id, kind, body) VALUES ('n1', 'i1', 'note', '메모 oldnote')", []).unwrap();
+    }
+}
+
+#[test]
+fn every_earlier_schema_version_upgrades_with_data_intact() {
+    assert!(LATEST >= 2, "there are earlier versions to test");
+    for version in 1..LATEST as usize {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("v");
+        vault_at_version(&dir, version);
+        let mut v = Vault::open(&dir, PASS).unwrap_or_else(|e| panic!("from v{version}: {e}"));
+        let user_version: i64 = raw_version(&v);
+        assert_eq!(user_version as u64, LATEST, "from v{version}");
+        let d = v.interview_detail("i1").unwrap();
+        assert_eq!(d.answers[0].value, serde_json::json!("옛 버전에서 쓴 답변 oldversion"), "from v{version}");
+        assert_eq!(d.notes[0].text, "메모 oldnote");
+        // Search works over data written before the index existed.
+        assert_eq!(v.search("버전", 10).unwrap().len(), 1, "from v{version}");
+        assert_eq!(v.search("oldnote", 10).unwrap().len(), 1, "from v{version}");
+        // The audit chain starts cleanly and records new work.
+        v.set_answer("i1", None, "cl_anything_else", &serde_json::json!("new")).unwrap();
+        assert_eq!(v.audit_verify().unwrap().entries, 1, "from v{version}");
+        drop(v);
+        // And it opens again at the latest version without migrating twice.
+        assert!(Vault::open(&dir, PASS).is_ok());
+    }
+}
+
+fn raw_version(v: &Vault) -> i64 {
+    raw_conn(v.dir(), PASS).query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap()
+}
