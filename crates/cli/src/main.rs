@@ -4,6 +4,7 @@
 mod passphrase;
 mod show;
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -64,7 +65,8 @@ enum Cmd {
     /// This device's signing identity.
     #[command(subcommand)]
     Device(DeviceCmd),
-    /// Fill a vault with fictional demo interviews (creates the vault if it does not exist).
+    /// Create a new vault filled with fictional demo interviews. Refuses an existing vault, so
+    /// that made-up testimony can never mix with real testimony.
     Demo {
         #[arg(long, default_value_t = 24)]
         count: usize,
@@ -172,6 +174,8 @@ enum InterviewCmd {
     Answer {
         interview: String,
         question: String,
+        /// The answer; `-` reads it from standard input (keeps testimony out of the process
+        /// list and shell history).
         value: String,
         /// Group instance id, for questions inside a repeatable group.
         #[arg(long)]
@@ -200,6 +204,7 @@ enum InterviewCmd {
     /// Add a note to the interview (or to one question).
     Note {
         interview: String,
+        /// The note; `-` reads it from standard input.
         text: String,
         #[arg(long)]
         question: Option<String>,
@@ -401,12 +406,11 @@ fn run(cli: &Cli) -> Result<(), Error> {
         }
         Cmd::Demo { count, seed } => {
             let dir = vault_dir(cli)?;
-            let mut v = if dir.join(testimony_core::keys::HEADER_FILE).exists() {
-                open(cli)?
-            } else {
-                let pass = passphrase::get("TESTIMONY_PASSPHRASE", "New vault passphrase: ", true)?;
-                Vault::create(dir, &pass, CreateOptions { interviewer: "demo interviewer".into(), ..Default::default() })?
-            };
+            if dir.join(testimony_core::keys::HEADER_FILE).exists() {
+                return Err(Error::AlreadyExists(dir.to_path_buf()));
+            }
+            let pass = passphrase::get("TESTIMONY_PASSPHRASE", "New vault passphrase: ", true)?;
+            let mut v = Vault::create(dir, &pass, CreateOptions { interviewer: "demo interviewer".into(), ..Default::default() })?;
             let s = testimony_core::demo::populate(&mut v, *count, *seed)?;
             out.print(&s, |s| {
                 format!(
@@ -417,6 +421,20 @@ fn run(cli: &Cli) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// `-` means: read the value from standard input (without the final newline).
+fn arg_or_stdin(arg: &str) -> Result<String, Error> {
+    if arg != "-" {
+        return Ok(arg.to_string());
+    }
+    let mut buf = String::new();
+    std::io::stdin().lock().take((1 << 20) + 1).read_to_string(&mut buf)?;
+    if buf.len() > 1 << 20 {
+        return Err(Error::Invalid("standard input is larger than 1 MiB".into()));
+    }
+    let trimmed = buf.strip_suffix('\n').map(|b| b.strip_suffix('\r').unwrap_or(b)).unwrap_or(&buf);
+    Ok(trimmed.to_string())
 }
 
 fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, Error> {
@@ -518,6 +536,7 @@ fn interview(cli: &Cli, out: &Out, c: &InterviewCmd, lang: &str) -> Result<(), E
             out.print(&i, |i| i.meta.id.clone());
         }
         InterviewCmd::Answer { interview, question, value, instance, raw } => {
+            let value = &arg_or_stdin(value)?;
             let i = v.interview(interview)?;
             let cb = v.codebook(&i.codebook_id, &i.codebook_version)?;
             let q = cb.question(question).ok_or_else(|| Error::NotFound("question", question.clone()))?;
@@ -542,6 +561,7 @@ fn interview(cli: &Cli, out: &Out, c: &InterviewCmd, lang: &str) -> Result<(), E
             out.print(&json!({"removed": instance}), |_| "removed".into());
         }
         InterviewCmd::Note { interview, text, question, instance } => {
+            let text = &arg_or_stdin(text)?;
             let n = v.add_note(interview, question.as_deref(), instance.as_deref(), text)?;
             out.print(&n, |n| n.meta.id.clone());
         }

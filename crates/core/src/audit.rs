@@ -111,8 +111,10 @@ impl Vault {
         let head_seq: String = self.conn.query_row("SELECT value FROM meta WHERE key = 'audit_head_seq'", [], |r| r.get(0))?;
         let head_hash: String = self.conn.query_row("SELECT value FROM meta WHERE key = 'audit_head_hash'", [], |r| r.get(0))?;
         if head_seq != (expected_seq - 1).to_string() || head_hash != expected_prev {
+            let recorded: i64 = head_seq.parse().unwrap_or(-1);
+            let what = if recorded < expected_seq - 1 { "entries were added outside the vault" } else { "entries were removed" };
             return Err(Error::AuditBroken(format!(
-                "the log ends at entry {} but the vault recorded {head_seq} entries: entries were removed",
+                "the log ends at entry {} but the vault recorded {head_seq} entries: {what}",
                 expected_seq - 1
             )));
         }

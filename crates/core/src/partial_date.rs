@@ -24,9 +24,10 @@ pub struct PartialDate {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("'{input}' is not a partial date: {reason} (expected e.g. 1998, 1998-03, 1998-03-12, about 1998, before 2001-05, after 2003)")]
+// The typed text is deliberately not repeated: error messages can reach logs and must not
+// carry interview content.
+#[error("not a partial date: {reason} (expected e.g. 1998, 1998-03, 1998-03-12, about 1998, before 2001-05, after 2003)")]
 pub struct PartialDateError {
-    pub input: String,
     pub reason: &'static str,
 }
 
@@ -95,7 +96,7 @@ impl fmt::Display for PartialDate {
 impl FromStr for PartialDate {
     type Err = PartialDateError;
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let err = |reason| PartialDateError { input: input.to_string(), reason };
+        let err = |reason| PartialDateError { reason };
         let s = input.trim();
         let (qualifier, rest) = match s.split_once(char::is_whitespace) {
             Some((w, rest)) => {
@@ -154,7 +155,7 @@ impl FromStr for DateRange {
     fn from_str(s: &str) -> Result<Self, String> {
         let (a, b) = s
             .split_once("..")
-            .ok_or_else(|| format!("'{s}' is not a date range (expected FROM..TO, e.g. about 1998..2001-05)"))?;
+            .ok_or_else(|| "not a date range (expected FROM..TO, e.g. about 1998..2001-05)".to_string())?;
         let side = |x: &str| -> Result<Option<PartialDate>, String> {
             let x = x.trim();
             if x.is_empty() { Ok(None) } else { x.parse().map(Some).map_err(|e: PartialDateError| e.to_string()) }
@@ -169,7 +170,7 @@ impl DateRange {
     pub fn check(&self) -> Result<(), String> {
         match (self.from, self.to) {
             (None, None) => Err("a date range needs at least one end".into()),
-            (Some(f), Some(t)) if f.bounds().0 > t.bounds().1 => Err(format!("the range starts ({f}) after it ends ({t})")),
+            (Some(f), Some(t)) if f.bounds().0 > t.bounds().1 => Err("the range starts after it ends".to_string()),
             _ => Ok(()),
         }
     }

@@ -1,5 +1,5 @@
 //! Schema migrations: forward only, numbered by SQLite's user_version. Never edit a released
-//! migration; add a new one. `tests/migrations.rs` upgrades a vault from every earlier version.
+//! migration; add a new one. `crates/core/tests/migrations.rs` upgrades a vault from every earlier version.
 
 use rusqlite_migration::{M, Migrations};
 

@@ -75,8 +75,19 @@ fn lock(dir: &Path) -> Result<File> {
     }
 }
 
+/// Whether the database file is keyed. Normal builds have only `Encrypted`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Keying {
+    Encrypted,
+    /// BENCHMARK ONLY (feature `bench-plaintext`, off by default): everything as for an
+    /// encrypted vault except that `sqlite3_key` is never called, so the database is plain
+    /// SQLite. Exists so `benches/vault.rs` can measure what encryption costs.
+    #[cfg(feature = "bench-plaintext")]
+    PlaintextForBench,
+}
+
 /// Opens the SQLCipher file with the raw key. `create` allows a new file.
-fn open_db(path: &Path, key: &DataKey, create: bool) -> Result<Connection> {
+fn open_db(path: &Path, key: &DataKey, create: bool, keying: Keying) -> Result<Connection> {
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if create {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
@@ -84,6 +95,11 @@ fn open_db(path: &Path, key: &DataKey, create: bool) -> Result<Connection> {
     let conn = Connection::open_with_flags(path, flags)?;
     // SQLCipher logs decryption failures to stderr by default; we report errors ourselves.
     let _ = conn.execute_batch("PRAGMA cipher_log_level = NONE;");
+    match keying {
+        Keying::Encrypted => {}
+        #[cfg(feature = "bench-plaintext")]
+        Keying::PlaintextForBench => return Ok(conn),
+    }
     // Raw key form x'…' skips SQLCipher's own PBKDF2: the key already comes from Argon2id.
     let key_text = Zeroizing::new(format!("x'{}'", hex::encode(key.as_ref())));
     let rc = unsafe {
@@ -104,6 +120,9 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.execute_batch(
         "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA temp_store = MEMORY; PRAGMA busy_timeout = 5000;",
     )?;
+    // Deleted rows (an erased identity, a replaced answer) are overwritten, not left in free
+    // pages where anyone who later learns the passphrase could still read them.
+    conn.execute_batch("PRAGMA secure_delete = ON;")?;
     Ok(())
 }
 
@@ -114,6 +133,10 @@ fn schema_version(conn: &Connection) -> Result<u64> {
 impl Vault {
     /// Creates a new vault in `dir`, which must not exist or be empty.
     pub fn create(dir: &Path, passphrase: &str, opts: CreateOptions) -> Result<Vault> {
+        Self::create_with(dir, passphrase, opts, Keying::Encrypted)
+    }
+
+    fn create_with(dir: &Path, passphrase: &str, opts: CreateOptions, keying: Keying) -> Result<Vault> {
         keys::check_passphrase_strength(passphrase)?;
         if opts.kdf.memory_kib < keys::MIN_MEMORY_KIB {
             return Err(Error::Invalid("Argon2id memory below 64 MiB".into()));
@@ -133,7 +156,7 @@ impl Vault {
         let lock = lock(dir)?;
         let key = keys::random_data_key();
         let header = Header::seal(&key, passphrase, opts.kdf)?;
-        let mut conn = open_db(&dir.join(DB_FILE), &key, true)?;
+        let mut conn = open_db(&dir.join(DB_FILE), &key, true, keying)?;
         drop(key);
         configure(&conn)?;
         schema::migrations().to_latest(&mut conn)?;
@@ -172,6 +195,10 @@ impl Vault {
 
     /// Opens an existing vault. Every failure leaves the directory untouched.
     pub fn open(dir: &Path, passphrase: &str) -> Result<Vault> {
+        Self::open_with(dir, passphrase, Keying::Encrypted)
+    }
+
+    fn open_with(dir: &Path, passphrase: &str, keying: Keying) -> Result<Vault> {
         let header = Header::read(dir)?;
         let db_path = dir.join(DB_FILE);
         if !db_path.is_file() {
@@ -181,7 +208,7 @@ impl Vault {
             return Err(Error::NotAVault { path: dir.to_path_buf(), reason: "vault.lock is missing".into() });
         };
         let key = header.unseal(passphrase)?;
-        let mut conn = open_db(&db_path, &key, false)?;
+        let mut conn = open_db(&db_path, &key, false, keying)?;
         drop(key);
         // First real read: with the right key, failure here means damage, not a bad passphrase.
         let version = match schema_version(&conn).and_then(|v| {
@@ -213,6 +240,22 @@ impl Vault {
         let v = Vault { conn, dir: dir.to_path_buf(), _lock: lock_file, device_id, actor, codebooks: RefCell::new(HashMap::new()) };
         v.ensure_codebook(&Codebook::default_codebook())?;
         Ok(v)
+    }
+
+    /// BENCHMARK ONLY (feature `bench-plaintext`, never enabled by default): like
+    /// [`Vault::create`] — same header and Argon2id, migrations, WAL, `synchronous = FULL`,
+    /// `secure_delete` — but the database is NOT encrypted. For `benches/vault.rs` only; a
+    /// vault made this way keeps testimony in plaintext. `Vault::open` refuses it.
+    #[cfg(feature = "bench-plaintext")]
+    pub fn create_plaintext_for_bench(dir: &Path, passphrase: &str, opts: CreateOptions) -> Result<Vault> {
+        Self::create_with(dir, passphrase, opts, Keying::PlaintextForBench)
+    }
+
+    /// BENCHMARK ONLY (feature `bench-plaintext`): opens a vault made by
+    /// [`Vault::create_plaintext_for_bench`] through the same path as [`Vault::open`].
+    #[cfg(feature = "bench-plaintext")]
+    pub fn open_plaintext_for_bench(dir: &Path, passphrase: &str) -> Result<Vault> {
+        Self::open_with(dir, passphrase, Keying::PlaintextForBench)
     }
 
     /// Changes the passphrase of the vault at `dir`. Only the header changes, and it is replaced

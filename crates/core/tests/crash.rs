@@ -68,12 +68,14 @@ fn kill_at_random(mut child: std::process::Child, rng: &mut impl Rng, startup_ms
     if rng.gen_bool(0.2) {
         std::thread::sleep(Duration::from_millis(rng.gen_range(0..startup_ms)));
     } else {
-        // Wait for "ready" (or the child's end), then let it write for a while.
+        // Wait for "ready" (or the child's end), then let it write for a while. The test
+        // harness may print its own text before ours on the same line.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
-            match rx.recv_timeout(Duration::from_secs(30)) {
-                Ok(l) if l == "ready" => break,
+            match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+                Ok(l) if l.ends_with("ready") => break,
                 Ok(_) => {}
-                Err(_) => break,
+                Err(_) => panic!("the child did not get ready within 30 s"),
             }
         }
         std::thread::sleep(Duration::from_millis(rng.gen_range(0..60)));

@@ -17,7 +17,7 @@ fn vocab_check(cb: &Codebook, q: &Question, code: &str) -> Result<(), String> {
         Ok(())
     } else {
         let codes: Vec<&str> = v.terms.iter().map(|t| t.code.as_str()).take(12).collect();
-        Err(format!("'{code}' is not in vocabulary '{}' (codes: {}{})", v.id, codes.join(", "), if v.terms.len() > 12 { ", …" } else { "" }))
+        Err(format!("not a code of vocabulary '{}' (codes: {}{})", v.id, codes.join(", "), if v.terms.len() > 12 { ", …" } else { "" }))
     }
 }
 
@@ -30,7 +30,7 @@ pub fn parse_input(cb: &Codebook, q: &Question, input: &str) -> Result<Value, St
         QuestionType::MultiChoice => {
             Value::Array(t.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| json!(s)).collect())
         }
-        QuestionType::Number => json!(t.parse::<f64>().map_err(|_| format!("'{t}' is not a number"))?),
+        QuestionType::Number => json!(t.parse::<f64>().map_err(|_| "not a number".to_string())?),
         QuestionType::PartialDate => json!(t.parse::<PartialDate>().map_err(|e| e.to_string())?.to_string()),
         QuestionType::DateRange => serde_json::to_value(t.parse::<DateRange>()?).expect("serialisable"),
         QuestionType::Place => match t.split_once('/') {
@@ -82,7 +82,7 @@ pub fn validate_value(cb: &Codebook, q: &Question, v: &Value) -> Result<Value, S
         QuestionType::YesNo => {
             let s = v.as_str().ok_or("expected yes, no, unknown or refused")?;
             if !YES_NO.contains(&s) {
-                return Err(format!("'{s}' is not one of yes, no, unknown, refused"));
+                return Err("expected one of yes, no, unknown, refused".into());
             }
             Ok(json!(s))
         }
