@@ -4,7 +4,7 @@
 mod passphrase;
 mod show;
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -261,13 +261,18 @@ struct Out {
 
 impl Out {
     fn print<T: Serialize>(&self, v: &T, human: impl FnOnce(&T) -> String) {
-        if self.json {
-            println!("{}", serde_json::to_string_pretty(v).expect("serialisable"));
-        } else {
-            let s = human(v);
-            if !s.is_empty() {
-                println!("{s}");
+        let s = if self.json { serde_json::to_string_pretty(v).expect("serialisable") } else { human(v) };
+        if s.is_empty() {
+            return;
+        }
+        let mut stdout = std::io::stdout().lock();
+        if let Err(e) = writeln!(stdout, "{s}").and_then(|()| stdout.flush()) {
+            // The reader went away (`| head`): the command itself already succeeded.
+            if e.kind() == std::io::ErrorKind::BrokenPipe {
+                std::process::exit(0);
             }
+            eprintln!("testimony: cannot write output: {}", e.kind());
+            std::process::exit(1);
         }
     }
 }
@@ -285,6 +290,12 @@ fn open(cli: &Cli) -> Result<Vault, Error> {
 }
 
 fn main() -> ExitCode {
+    // A panic message could quote whatever the failing code was handling; print only where it
+    // happened, never the payload, so that no testimony reaches a terminal log or bug report.
+    std::panic::set_hook(Box::new(|info| {
+        let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        eprintln!("testimony: internal error at {at}; nothing after the last saved change was written");
+    }));
     let cli = Cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -21,7 +21,7 @@ pub const POOLS_SOURCE: &str = include_str!("../../../assets/demo/pools.toml");
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Pools {
-    localities: Vec<String>,
+    localities: HashMap<String, Vec<String>>,
     #[serde(rename = "pool")]
     pools: Vec<Pool>,
 }
@@ -47,7 +47,7 @@ struct Gen<'a> {
     cb: &'a Codebook,
     text: HashMap<&'a str, &'a Pool>,
     fallback: &'a Pool,
-    localities: &'a [String],
+    localities: &'a HashMap<String, Vec<String>>,
     korean: bool,
 }
 
@@ -85,8 +85,15 @@ impl Gen<'_> {
                 json!({"from": format!("about {a}"), "to": format!("{b}-{:02}", r.gen_range(1..=12))})
             }
             QuestionType::Place => {
-                let province = q.vocab.as_deref().and_then(|v| self.cb.vocab(v)).and_then(|v| v.terms.choose(r)).map(|t| t.code.clone());
-                json!({"province": province, "locality": self.localities.choose(r)?})
+                // A region of the question's vocabulary that has demo localities, and a town in it.
+                let regions: Vec<&str> = q
+                    .vocab
+                    .as_deref()
+                    .and_then(|v| self.cb.vocab(v))
+                    .map(|v| v.terms.iter().map(|t| t.code.as_str()).filter(|c| self.localities.contains_key(*c)).collect())
+                    .unwrap_or_default();
+                let region = regions.choose(r)?;
+                json!({"province": region, "locality": self.localities[*region].choose(r)?})
             }
             QuestionType::Text | QuestionType::LongText => {
                 let pool = self.text.get(q.id.as_str()).copied().unwrap_or(self.fallback);
@@ -157,7 +164,7 @@ pub fn populate(vault: &mut Vault, count: usize, seed: u64) -> Result<DemoSummar
                 interpreter: (!g.korean).then(|| "demo interpreter".to_string()),
                 languages: lang,
                 place: Some(["Seoul", "Incheon", "Busan", "Bangkok (transit)"].choose(&mut g.rng).unwrap().to_string()),
-                started_at: Some(format!("20{:02}-{:02}-{:02}T{:02}:00:00.000Z", g.rng.gen_range(23..=26), g.rng.gen_range(1..=12), g.rng.gen_range(1..=28), g.rng.gen_range(9..=16))),
+                started_at: Some(format!("20{:02}-{:02}-{:02}T{:02}:00:00.000Z", g.rng.gen_range(23..=25), g.rng.gen_range(1..=12), g.rng.gen_range(1..=28), g.rng.gen_range(9..=16))),
                 codebook: None,
             })?;
             summary.interviews += 1;
