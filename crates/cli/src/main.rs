@@ -1,6 +1,7 @@
 //! `testimony`: the headless interface to a vault. Human-readable output by default, `--json`
 //! for scripts, exit code 0 only on success. Errors name ids and fields, never content.
 
+mod archive;
 mod passphrase;
 mod show;
 
@@ -65,6 +66,26 @@ enum Cmd {
     /// This device's signing identity.
     #[command(subcommand)]
     Device(DeviceCmd),
+    /// Write an encrypted, signed bundle of what changed since the last export (or everything
+    /// with --full), for the central archive. Consent decides what is included.
+    Export {
+        /// age X25519 recipient (age1…) of the archive; repeat for a second coordinator key.
+        #[arg(long = "recipient", required = true)]
+        recipients: Vec<String>,
+        /// Output file (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        /// Everything shareable, not only what changed since the last export.
+        #[arg(long)]
+        full: bool,
+        /// Also export identifying details (real name, contact) of witnesses whose consent
+        /// allows publishing with identifying details.
+        #[arg(long)]
+        include_identity: bool,
+    },
+    /// The central archive (coordinators): import bundles, trust devices, search.
+    #[command(subcommand)]
+    Archive(archive::ArchiveCmd),
     /// Create a new vault filled with fictional demo interviews. Refuses an existing vault, so
     /// that made-up testimony can never mix with real testimony.
     Demo {
@@ -255,12 +276,12 @@ enum DeviceCmd {
     Id,
 }
 
-struct Out {
+pub(crate) struct Out {
     json: bool,
 }
 
 impl Out {
-    fn print<T: Serialize>(&self, v: &T, human: impl FnOnce(&T) -> String) {
+    pub(crate) fn print<T: Serialize>(&self, v: &T, human: impl FnOnce(&T) -> String) {
         let s = if self.json { serde_json::to_string_pretty(v).expect("serialisable") } else { human(v) };
         if s.is_empty() {
             return;
@@ -326,6 +347,8 @@ fn error_kind(e: &Error) -> &'static str {
         Error::Invalid(_) => "invalid",
         Error::Incomplete(_) => "incomplete",
         Error::AuditBroken(_) => "audit_broken",
+        Error::BadBundle(_) => "bad_bundle",
+        Error::NothingToExport(_) => "nothing_to_export",
         Error::Db(_) | Error::Migration(_) | Error::Io(_) => "io",
     }
 }
@@ -340,6 +363,8 @@ fn exit_code(e: &Error) -> u8 {
         Error::Locked(_) => 7,
         Error::AuditBroken(_) => 8,
         Error::Codebook(_) => 9,
+        Error::BadBundle(_) => 10,
+        Error::NothingToExport(_) => 11,
         _ => 1,
     }
 }
@@ -370,6 +395,20 @@ fn run(cli: &Cli) -> Result<(), Error> {
             out.print(&json!({"changed": true}), |_| "Passphrase changed.".into());
         }
         Cmd::Witness(c) => witness(cli, &out, c)?,
+        Cmd::Export { recipients, out: file, full, include_identity } => {
+            let mut v = open(cli)?;
+            let opts = testimony_core::bundle::ExportOptions { recipients: recipients.clone(), full: *full, include_identity: *include_identity };
+            let r = v.export_bundle(&opts, file)?;
+            out.print(&r, |r| {
+                let w = &r.withheld;
+                format!(
+                    "Wrote {} ({} bytes): bundle {} ({}), {} interviews, {} answers, {} notes, {} attachments, {} audit entries.\nWithheld: {} witnesses ({} records): {} without consent to share, {} withdrawn, {} with no consent recorded.",
+                    r.path.display(), r.bytes, r.sequence, r.kind, r.counts.interviews, r.counts.answers, r.counts.notes, r.counts.attachments,
+                    r.counts.audit_entries, w.witnesses, w.records, w.reasons.no_share_consent, w.reasons.consent_withdrawn, w.reasons.no_consent_recorded
+                )
+            });
+        }
+        Cmd::Archive(c) => archive::run(c, &out)?,
         Cmd::Consent(c) => consent(cli, &out, c)?,
         Cmd::Interview(c) => interview(cli, &out, c, lang)?,
         Cmd::Search { query, limit } => {

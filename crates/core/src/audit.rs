@@ -28,7 +28,7 @@ pub fn content_hash(content: &impl Serialize) -> String {
     hex::encode(Sha256::digest(serde_json::to_vec(content).expect("serialisable")))
 }
 
-fn entry_hash(e: &AuditEntry) -> String {
+pub(crate) fn entry_hash(e: &AuditEntry) -> String {
     let mut h = Sha256::new();
     h.update(b"testimony-audit-v1");
     h.update(e.seq.to_be_bytes());

@@ -37,6 +37,10 @@ pub enum Error {
     Incomplete(String),
     #[error("audit log check failed: {0}")]
     AuditBroken(String),
+    #[error("bundle rejected: {0}")]
+    BadBundle(String),
+    #[error("nothing to export: {0}")]
+    NothingToExport(String),
     #[error("storage error: {0}")]
     Db(#[from] rusqlite::Error),
     #[error("schema migration failed: {0}")]

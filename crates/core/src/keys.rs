@@ -79,9 +79,20 @@ fn derive_kek(passphrase: &str, kdf: &Kdf) -> Result<Zeroizing<[u8; 32]>> {
     Ok(out)
 }
 
+/// Which kind of encrypted store a header belongs to: a field vault or the central archive
+/// share the same design (see ARCHITECTURE.md) but never each other's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeaderSpec {
+    pub magic: &'static str,
+    pub file: &'static str,
+}
+
+pub const VAULT_HEADER: HeaderSpec = HeaderSpec { magic: HEADER_MAGIC, file: HEADER_FILE };
+pub const ARCHIVE_HEADER: HeaderSpec = HeaderSpec { magic: "testimony-archive", file: "archive.json" };
+
 /// Binds the wrapped key to the header's parameters: editing them breaks the unwrap.
-fn aad(format: u64, kdf: &Kdf) -> Vec<u8> {
-    let mut v = format!("{HEADER_MAGIC}/{format}/").into_bytes();
+fn aad(magic: &str, format: u64, kdf: &Kdf) -> Vec<u8> {
+    let mut v = format!("{magic}/{format}/").into_bytes();
     v.extend(serde_json::to_vec(kdf).expect("serialisable"));
     v
 }
@@ -89,6 +100,10 @@ fn aad(format: u64, kdf: &Kdf) -> Vec<u8> {
 impl Header {
     /// A new header wrapping `key` under `passphrase`, with a fresh salt.
     pub fn seal(key: &DataKey, passphrase: &str, params: KdfParams) -> Result<Header> {
+        Self::seal_for(VAULT_HEADER, key, passphrase, params)
+    }
+
+    pub fn seal_for(spec: HeaderSpec, key: &DataKey, passphrase: &str, params: KdfParams) -> Result<Header> {
         let mut salt = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut salt);
         let kdf = Kdf { algorithm: "argon2id".into(), params, salt: hex::encode(salt) };
@@ -96,12 +111,12 @@ impl Header {
         let mut nonce = [0u8; 24];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
-        let aad = aad(HEADER_FORMAT, &kdf);
+        let aad = aad(spec.magic, HEADER_FORMAT, &kdf);
         let ct = cipher
             .encrypt(XNonce::from_slice(&nonce), Payload { msg: key.as_ref(), aad: &aad })
             .map_err(|_| Error::Corrupt("key wrapping failed".into()))?;
         Ok(Header {
-            magic: HEADER_MAGIC.into(),
+            magic: spec.magic.into(),
             format: HEADER_FORMAT,
             kdf,
             wrapped_key: WrappedKey { algorithm: "xchacha20poly1305".into(), nonce: hex::encode(nonce), ciphertext: hex::encode(ct) },
@@ -117,7 +132,7 @@ impl Header {
             return Err(Error::Corrupt("vault header: bad wrapped key".into()));
         };
         let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
-        let aad = aad(self.format, &self.kdf);
+        let aad = aad(&self.magic, self.format, &self.kdf);
         let pt = Zeroizing::new(
             cipher.decrypt(XNonce::from_slice(&nonce), Payload { msg: &ct, aad: &aad }).map_err(|_| Error::WrongPassphrase)?,
         );
@@ -131,19 +146,24 @@ impl Header {
 
     /// Reads and checks the header of the vault at `dir`. Reads only.
     pub fn read(dir: &Path) -> Result<Header> {
+        Self::read_for(VAULT_HEADER, dir)
+    }
+
+    pub fn read_for(spec: HeaderSpec, dir: &Path) -> Result<Header> {
+        let file = spec.file;
         let not_vault = |reason: &str| Error::NotAVault { path: dir.to_path_buf(), reason: reason.into() };
         if !dir.is_dir() {
             return Err(not_vault("no such directory"));
         }
-        let path = dir.join(HEADER_FILE);
-        let meta = fs::metadata(&path).map_err(|_| not_vault("no vault.json header"))?;
+        let path = dir.join(file);
+        let meta = fs::metadata(&path).map_err(|_| not_vault(&format!("no {file} header")))?;
         if meta.len() > MAX_HEADER_BYTES {
-            return Err(not_vault("vault.json is too large to be a header"));
+            return Err(not_vault(&format!("{file} is too large to be a header")));
         }
         let bytes = fs::read(&path)?;
-        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| not_vault("vault.json is not a readable header"))?;
-        if v.get("magic").and_then(|m| m.as_str()) != Some(HEADER_MAGIC) {
-            return Err(not_vault("vault.json is not a Testimony header"));
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| not_vault(&format!("{file} is not a readable header")))?;
+        if v.get("magic").and_then(|m| m.as_str()) != Some(spec.magic) {
+            return Err(not_vault(&format!("{file} is not a Testimony {} header", spec.magic.trim_start_matches("testimony-"))));
         }
         let format = v.get("format").and_then(|f| f.as_u64()).ok_or_else(|| Error::Corrupt("vault header: no format".into()))?;
         if format > HEADER_FORMAT {
@@ -161,7 +181,11 @@ impl Header {
 
     /// Replaces the header atomically: temp file, fsync, rename, fsync directory.
     pub fn write_atomic(&self, dir: &Path) -> Result<()> {
-        let tmp = dir.join(format!("{HEADER_FILE}.tmp"));
+        self.write_atomic_for(VAULT_HEADER, dir)
+    }
+
+    pub fn write_atomic_for(&self, spec: HeaderSpec, dir: &Path) -> Result<()> {
+        let tmp = dir.join(format!("{}.tmp", spec.file));
         {
             let mut opts = fs::OpenOptions::new();
             opts.write(true).create(true).truncate(true);
@@ -171,7 +195,7 @@ impl Header {
             f.write_all(&serde_json::to_vec_pretty(self).expect("serialisable"))?;
             f.sync_all()?;
         }
-        fs::rename(&tmp, dir.join(HEADER_FILE))?;
+        fs::rename(&tmp, dir.join(spec.file))?;
         sync_dir(dir)?;
         Ok(())
     }

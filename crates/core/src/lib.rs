@@ -2,6 +2,7 @@
 //! No UI and no async runtime: the CLI, the desktop app and the archive all build on this.
 
 pub mod audit;
+pub mod bundle;
 pub mod codebook;
 pub mod demo;
 pub mod error;

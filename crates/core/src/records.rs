@@ -17,7 +17,7 @@ pub const MAX_ATTACHMENT_BYTES: usize = 64 * 1024 * 1024;
 /// Longest note (characters).
 pub const MAX_NOTE_CHARS: usize = 100_000;
 
-fn meta(r: &Row, at: usize) -> rusqlite::Result<RecordMeta> {
+pub(crate) fn meta(r: &Row, at: usize) -> rusqlite::Result<RecordMeta> {
     Ok(RecordMeta { id: r.get(at)?, device_id: r.get(at + 1)?, created_at: r.get(at + 2)?, updated_at: r.get(at + 3)?, version: r.get(at + 4)? })
 }
 
@@ -25,7 +25,7 @@ fn new_meta(cx: &Ctx) -> RecordMeta {
     RecordMeta { id: new_id(), device_id: cx.device_id.clone(), created_at: cx.now.clone(), updated_at: cx.now.clone(), version: 1 }
 }
 
-const META: &str = "id, device_id, created_at, updated_at, version";
+pub(crate) const META: &str = "id, device_id, created_at, updated_at, version";
 
 fn current_year() -> i64 {
     time::OffsetDateTime::now_utc().year() as i64
@@ -66,7 +66,7 @@ fn check_profile(p: &WitnessProfile) -> Result<()> {
     Ok(())
 }
 
-fn witness_row(r: &Row) -> rusqlite::Result<Witness> {
+pub(crate) fn witness_row(r: &Row) -> rusqlite::Result<Witness> {
     Ok(Witness {
         meta: meta(r, 0)?,
         code: r.get(5)?,
@@ -80,9 +80,9 @@ fn witness_row(r: &Row) -> rusqlite::Result<Witness> {
         },
     })
 }
-const WITNESS_COLS: &str = "id, device_id, created_at, updated_at, version, code, gender, birth_year, home_province, songbun, year_left, repatriations";
+pub(crate) const WITNESS_COLS: &str = "id, device_id, created_at, updated_at, version, code, gender, birth_year, home_province, songbun, year_left, repatriations";
 
-fn consent_row(r: &Row) -> rusqlite::Result<Consent> {
+pub(crate) fn consent_row(r: &Row) -> rusqlite::Result<Consent> {
     Ok(Consent {
         meta: meta(r, 0)?,
         witness_id: r.get(5)?,
@@ -99,9 +99,9 @@ fn consent_row(r: &Row) -> rusqlite::Result<Consent> {
         withdrawn_at: r.get(14)?,
     })
 }
-const CONSENT_COLS: &str = "id, device_id, created_at, updated_at, version, witness_id, record_audio, transcribe, share_archive, quote_anonymously, publish_identified, taken_by, taken_at, method, withdrawn_at";
+pub(crate) const CONSENT_COLS: &str = "id, device_id, created_at, updated_at, version, witness_id, record_audio, transcribe, share_archive, quote_anonymously, publish_identified, taken_by, taken_at, method, withdrawn_at";
 
-fn interview_row(r: &Row) -> rusqlite::Result<Interview> {
+pub(crate) fn interview_row(r: &Row) -> rusqlite::Result<Interview> {
     let langs: String = r.get(9)?;
     Ok(Interview {
         meta: meta(r, 0)?,
@@ -118,9 +118,9 @@ fn interview_row(r: &Row) -> rusqlite::Result<Interview> {
         status: InterviewStatus::parse(&r.get::<_, String>(15)?).unwrap_or(InterviewStatus::Draft),
     })
 }
-const INTERVIEW_SELECT: &str = "SELECT i.id, i.device_id, i.created_at, i.updated_at, i.version, i.witness_id, w.code, i.interviewer, i.interpreter, i.languages, i.place, i.started_at, i.ended_at, i.codebook_id, i.codebook_version, i.status FROM interviews i JOIN witnesses w ON w.id = i.witness_id";
+pub(crate) const INTERVIEW_SELECT: &str = "SELECT i.id, i.device_id, i.created_at, i.updated_at, i.version, i.witness_id, w.code, i.interviewer, i.interpreter, i.languages, i.place, i.started_at, i.ended_at, i.codebook_id, i.codebook_version, i.status FROM interviews i JOIN witnesses w ON w.id = i.witness_id";
 
-fn instance_row(r: &Row) -> rusqlite::Result<GroupInstance> {
+pub(crate) fn instance_row(r: &Row) -> rusqlite::Result<GroupInstance> {
     Ok(GroupInstance {
         meta: meta(r, 0)?,
         interview_id: r.get(5)?,
@@ -131,7 +131,7 @@ fn instance_row(r: &Row) -> rusqlite::Result<GroupInstance> {
     })
 }
 
-fn answer_row(r: &Row) -> rusqlite::Result<Answer> {
+pub(crate) fn answer_row(r: &Row) -> rusqlite::Result<Answer> {
     let v: String = r.get(8)?;
     Ok(Answer {
         meta: meta(r, 0)?,
@@ -513,6 +513,10 @@ impl Vault {
         self.write(|tx, cx| {
             tx.execute("DELETE FROM answers WHERE id = ?1", [&a.meta.id])?;
             tx.execute("DELETE FROM search_index WHERE record_id = ?1", [&a.meta.id])?;
+            tx.execute(
+                "INSERT OR REPLACE INTO tombstones (record_id, record_type, interview_id, device_id, deleted_at) VALUES (?1, 'answer', ?2, ?3, ?4)",
+                params![a.meta.id, interview_id, cx.device_id, cx.now],
+            )?;
             touch_interview(tx, cx, interview_id)?;
             audit::append(tx, cx, "answer", &a.meta.id, "delete", &serde_json::json!({"id": a.meta.id, "deleted": true}))?;
             Ok(true)

@@ -89,9 +89,21 @@ CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 "#;
 
+/// Version 4: bundles. Exports made (the device's bundle chain) and tombstones for deleted
+/// records, so that an incremental bundle can carry deletions to the archive.
+const V4_BUNDLES: &str = r#"
+CREATE TABLE bundle_exports (
+    sequence INTEGER PRIMARY KEY, bundle_id TEXT NOT NULL UNIQUE, bundle_hash TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('incremental', 'full')), created_at TEXT NOT NULL,
+    audit_from_seq INTEGER NOT NULL, audit_to_seq INTEGER NOT NULL, summary TEXT NOT NULL) STRICT;
+CREATE TABLE tombstones (
+    record_id TEXT PRIMARY KEY, record_type TEXT NOT NULL, interview_id TEXT NOT NULL,
+    device_id TEXT NOT NULL, deleted_at TEXT NOT NULL) STRICT;
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1_RECORDS), M::up(V2_SEARCH), M::up(V3_AUDIT)])
+    Migrations::new(vec![M::up(V1_RECORDS), M::up(V2_SEARCH), M::up(V3_AUDIT), M::up(V4_BUNDLES)])
 }
 
 /// The schema version this build creates and reads.
-pub const LATEST: u64 = 3;
+pub const LATEST: u64 = 4;

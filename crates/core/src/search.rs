@@ -23,7 +23,17 @@ fn snippet(body: &str, terms: &[String]) -> String {
     let lower = body.to_lowercase();
     let pos = terms.iter().filter_map(|t| lower.find(&t.to_lowercase())).min().unwrap_or(0);
     let chars: Vec<char> = body.chars().collect();
-    let at = lower[..pos.min(lower.len())].chars().count();
+    // `pos` is a byte offset into `lower`, and lower-casing can change lengths (İ becomes two
+    // chars): count the chars of `body` whose lower-case form starts before it.
+    let mut seen = 0;
+    let at = body
+        .chars()
+        .take_while(|c| {
+            let before = seen < pos;
+            seen += c.to_lowercase().map(char::len_utf8).sum::<usize>();
+            before
+        })
+        .count();
     let start = at.saturating_sub(40);
     let end = (at + 80).min(chars.len());
     let mut s: String = chars[start..end].iter().collect::<String>().replace('\n', " ");

@@ -57,12 +57,12 @@ impl Default for CreateOptions {
     }
 }
 
-pub(crate) fn now() -> String {
+pub fn now() -> String {
     let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
     time::OffsetDateTime::now_utc().format(&f).expect("formattable")
 }
 
-pub(crate) fn new_id() -> String {
+pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
@@ -109,6 +109,19 @@ fn open_db(path: &Path, key: &DataKey, create: bool, keying: Keying) -> Result<C
         return Err(Error::Corrupt("the database refused the key".into()));
     }
     Ok(conn)
+}
+
+/// Opens (or with `create`, makes) a SQLCipher database keyed with `key` and configured as the
+/// vault's is (WAL, synchronous=FULL, secure_delete, temp store in memory). For other stores
+/// built on the same design, such as the archive. The caller checks the key with a first read.
+pub fn open_encrypted_db(path: &Path, key: &DataKey, create: bool) -> Result<Connection> {
+    let conn = open_db(path, key, create, Keying::Encrypted)?;
+    Ok(conn)
+}
+
+/// Applies the durability and hygiene settings to an open, keyed database.
+pub fn configure_db(conn: &Connection) -> Result<()> {
+    configure(conn)
 }
 
 fn configure(conn: &Connection) -> Result<()> {

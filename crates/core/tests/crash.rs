@@ -55,9 +55,9 @@ fn spawn_child(test: &str, spec: &str) -> std::process::Child {
         .unwrap()
 }
 
-/// Kills the child at a random moment: sometimes while it is still opening the vault, mostly
-/// while it writes. Returns every line it printed before dying.
-fn kill_at_random(mut child: std::process::Child, rng: &mut impl Rng, startup_ms: u64) -> Vec<String> {
+/// Kills the child: during start-up (while it may be opening the vault) when `during_startup`,
+/// otherwise at a random moment after its first save returned. Returns every line it printed.
+fn kill_at_random(mut child: std::process::Child, rng: &mut impl Rng, startup_ms: u64, during_startup: bool) -> Vec<String> {
     let stdout = child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
@@ -65,17 +65,25 @@ fn kill_at_random(mut child: std::process::Child, rng: &mut impl Rng, startup_ms
             let _ = tx.send(line);
         }
     });
-    if rng.gen_bool(0.2) {
+    let mut lines = Vec::new();
+    if during_startup {
         std::thread::sleep(Duration::from_millis(rng.gen_range(0..startup_ms)));
     } else {
-        // Wait for "ready" (or the child's end), then let it write for a while. The test
-        // harness may print its own text before ours on the same line.
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        // Wait for the first line after "ready" (the test harness may print its own text before
+        // ours on the same line), then let the child write for a random while.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut ready = false;
         loop {
             match rx.recv_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
-                Ok(l) if l.ends_with("ready") => break,
-                Ok(_) => {}
-                Err(_) => panic!("the child did not get ready within 30 s"),
+                Ok(l) => {
+                    let was_ready = ready;
+                    ready |= l.ends_with("ready");
+                    lines.push(l);
+                    if was_ready {
+                        break;
+                    }
+                }
+                Err(_) => panic!("the child did not start writing within 60 s"),
             }
         }
         std::thread::sleep(Duration::from_millis(rng.gen_range(0..60)));
@@ -83,7 +91,8 @@ fn kill_at_random(mut child: std::process::Child, rng: &mut impl Rng, startup_ms
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
     reader.join().unwrap();
-    rx.try_iter().collect()
+    lines.extend(rx.try_iter());
+    lines
 }
 
 #[test]
@@ -102,7 +111,7 @@ fn sigkill_while_saving_never_loses_a_saved_answer_or_corrupts_the_vault() {
     let mut kills_while_writing = 0;
     for run in 0..iterations() {
         let child = spawn_child("crash_child_writer", &format!("{}|{interview}|{run}", dir.display()));
-        let lines = kill_at_random(child, &mut rng, 400);
+        let lines = kill_at_random(child, &mut rng, 400, run % 5 == 0);
         let mut last_story = None;
         for l in &lines {
             let mut p = l.split(' ');
@@ -112,7 +121,7 @@ fn sigkill_while_saving_never_loses_a_saved_answer_or_corrupts_the_vault() {
                 _ => {}
             }
         }
-        if lines.len() > 1 {
+        if lines.iter().any(|l| l.starts_with("saved ")) {
             kills_while_writing += 1;
         }
         let v = Vault::open(&dir, PASS).unwrap_or_else(|e| panic!("run {run}: vault does not open after SIGKILL: {e}"));
@@ -168,7 +177,7 @@ fn sigkill_during_passphrase_change_leaves_one_passphrase_working() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(11);
     for run in 0..(iterations() / 5).max(10) {
         let child = spawn_child("crash_child_passwd", &dir.display().to_string());
-        kill_at_random(child, &mut rng, 300);
+        kill_at_random(child, &mut rng, 300, run % 5 == 0);
         let a = Vault::open(&dir, A).map(drop);
         let b = Vault::open(&dir, B).map(drop);
         match (&a, &b) {

@@ -1,0 +1,55 @@
+//! Archive schema, forward-only migrations (same rules as the vault's, see
+//! crates/core/src/schema.rs). Records are stored as the JSON the bundle carried, keyed by
+//! type and id, so that the archive keeps exactly what the device sent.
+
+use rusqlite_migration::{M, Migrations};
+
+const V1: &str = r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+CREATE TABLE secrets (key TEXT PRIMARY KEY, value BLOB NOT NULL) STRICT;
+-- Devices whose bundles are merged; anything else waits in quarantine.
+CREATE TABLE devices (
+    public_key TEXT PRIMARY KEY, name TEXT NOT NULL, trusted_at TEXT NOT NULL) STRICT;
+-- Every bundle merged, by manifest hash; the manifest is kept as received.
+CREATE TABLE bundles (
+    bundle_hash TEXT PRIMARY KEY, bundle_id TEXT NOT NULL, public_key TEXT NOT NULL,
+    device_id TEXT NOT NULL, sequence INTEGER NOT NULL, previous_bundle_hash TEXT,
+    kind TEXT NOT NULL, created_at TEXT NOT NULL, imported_at TEXT NOT NULL,
+    manifest TEXT NOT NULL, summary TEXT NOT NULL) STRICT;
+CREATE INDEX bundles_device ON bundles (public_key, sequence);
+-- Bundles from keys not (yet) trusted: the encrypted file is kept beside the database.
+CREATE TABLE quarantine (
+    bundle_hash TEXT PRIMARY KEY, public_key TEXT NOT NULL, device_id TEXT NOT NULL,
+    sequence INTEGER NOT NULL, received_at TEXT NOT NULL, file TEXT NOT NULL,
+    counts TEXT NOT NULL) STRICT;
+CREATE TABLE records (
+    kind TEXT NOT NULL, id TEXT NOT NULL, version INTEGER NOT NULL, source_key TEXT NOT NULL,
+    interview_id TEXT, witness_id TEXT, updated_at TEXT, body TEXT NOT NULL,
+    bundle_hash TEXT NOT NULL, PRIMARY KEY (kind, id)) STRICT;
+CREATE INDEX records_interview ON records (interview_id);
+CREATE INDEX records_witness ON records (witness_id);
+-- The same record changed on two devices: both versions kept until a coordinator decides.
+CREATE TABLE conflicts (
+    id INTEGER PRIMARY KEY, kind TEXT NOT NULL, record_id TEXT NOT NULL,
+    current_body TEXT NOT NULL, current_key TEXT NOT NULL,
+    incoming_body TEXT NOT NULL, incoming_key TEXT NOT NULL, bundle_hash TEXT NOT NULL,
+    detected_at TEXT NOT NULL, resolved_at TEXT, resolution TEXT) STRICT;
+-- Attachment bytes, age-encrypted to the archive's own key (also at rest in PostgreSQL).
+CREATE TABLE attachments (
+    id TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL, data BLOB NOT NULL) STRICT;
+CREATE TABLE codebooks (
+    id TEXT NOT NULL, version TEXT NOT NULL, sha256 TEXT NOT NULL, source TEXT NOT NULL,
+    PRIMARY KEY (id, version)) STRICT;
+-- Each device's audit chain as received (redacted entries keep only the chain).
+CREATE TABLE device_audit (
+    public_key TEXT NOT NULL, seq INTEGER NOT NULL, entry TEXT NOT NULL, hash TEXT NOT NULL,
+    PRIMARY KEY (public_key, seq)) STRICT;
+CREATE VIRTUAL TABLE search_index USING fts5(
+    record_id UNINDEXED, interview_id UNINDEXED, kind UNINDEXED, body, tokenize = 'trigram');
+"#;
+
+pub fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(V1)])
+}
+
+pub const LATEST: u64 = 1;

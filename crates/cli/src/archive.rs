@@ -1,0 +1,264 @@
+//! `testimony archive …`: the coordinator's side. Thin: every rule is in crates/archive.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use serde_json::{Value, json};
+use testimony_archive::Archive;
+use testimony_core::Error;
+
+use crate::Out;
+use crate::passphrase;
+
+#[derive(Args)]
+pub struct ArchiveDir {
+    /// Archive directory (or set TESTIMONY_ARCHIVE).
+    #[arg(long, env = "TESTIMONY_ARCHIVE")]
+    archive: PathBuf,
+    /// PostgreSQL back-end (not available yet; see ARCHITECTURE.md).
+    #[arg(long)]
+    postgres: Option<String>,
+}
+
+#[derive(Subcommand)]
+pub enum ArchiveCmd {
+    /// Create a new archive with its own age key (passphrase: TESTIMONY_ARCHIVE_PASSPHRASE or prompt).
+    Init(ArchiveDir),
+    /// Print the age1… recipient that devices encrypt their bundles to.
+    Recipient(ArchiveDir),
+    /// Trusted devices.
+    #[command(subcommand)]
+    Device(DeviceCmd),
+    /// Import bundle files: verified, merged all-or-nothing, idempotent.
+    Import {
+        #[command(flatten)]
+        dir: ArchiveDir,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Interviews in the archive.
+    List(ArchiveDir),
+    /// One interview with its answers, notes and attachments.
+    Show {
+        #[command(flatten)]
+        dir: ArchiveDir,
+        id: String,
+    },
+    /// Full-text search (Korean and English).
+    Search {
+        #[command(flatten)]
+        dir: ArchiveDir,
+        query: String,
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Bundles from devices that are not trusted yet.
+    #[command(subcommand)]
+    Quarantine(QuarantineCmd),
+    /// Records changed on two devices, kept side by side.
+    #[command(subcommand)]
+    Conflicts(ConflictsCmd),
+}
+
+#[derive(Subcommand)]
+pub enum DeviceCmd {
+    /// Trust a device's signing key (from `testimony device id`); merges its quarantined bundles.
+    Trust {
+        #[command(flatten)]
+        dir: ArchiveDir,
+        key: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// Trusted devices, their bundles and any missing sequence numbers.
+    List(ArchiveDir),
+}
+
+#[derive(Subcommand)]
+pub enum QuarantineCmd {
+    List(ArchiveDir),
+}
+
+#[derive(Subcommand)]
+pub enum ConflictsCmd {
+    /// Unresolved conflicts (--all for resolved ones too).
+    List {
+        #[command(flatten)]
+        dir: ArchiveDir,
+        #[arg(long)]
+        all: bool,
+    },
+    /// Resolve a conflict by keeping the current version or taking the incoming one.
+    Resolve {
+        #[command(flatten)]
+        dir: ArchiveDir,
+        id: i64,
+        #[arg(long, value_parser = ["current", "incoming"])]
+        keep: String,
+    },
+}
+
+const PASS_ENV: &str = "TESTIMONY_ARCHIVE_PASSPHRASE";
+
+fn open(d: &ArchiveDir) -> Result<Archive, Error> {
+    check_backend(d)?;
+    testimony_core::keys::Header::read_for(testimony_core::keys::ARCHIVE_HEADER, &d.archive)?;
+    let pass = passphrase::get(PASS_ENV, "Archive passphrase: ", false)?;
+    Archive::open(&d.archive, &pass)
+}
+
+fn check_backend(d: &ArchiveDir) -> Result<(), Error> {
+    if d.postgres.is_some() {
+        return Err(Error::NotAllowed("the PostgreSQL back-end is not built yet; use the embedded store (no --postgres)".into()));
+    }
+    Ok(())
+}
+
+fn text(v: &Value, k: &str) -> String {
+    v.get(k).and_then(Value::as_str).unwrap_or("").to_string()
+}
+
+pub fn run(cmd: &ArchiveCmd, out: &Out) -> Result<(), Error> {
+    match cmd {
+        ArchiveCmd::Init(d) => {
+            check_backend(d)?;
+            let pass = passphrase::get(PASS_ENV, "New archive passphrase: ", true)?;
+            let a = Archive::create(&d.archive, &pass)?;
+            let info = json!({"archive": d.archive, "recipient": a.recipient()});
+            out.print(&info, |_| format!("Created archive {}.\nRecipient for bundles: {}", d.archive.display(), a.recipient()));
+        }
+        ArchiveCmd::Recipient(d) => {
+            let a = open(d)?;
+            let r = a.recipient();
+            out.print(&json!({"recipient": r}), |_| r.clone());
+        }
+        ArchiveCmd::Device(DeviceCmd::Trust { dir, key, name }) => {
+            let mut a = open(dir)?;
+            let r = a.trust_device(key, name)?;
+            out.print(&r, |r| {
+                let mut s = format!("Trusted device {} ({}).", r.name, r.public_key);
+                for m in &r.merged {
+                    s.push_str(&format!("\nReleased from quarantine: {}", m.message));
+                }
+                s
+            });
+        }
+        ArchiveCmd::Device(DeviceCmd::List(d)) => {
+            let a = open(d)?;
+            let list = a.devices()?;
+            out.print(&list, |l| {
+                if l.is_empty() {
+                    return "No trusted devices.".into();
+                }
+                l.iter()
+                    .map(|d| {
+                        let gaps = if d.gaps.is_empty() { String::new() } else { format!("  MISSING bundles {:?}", d.gaps) };
+                        format!("{}  {}  bundles {}  last {}{}", d.public_key, d.name, d.bundles, d.last_sequence.map(|s| s.to_string()).unwrap_or("-".into()), gaps)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        ArchiveCmd::Import { dir, files } => {
+            let mut a = open(dir)?;
+            let mut reports = Vec::new();
+            // Each file is its own all-or-nothing import; stop at the first rejected one so
+            // the operator sees which.
+            for f in files {
+                let r = a.import(f).map_err(|e| with_file(f, e))?;
+                reports.push(r);
+            }
+            out.print(&reports, |rs| {
+                rs.iter()
+                    .map(|r| {
+                        let mut s = format!("{}: {}", r.outcome, r.message);
+                        if !r.gaps.is_empty() {
+                            s.push_str(&format!("\n  bundles not yet received from this device: {:?}", r.gaps));
+                        }
+                        if r.purged_for_withdrawal > 0 {
+                            s.push_str(&format!("\n  {} records removed: the witness withdrew consent", r.purged_for_withdrawal));
+                        }
+                        for w in &r.warnings {
+                            s.push_str(&format!("\n  warning: {w}"));
+                        }
+                        s
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        ArchiveCmd::List(d) => {
+            let a = open(d)?;
+            let list = a.interviews()?;
+            out.print(&list, |l| {
+                l.iter()
+                    .map(|i| format!("{}  {}  {}  {}", text(i, "id"), text(i, "witness_code"), text(i, "status"), text(i, "started_at")))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        ArchiveCmd::Show { dir, id } => {
+            let a = open(dir)?;
+            let d = a.interview_detail(id)?;
+            out.print(&d, |d| {
+                let mut s = format!("Interview {}  witness {}  status {}\n", id, text(&d["interview"], "witness_code"), text(&d["interview"], "status"));
+                for ans in d["answers"].as_array().into_iter().flatten() {
+                    s.push_str(&format!("  {}: {}\n", text(ans, "question_id"), ans["value"]));
+                }
+                for n in d["notes"].as_array().into_iter().flatten() {
+                    s.push_str(&format!("  note: {}\n", text(n, "text")));
+                }
+                for at in d["attachments"].as_array().into_iter().flatten() {
+                    s.push_str(&format!("  attachment: {} ({} bytes)\n", text(at, "name"), at["size"]));
+                }
+                s.trim_end().to_string()
+            });
+        }
+        ArchiveCmd::Search { dir, query, limit } => {
+            let a = open(dir)?;
+            let hits = a.search(query, *limit)?;
+            out.print(&hits, |h| h.iter().map(|h| format!("{}  {}  {}", h.interview_id, h.kind, h.snippet)).collect::<Vec<_>>().join("\n"));
+        }
+        ArchiveCmd::Quarantine(QuarantineCmd::List(d)) => {
+            let a = open(d)?;
+            let q = a.quarantined()?;
+            out.print(&q, |q| {
+                if q.is_empty() {
+                    return "Quarantine is empty.".into();
+                }
+                q.iter().map(|b| format!("{}  device {}  key {}  bundle {}", b.bundle_hash, b.device_id, b.public_key, b.sequence)).collect::<Vec<_>>().join("\n")
+            });
+        }
+        ArchiveCmd::Conflicts(ConflictsCmd::List { dir, all }) => {
+            let a = open(dir)?;
+            let c = a.conflicts(*all)?;
+            out.print(&c, |c| {
+                if c.is_empty() {
+                    return "No conflicts.".into();
+                }
+                c.iter()
+                    .map(|c| format!("#{}  {} {}  current v{} from {}  incoming v{} from {}", c.id, c.kind, c.record_id, c.current["version"], short(&c.current_key), c.incoming["version"], short(&c.incoming_key)))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
+        }
+        ArchiveCmd::Conflicts(ConflictsCmd::Resolve { dir, id, keep }) => {
+            let mut a = open(dir)?;
+            let c = a.resolve_conflict(*id, keep == "incoming")?;
+            out.print(&c, |c| format!("Conflict #{} resolved: kept the {} version.", c.id, c.resolution.as_deref().unwrap_or("")));
+        }
+    }
+    Ok(())
+}
+
+fn short(k: &str) -> &str {
+    &k[..k.len().min(12)]
+}
+
+/// Names the file in a rejection, so a coordinator importing many knows which one failed.
+fn with_file(f: &Path, e: Error) -> Error {
+    match e {
+        Error::BadBundle(m) => Error::BadBundle(format!("{}: {m}", f.display())),
+        other => other,
+    }
+}

@@ -1,0 +1,662 @@
+//! Writing a bundle from a vault: choose the records consent allows, describe them in a signed
+//! manifest, and stream everything through tar → zstd → age into the output file. Records are
+//! serialised twice (once to hash, once to write) so that the manifest can come first and
+//! memory stays flat; attachments are streamed from the database in both passes.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, MAIN_DB, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::*;
+use crate::error::{Error, Result};
+use crate::model::ConsentScope;
+use crate::records::{CONSENT_COLS, INTERVIEW_SELECT, WITNESS_COLS, answer_row, consent_row, instance_row, interview_row, witness_row};
+use crate::vault::{Vault, new_id, now};
+
+#[derive(Debug, Clone, Default)]
+pub struct ExportOptions {
+    /// age X25519 recipients (`age1…`): the archive's key, optionally a coordinator's.
+    pub recipients: Vec<String>,
+    /// Everything shareable, not only what changed since the last export.
+    pub full: bool,
+    /// Also export identifying details of witnesses whose consent allows `publish_identified`.
+    pub include_identity: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportReport {
+    pub path: PathBuf,
+    pub bundle_id: String,
+    pub bundle_hash: String,
+    pub sequence: i64,
+    pub kind: String,
+    pub counts: Counts,
+    pub withheld: Withheld,
+    pub bytes: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Share {
+    Shared,
+    Withdrawn,
+    NoShare,
+    NoConsent,
+}
+
+/// What goes into one bundle, decided before anything is written.
+struct Plan {
+    full: bool,
+    from: i64,
+    to: i64,
+    /// Witness id → sharing status (every witness of the vault).
+    share: HashMap<String, Share>,
+    /// Witnesses whose identity may be exported.
+    identity_ok: HashSet<String>,
+    /// Records (by id) named by audit entries in the range.
+    changed: HashSet<String>,
+    /// Shared witnesses whose consent changed in the range: all their records go.
+    all_of: HashSet<String>,
+    /// Interview id → (witness id, codebook id, codebook version).
+    interviews: HashMap<String, (String, String, String)>,
+}
+
+impl Plan {
+    fn wanted(&self, id: &str, witness: &str) -> bool {
+        self.share.get(witness) == Some(&Share::Shared) && (self.full || self.changed.contains(id) || self.all_of.contains(witness))
+    }
+    fn considered(&self, id: &str, witness: &str) -> bool {
+        self.full || self.changed.contains(id) || self.all_of.contains(witness)
+    }
+}
+
+/// In this order: consent first, because an importer checks every other record of a witness
+/// against it; interviews before the records inside them.
+const RECORD_FILES: [(RecordKind, &str); 9] = [
+    (RecordKind::Consent, "records/consents.jsonl"),
+    (RecordKind::Witness, "records/witnesses.jsonl"),
+    (RecordKind::WitnessIdentity, "records/witness_identities.jsonl"),
+    (RecordKind::Interview, "records/interviews.jsonl"),
+    (RecordKind::GroupInstance, "records/group_instances.jsonl"),
+    (RecordKind::Answer, "records/answers.jsonl"),
+    (RecordKind::Note, "records/notes.jsonl"),
+    (RecordKind::Attachment, "records/attachments.jsonl"),
+    (RecordKind::Tombstone, "records/tombstones.jsonl"),
+];
+
+impl Vault {
+    /// Writes a bundle to `out` (which must not exist) and records it as this device's next
+    /// bundle. The file appears only when complete: it is written beside `out` and renamed.
+    pub fn export_bundle(&mut self, opts: &ExportOptions, out: &Path) -> Result<ExportReport> {
+        let recipients = parse_recipients(&opts.recipients)?;
+        if out.exists() {
+            return Err(Error::AlreadyExists(out.to_path_buf()));
+        }
+        let plan = self.plan_export(opts)?;
+        let conn = &self.conn;
+        let (last_seq, last_hash): (i64, Option<String>) = conn
+            .query_row("SELECT sequence, bundle_hash FROM bundle_exports ORDER BY sequence DESC LIMIT 1", [], |r| Ok((r.get(0)?, Some(r.get(1)?))))
+            .optional()?
+            .unwrap_or((0, None));
+        let head_hash: String = conn.query_row("SELECT hash FROM audit_log WHERE seq = ?1", [plan.to], |r| r.get(0)).optional()?.unwrap_or_else(|| hex::encode([0u8; 32]));
+
+        // Pass 1: count, size and hash every payload file.
+        let mut counts = Counts::default();
+        let mut withheld = Withheld::default();
+        let mut withheld_witnesses = HashSet::new();
+        let mut files = Vec::new();
+        let codebooks = used_codebooks(conn, &plan)?;
+        for (id, version, sha, source) in &codebooks {
+            files.push(FileEntry { path: format!("codebooks/{id}@{version}.toml"), size: source.len() as u64, sha256: sha.clone() });
+        }
+        for (kind, path) in RECORD_FILES {
+            let mut w = HashingWriter::new(io::sink());
+            let mut n = 0u64;
+            write_records(conn, &plan, opts, kind, &mut w, &mut |k, witness| {
+                match k {
+                    Some(k) => {
+                        counts.add(k);
+                        n += 1;
+                    }
+                    None => {
+                        withheld.records += 1;
+                        if withheld_witnesses.insert(witness.to_string()) {
+                            match plan.share.get(witness) {
+                                Some(Share::Withdrawn) => withheld.reasons.consent_withdrawn += 1,
+                                Some(Share::NoShare) => withheld.reasons.no_share_consent += 1,
+                                _ => withheld.reasons.no_consent_recorded += 1,
+                            }
+                        }
+                    }
+                }
+            })?;
+            let (_, size, sha256) = w.finish();
+            if n > 0 {
+                files.push(FileEntry { path: path.into(), size, sha256 });
+            }
+        }
+        withheld.witnesses = withheld_witnesses.len() as u64;
+        let attachments = attachment_list(conn, &plan)?;
+        for (id, _, size, sha) in &attachments {
+            files.push(FileEntry { path: format!("attachments/{id}"), size: *size, sha256: sha.clone() });
+        }
+        let mut w = HashingWriter::new(io::sink());
+        counts.audit_entries = write_audit(conn, &plan, opts, &mut w)?;
+        let (_, size, sha256) = w.finish();
+        if counts.audit_entries > 0 {
+            files.push(FileEntry { path: "audit/entries.jsonl".into(), size, sha256 });
+        }
+
+        let manifest = Manifest {
+            format: FORMAT.into(),
+            format_version: FORMAT_VERSION,
+            bundle_id: new_id(),
+            kind: if plan.full { "full" } else { "incremental" }.into(),
+            device_id: self.device_id.clone(),
+            device_public_key: self.device_public_key()?,
+            sequence: last_seq + 1,
+            previous_bundle_hash: last_hash,
+            created_at: now(),
+            audit_from_seq: plan.from,
+            audit_to_seq: plan.to,
+            audit_head_hash: head_hash,
+            codebooks: codebooks.iter().map(|(id, v, sha, _)| CodebookRef { id: id.clone(), version: v.clone(), sha256: sha.clone() }).collect(),
+            counts: counts.clone(),
+            withheld: withheld.clone(),
+            files,
+        };
+        let manifest_bytes = serde_json::to_vec_pretty(&manifest).expect("serialisable");
+        let signature = sign_manifest(&self.device_signing_key()?, &manifest_bytes);
+
+        // Pass 2: stream everything into the encrypted file, then check it matched pass 1.
+        let tmp = temp_path(out);
+        let written = (|| -> Result<u64> {
+            let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+            let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+                .map_err(|e| Error::Invalid(format!("cannot encrypt to these recipients: {e}")))?;
+            let age_w = enc.wrap_output(io::BufWriter::new(CountingFile { file, bytes: 0 }))?;
+            let mut z = zstd::Encoder::new(age_w, 3)?;
+            let mut tar = TarOut { w: &mut z };
+            tar.entry("manifest.json", manifest_bytes.len() as u64, &mut &manifest_bytes[..])?;
+            tar.entry("manifest.sig", signature.len() as u64, &mut signature.as_bytes())?;
+            let mut files = manifest.files.iter();
+            for (id, version, _, source) in &codebooks {
+                let f = files.next().expect("planned");
+                tar.checked_entry(f, &format!("codebooks/{id}@{version}.toml"), |w| Ok(w.write_all(source.as_bytes())?))?;
+            }
+            for (kind, path) in RECORD_FILES {
+                if manifest.files.iter().any(|f| f.path == path) {
+                    let f = files.next().expect("planned");
+                    tar.checked_entry(f, path, |w| write_records(conn, &plan, opts, kind, w, &mut |_, _| {}))?;
+                }
+            }
+            for (id, rowid, _, _) in &attachments {
+                let f = files.next().expect("planned");
+                tar.checked_entry(f, &format!("attachments/{id}"), |w| {
+                    let mut blob = conn.blob_open(MAIN_DB, "attachments", "data", *rowid, true)?;
+                    io::copy(&mut blob, w)?;
+                    Ok(())
+                })?;
+            }
+            if let Some(f) = files.next() {
+                tar.checked_entry(f, "audit/entries.jsonl", |w| write_audit(conn, &plan, opts, w).map(drop))?;
+            }
+            tar.finish()?;
+            let age_w = z.finish()?;
+            let buf = age_w.finish()?;
+            let counting = buf.into_inner().map_err(|e| e.into_error())?;
+            counting.file.sync_all()?;
+            Ok(counting.bytes)
+        })();
+        let bytes = match written {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                return Err(e);
+            }
+        };
+        // Refuse to replace a file that appeared meanwhile.
+        if out.exists() {
+            let _ = fs::remove_file(&tmp);
+            return Err(Error::AlreadyExists(out.to_path_buf()));
+        }
+        fs::rename(&tmp, out)?;
+        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+            File::open(dir)?.sync_all()?;
+        }
+
+        let hash = manifest_hash(&manifest_bytes);
+        let report = ExportReport {
+            path: out.to_path_buf(),
+            bundle_id: manifest.bundle_id.clone(),
+            bundle_hash: hash.clone(),
+            sequence: manifest.sequence,
+            kind: manifest.kind.clone(),
+            counts,
+            withheld,
+            bytes,
+        };
+        self.conn.execute(
+            "INSERT INTO bundle_exports (sequence, bundle_id, bundle_hash, kind, created_at, audit_from_seq, audit_to_seq, summary)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![manifest.sequence, manifest.bundle_id, hash, manifest.kind, manifest.created_at, plan.from, plan.to, serde_json::to_string(&report).expect("serialisable")],
+        )?;
+        Ok(report)
+    }
+
+    fn plan_export(&self, opts: &ExportOptions) -> Result<Plan> {
+        let conn = &self.conn;
+        let last_to: i64 = conn.query_row("SELECT ifnull(max(audit_to_seq), 0) FROM bundle_exports", [], |r| r.get(0))?;
+        let to: i64 = conn.query_row("SELECT ifnull(max(seq), 0) FROM audit_log", [], |r| r.get(0))?;
+        let from = if opts.full { 1 } else { last_to + 1 };
+        if !opts.full && from > to {
+            return Err(Error::NothingToExport("nothing changed since the last bundle; use --full to export everything again".into()));
+        }
+        let mut share = HashMap::new();
+        let mut identity_ok = HashSet::new();
+        let mut consent_witness = HashMap::new();
+        {
+            let mut st = conn.prepare(&format!("SELECT w.id, c.id FROM witnesses w LEFT JOIN consents c ON c.witness_id = w.id"))?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
+            for row in rows {
+                let (w, c) = row?;
+                let status = match &c {
+                    None => Share::NoConsent,
+                    Some(cid) => {
+                        let consent = conn.query_row(&format!("SELECT {CONSENT_COLS} FROM consents WHERE id = ?1"), [cid], consent_row)?;
+                        consent_witness.insert(cid.clone(), w.clone());
+                        if consent.withdrawn_at.is_some() {
+                            Share::Withdrawn
+                        } else if consent.allows(ConsentScope::ShareArchive) {
+                            if opts.include_identity && consent.allows(ConsentScope::PublishIdentified) {
+                                identity_ok.insert(w.clone());
+                            }
+                            Share::Shared
+                        } else {
+                            Share::NoShare
+                        }
+                    }
+                };
+                share.insert(w, status);
+            }
+        }
+        let mut changed = HashSet::new();
+        let mut all_of = HashSet::new();
+        {
+            let mut st = conn.prepare("SELECT DISTINCT record_type, record_id FROM audit_log WHERE seq BETWEEN ?1 AND ?2")?;
+            let rows = st.query_map([from, to], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            for row in rows {
+                let (t, id) = row?;
+                if t == "consent" {
+                    if let Some(w) = consent_witness.get(&id) {
+                        if share.get(w) == Some(&Share::Shared) {
+                            all_of.insert(w.clone());
+                        }
+                    }
+                }
+                changed.insert(id);
+            }
+        }
+        let mut interviews = HashMap::new();
+        {
+            let mut st = conn.prepare("SELECT id, witness_id, codebook_id, codebook_version FROM interviews")?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?;
+            for row in rows {
+                let (id, v) = row?;
+                interviews.insert(id, v);
+            }
+        }
+        Ok(Plan { full: opts.full, from, to, share, identity_ok, changed, all_of, interviews })
+    }
+}
+
+fn parse_recipients(list: &[String]) -> Result<Vec<age::x25519::Recipient>> {
+    if list.is_empty() {
+        return Err(Error::Invalid("a bundle needs at least one recipient (the archive's age1… key)".into()));
+    }
+    list.iter()
+        .map(|r| r.trim().parse::<age::x25519::Recipient>().map_err(|_| Error::Invalid(format!("'{r}' is not an age X25519 recipient (age1…)"))))
+        .collect()
+}
+
+fn temp_path(out: &Path) -> PathBuf {
+    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "bundle".into());
+    out.with_file_name(format!(".{name}.partial"))
+}
+
+/// Codebooks used by interviews that contribute records: (id, version, sha256, source).
+fn used_codebooks(conn: &Connection, plan: &Plan) -> Result<Vec<(String, String, String, String)>> {
+    let mut used: Vec<(String, String)> = plan
+        .interviews
+        .values()
+        .filter(|(w, _, _)| plan.share.get(w) == Some(&Share::Shared))
+        .map(|(_, id, v)| (id.clone(), v.clone()))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    used.sort();
+    let mut out = Vec::new();
+    for (id, version) in used {
+        if !safe_component(&id) || !safe_component(&version) {
+            return Err(Error::Invalid(format!("codebook id or version '{id}@{version}' cannot be used as a file name")));
+        }
+        let source: String = conn.query_row("SELECT source FROM codebooks WHERE id = ?1 AND version = ?2", [&id, &version], |r| r.get(0))?;
+        let sha = hex::encode(Sha256::digest(source.as_bytes()));
+        out.push((id, version, sha, source));
+    }
+    // Only what this bundle needs: skip codebooks when no interview record travels.
+    if !plan.full && plan.changed.is_empty() && plan.all_of.is_empty() {
+        out.clear();
+    }
+    Ok(out)
+}
+
+/// Writes the JSON lines of one record type, calling `seen(Some(kind), witness)` for each record
+/// written and `seen(None, witness)` for each record withheld.
+fn write_records(
+    conn: &Connection,
+    plan: &Plan,
+    opts: &ExportOptions,
+    kind: RecordKind,
+    w: &mut dyn Write,
+    seen: &mut dyn FnMut(Option<RecordKind>, &str),
+) -> Result<()> {
+    let witness_of = |interview: &str| plan.interviews.get(interview).map(|(w, _, _)| w.as_str()).unwrap_or("");
+    let emit = |id: &str, witness: &str, value: &dyn erased::Ser, w: &mut dyn Write, seen: &mut dyn FnMut(Option<RecordKind>, &str)| -> Result<()> {
+        if plan.wanted(id, witness) {
+            value.write_line(w)?;
+            seen(Some(kind), witness);
+        } else if plan.considered(id, witness) && plan.share.get(witness) != Some(&Share::Shared) {
+            seen(None, witness);
+        }
+        Ok(())
+    };
+    match kind {
+        RecordKind::Witness => {
+            let mut st = conn.prepare(&format!("SELECT {WITNESS_COLS} FROM witnesses ORDER BY id"))?;
+            for r in st.query_map([], witness_row)? {
+                let r = r?;
+                emit(&r.meta.id.clone(), &r.meta.id, &r, w, seen)?;
+            }
+        }
+        RecordKind::WitnessIdentity => {
+            if !opts.include_identity {
+                return Ok(());
+            }
+            let mut st = conn.prepare(
+                "SELECT witness_id, device_id, created_at, updated_at, version, real_name, contact, notes FROM witness_identities ORDER BY witness_id",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok(json!({"id": r.get::<_, String>(0)?, "witness_id": r.get::<_, String>(0)?, "device_id": r.get::<_, String>(1)?,
+                    "created_at": r.get::<_, String>(2)?, "updated_at": r.get::<_, String>(3)?, "version": r.get::<_, i64>(4)?,
+                    "real_name": r.get::<_, Option<String>>(5)?, "contact": r.get::<_, Option<String>>(6)?, "notes": r.get::<_, Option<String>>(7)?}))
+            })?;
+            for r in rows {
+                let r = r?;
+                let wid = r["witness_id"].as_str().unwrap_or_default().to_string();
+                // Identity needs both the option and the publish_identified scope.
+                if plan.identity_ok.contains(&wid) && plan.wanted(&wid, &wid) {
+                    r.write_line(w)?;
+                    seen(Some(kind), &wid);
+                }
+            }
+        }
+        RecordKind::Consent => {
+            let mut st = conn.prepare(&format!("SELECT {CONSENT_COLS} FROM consents ORDER BY id"))?;
+            for r in st.query_map([], consent_row)? {
+                let r = r?;
+                // A withdrawal travels on its own so that the archive learns of it.
+                let withdrawn = plan.share.get(&r.witness_id) == Some(&Share::Withdrawn) && (plan.full || plan.changed.contains(&r.meta.id));
+                if withdrawn {
+                    r.write_line(w)?;
+                    seen(Some(kind), &r.witness_id);
+                } else {
+                    emit(&r.meta.id.clone(), &r.witness_id.clone(), &r, w, seen)?;
+                }
+            }
+        }
+        RecordKind::Interview => {
+            let mut st = conn.prepare(&format!("{INTERVIEW_SELECT} ORDER BY i.id"))?;
+            for r in st.query_map([], interview_row)? {
+                let r = r?;
+                emit(&r.meta.id.clone(), &r.witness_id.clone(), &r, w, seen)?;
+            }
+        }
+        RecordKind::GroupInstance => {
+            let mut st = conn.prepare("SELECT id, device_id, created_at, updated_at, version, interview_id, group_id, parent_id, ordinal, deleted FROM group_instances ORDER BY id")?;
+            for r in st.query_map([], instance_row)? {
+                let r = r?;
+                emit(&r.meta.id.clone(), witness_of(&r.interview_id), &r, w, seen)?;
+            }
+        }
+        RecordKind::Answer => {
+            let mut st = conn.prepare("SELECT id, device_id, created_at, updated_at, version, interview_id, instance_id, question_id, value FROM answers ORDER BY id")?;
+            for r in st.query_map([], answer_row)? {
+                let r = r?;
+                emit(&r.meta.id.clone(), witness_of(&r.interview_id), &r, w, seen)?;
+            }
+        }
+        RecordKind::Note => {
+            let mut st = conn.prepare("SELECT id, device_id, created_at, updated_at, version, interview_id, question_id, instance_id, text FROM notes ORDER BY id")?;
+            let rows = st.query_map([], |r| {
+                Ok(json!({"id": r.get::<_, String>(0)?, "device_id": r.get::<_, String>(1)?, "created_at": r.get::<_, String>(2)?,
+                    "updated_at": r.get::<_, String>(3)?, "version": r.get::<_, i64>(4)?, "interview_id": r.get::<_, String>(5)?,
+                    "question_id": r.get::<_, Option<String>>(6)?, "instance_id": r.get::<_, Option<String>>(7)?, "text": r.get::<_, String>(8)?}))
+            })?;
+            for r in rows {
+                let r = r?;
+                let (id, iv) = (str_field(&r, "id"), str_field(&r, "interview_id"));
+                emit(&id, witness_of(&iv), &r, w, seen)?;
+            }
+        }
+        RecordKind::Attachment => {
+            let mut st = conn.prepare("SELECT id, device_id, created_at, updated_at, version, interview_id, name, media_type, size, sha256 FROM attachments ORDER BY id")?;
+            let rows = st.query_map([], |r| {
+                Ok(json!({"id": r.get::<_, String>(0)?, "device_id": r.get::<_, String>(1)?, "created_at": r.get::<_, String>(2)?,
+                    "updated_at": r.get::<_, String>(3)?, "version": r.get::<_, i64>(4)?, "interview_id": r.get::<_, String>(5)?,
+                    "name": r.get::<_, String>(6)?, "media_type": r.get::<_, String>(7)?, "size": r.get::<_, i64>(8)?, "sha256": r.get::<_, String>(9)?}))
+            })?;
+            for r in rows {
+                let r = r?;
+                let (id, iv) = (str_field(&r, "id"), str_field(&r, "interview_id"));
+                emit(&id, witness_of(&iv), &r, w, seen)?;
+            }
+        }
+        RecordKind::Tombstone => {
+            let mut st = conn.prepare("SELECT record_id, record_type, interview_id, device_id, deleted_at FROM tombstones ORDER BY record_id")?;
+            let rows = st.query_map([], |r| {
+                Ok(json!({"record_id": r.get::<_, String>(0)?, "record_type": r.get::<_, String>(1)?, "interview_id": r.get::<_, String>(2)?,
+                    "device_id": r.get::<_, String>(3)?, "deleted_at": r.get::<_, String>(4)?}))
+            })?;
+            for r in rows {
+                let r = r?;
+                let (id, iv) = (str_field(&r, "record_id"), str_field(&r, "interview_id"));
+                emit(&id, witness_of(&iv), &r, w, seen)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn str_field(v: &Value, k: &str) -> String {
+    v[k].as_str().unwrap_or_default().to_string()
+}
+
+/// Attachments to send: (id, rowid, size, sha256).
+fn attachment_list(conn: &Connection, plan: &Plan) -> Result<Vec<(String, i64, u64, String)>> {
+    let mut st = conn.prepare("SELECT id, rowid, size, sha256, interview_id FROM attachments ORDER BY id")?;
+    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?)))?;
+    let mut out = Vec::new();
+    for r in rows {
+        let (id, rowid, size, sha, iv) = r?;
+        let witness = plan.interviews.get(&iv).map(|(w, _, _)| w.as_str()).unwrap_or("");
+        if plan.wanted(&id, witness) {
+            if !safe_component(&id) {
+                return Err(Error::Corrupt(format!("attachment id {id} is not a plain name")));
+            }
+            out.push((id, rowid, size as u64, sha));
+        }
+    }
+    Ok(out)
+}
+
+/// Writes the audit entries of the plan's range, redacting those about records that do not
+/// travel; returns how many entries were written.
+fn write_audit(conn: &Connection, plan: &Plan, opts: &ExportOptions, w: &mut dyn Write) -> Result<u64> {
+    // Which witness each record belongs to, for the redaction rule.
+    let mut owner: HashMap<String, String> = HashMap::new();
+    for (iv, (wid, _, _)) in &plan.interviews {
+        owner.insert(iv.clone(), wid.clone());
+    }
+    for w_id in plan.share.keys() {
+        owner.insert(w_id.clone(), w_id.clone());
+    }
+    for sql in [
+        "SELECT id, witness_id FROM consents",
+        "SELECT g.id, i.witness_id FROM group_instances g JOIN interviews i ON i.id = g.interview_id",
+        "SELECT a.id, i.witness_id FROM answers a JOIN interviews i ON i.id = a.interview_id",
+        "SELECT n.id, i.witness_id FROM notes n JOIN interviews i ON i.id = n.interview_id",
+        "SELECT a.id, i.witness_id FROM attachments a JOIN interviews i ON i.id = a.interview_id",
+        "SELECT t.record_id, i.witness_id FROM tombstones t JOIN interviews i ON i.id = t.interview_id",
+    ] {
+        let mut st = conn.prepare(sql)?;
+        for r in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
+            let (id, wid) = r?;
+            owner.insert(id, wid);
+        }
+    }
+    let mut st = conn.prepare(
+        "SELECT seq, at, actor, device_id, record_type, record_id, action, content_hash, prev_hash, hash FROM audit_log WHERE seq BETWEEN ?1 AND ?2 ORDER BY seq",
+    )?;
+    let mut rows = st.query([plan.from, plan.to])?;
+    let mut n = 0;
+    while let Some(r) = rows.next()? {
+        let record_type: String = r.get(4)?;
+        let record_id: String = r.get(5)?;
+        let witness = owner.get(&record_id).map(String::as_str).unwrap_or("");
+        let visible = plan.share.get(witness) == Some(&Share::Shared)
+            && (record_type != "witness_identity" || (opts.include_identity && plan.identity_ok.contains(witness)));
+        let e = if visible {
+            BundleAuditEntry {
+                seq: r.get(0)?,
+                redacted: false,
+                at: Some(r.get(1)?),
+                actor: Some(r.get(2)?),
+                device_id: Some(r.get(3)?),
+                record_type: Some(record_type),
+                record_id: Some(record_id),
+                action: Some(r.get(6)?),
+                content_hash: Some(r.get(7)?),
+                prev_hash: r.get(8)?,
+                hash: r.get(9)?,
+            }
+        } else {
+            BundleAuditEntry {
+                seq: r.get(0)?,
+                redacted: true,
+                at: None,
+                actor: None,
+                device_id: None,
+                record_type: None,
+                record_id: None,
+                action: None,
+                content_hash: None,
+                prev_hash: r.get(8)?,
+                hash: r.get(9)?,
+            }
+        };
+        e.write_line(w)?;
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Serialising one record as a JSON line, for any record type.
+mod erased {
+    use std::io::Write;
+
+    pub trait Ser {
+        fn write_line(&self, w: &mut dyn Write) -> crate::error::Result<()>;
+    }
+    impl<T: serde::Serialize> Ser for T {
+        fn write_line(&self, w: &mut dyn Write) -> crate::error::Result<()> {
+            serde_json::to_writer(&mut *w, self).map_err(std::io::Error::from)?;
+            w.write_all(b"\n")?;
+            Ok(())
+        }
+    }
+}
+use erased::Ser as _;
+
+struct CountingFile {
+    file: File,
+    bytes: u64,
+}
+
+impl Write for CountingFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// A tar stream written entry by entry, with the data streamed after a header whose size is
+/// known in advance (from pass 1).
+struct TarOut<'a, W: Write> {
+    w: &'a mut W,
+}
+
+impl<W: Write> TarOut<'_, W> {
+    fn header(&mut self, path: &str, size: u64) -> Result<()> {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(path)?;
+        h.set_size(size);
+        h.set_mode(0o600);
+        h.set_entry_type(tar::EntryType::Regular);
+        h.set_mtime(0);
+        h.set_cksum();
+        self.w.write_all(h.as_bytes())?;
+        Ok(())
+    }
+
+    fn pad(&mut self, size: u64) -> Result<()> {
+        let rem = (512 - size % 512) % 512;
+        self.w.write_all(&[0u8; 512][..rem as usize])?;
+        Ok(())
+    }
+
+    fn entry(&mut self, path: &str, size: u64, data: &mut dyn Read) -> Result<()> {
+        self.header(path, size)?;
+        let copied = io::copy(data, self.w)?;
+        debug_assert_eq!(copied, size);
+        self.pad(size)
+    }
+
+    /// Writes an entry whose size and hash were planned, and fails if the bytes differ (the
+    /// vault changed between the passes, or an attachment no longer matches its hash).
+    fn checked_entry(&mut self, planned: &FileEntry, path: &str, body: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+        debug_assert_eq!(planned.path, path);
+        self.header(path, planned.size)?;
+        let mut hw = HashingWriter::new(&mut *self.w);
+        body(&mut hw)?;
+        let (_, size, sha) = hw.finish();
+        if size != planned.size || sha != planned.sha256 {
+            return Err(Error::Corrupt(format!("{path} changed while the bundle was written, or does not match its recorded hash")));
+        }
+        self.pad(size)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.w.write_all(&[0u8; 1024])?;
+        Ok(())
+    }
+}
