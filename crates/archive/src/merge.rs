@@ -203,6 +203,13 @@ impl<'c> Merge<'c> {
     }
 
     fn merge_record(&mut self, kind: RecordKind, id: &str, body: &Value) -> Result<()> {
+        let deleted: Option<String> =
+            self.conn.query_row("SELECT source_key FROM tombstones WHERE kind = ?1 AND id = ?2", [kind.code(), id], |r| r.get(0)).optional()?;
+        if deleted.is_some_and(|k| k == self.report.public_key) {
+            // Deleted by a later bundle that arrived first.
+            self.report.unchanged += 1;
+            return Ok(());
+        }
         let current: Option<(String, String)> = self
             .conn
             .query_row("SELECT body, source_key FROM records WHERE kind = ?1 AND id = ?2", [kind.code(), id], |r| Ok((r.get(0)?, r.get(1)?)))
@@ -324,6 +331,12 @@ impl BundleSink for Merge<'_> {
                 .conn
                 .query_row("SELECT source_key FROM records WHERE kind = ?1 AND id = ?2", [target.code(), &id], |r| r.get(0))
                 .optional()?;
+            if current.as_deref().is_none_or(|k| k == self.report.public_key) {
+                self.conn.execute(
+                    "INSERT OR IGNORE INTO tombstones (kind, id, source_key, deleted_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![target.code(), id, self.report.public_key, v["deleted_at"].as_str().unwrap_or_default()],
+                )?;
+            }
             match current {
                 Some(k) if k == self.report.public_key => {
                     self.conn.execute("DELETE FROM records WHERE kind = ?1 AND id = ?2", [target.code(), &id])?;

@@ -44,6 +44,11 @@ CREATE TABLE codebooks (
 CREATE TABLE device_audit (
     public_key TEXT NOT NULL, seq INTEGER NOT NULL, entry TEXT NOT NULL, hash TEXT NOT NULL,
     PRIMARY KEY (public_key, seq)) STRICT;
+-- Deleted records: ids are never reused, so a deletion is final even if an older bundle
+-- carrying the record arrives later.
+CREATE TABLE tombstones (
+    kind TEXT NOT NULL, id TEXT NOT NULL, source_key TEXT NOT NULL, deleted_at TEXT NOT NULL,
+    PRIMARY KEY (kind, id)) STRICT;
 CREATE VIRTUAL TABLE search_index USING fts5(
     record_id UNINDEXED, interview_id UNINDEXED, kind UNINDEXED, body, tokenize = 'trigram');
 "#;
