@@ -132,7 +132,10 @@ pub fn read_bundle(input: impl Read, identities: &[age::x25519::Identity], sink:
     let z = zstd::Decoder::new(plain).map_err(stream_err)?;
     let mut archive = tar::Archive::new(z);
     let outcome = {
-        let mut entries = archive.entries().map_err(stream_err)?;
+        // Raw: GNU long-name and PAX extension entries are not interpreted (the tar crate would
+        // buffer them whole and let them rename or resize the next entry); they are not regular
+        // files, so `next` refuses them.
+        let mut entries = archive.entries().map_err(stream_err)?.raw(true);
         let mut next = |want: &str| -> Result<tar::Entry<'_, _>> {
             let e = entries.next().ok_or_else(|| bad(format!("the bundle ends before {want}")))?.map_err(stream_err)?;
             if e.header().entry_type() != tar::EntryType::Regular {
@@ -259,7 +262,8 @@ pub(crate) fn parse_manifest(bytes: &[u8]) -> Result<Manifest> {
             return Err(bad(format!("{} is listed twice", f.path)));
         }
     }
-    if m.sequence < 1 || m.audit_from_seq < 1 && m.audit_to_seq >= 1 || m.audit_to_seq < m.audit_from_seq - 1 {
+    // From 1; `to` may be `from - 1` (no entries) and leaves room for `to + 1` without overflow.
+    if m.sequence < 1 || m.audit_from_seq < 1 || m.audit_to_seq < m.audit_from_seq - 1 || m.audit_to_seq == i64::MAX {
         return Err(bad("manifest sequence numbers are inconsistent"));
     }
     if !safe_component(&m.device_id) {
