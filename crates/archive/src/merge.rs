@@ -6,17 +6,21 @@
 //! - a different body from another device is a conflict: the current version stays, the
 //!   incoming one is kept beside it until a coordinator resolves it. Nothing is overwritten
 //!   silently.
+//!
 //! Everything happens in one transaction that `commit` ends; any error rolls it all back.
+//!
+//! The rules are written once, against [`Db`], and hold for both back-ends.
 
 use std::io::Write;
 
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use testimony_core::bundle::{BundleAuditEntry, BundleSink, Counts, Manifest, RecordKind};
 use testimony_core::vault::now;
 use testimony_core::{Error, Result};
+
+use crate::store::{Db, vals};
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ImportReport {
@@ -44,7 +48,9 @@ pub struct ImportReport {
 }
 
 pub(crate) struct Merge<'c> {
-    conn: &'c Connection,
+    db: Db<'c>,
+    /// The archive's own key: attachments are stored encrypted to it.
+    recipient: age::x25519::Recipient,
     in_tx: bool,
     manifest: Option<Manifest>,
     report: ImportReport,
@@ -65,6 +71,8 @@ fn searchable(kind: RecordKind, v: &Value) -> Option<String> {
         RecordKind::Note => v["text"].as_str().map(str::to_string),
         _ => None,
     }
+    // PostgreSQL text cannot hold NUL; nobody searches for one.
+    .map(|s| s.replace('\0', " "))
     .filter(|s| !s.trim().is_empty())
 }
 
@@ -73,7 +81,7 @@ fn kind_of(code: &str) -> Result<RecordKind> {
 }
 
 /// Writes `body` as the current version of a record (insert or replace) and its search entry.
-pub(crate) fn replace_with(conn: &Connection, kind: &str, id: &str, body: &Value, key: &str) -> Result<()> {
+pub(crate) fn replace_with(db: &mut Db<'_>, kind: &str, id: &str, body: &Value, key: &str) -> Result<()> {
     let k = kind_of(kind)?;
     let version = body["version"].as_i64().unwrap_or(0);
     let interview_id = match k {
@@ -84,29 +92,38 @@ pub(crate) fn replace_with(conn: &Connection, kind: &str, id: &str, body: &Value
         RecordKind::Witness | RecordKind::WitnessIdentity => Some(id.to_string()),
         RecordKind::Consent | RecordKind::Interview => body["witness_id"].as_str().map(str::to_string),
         _ => match &interview_id {
-            Some(i) => conn.query_row("SELECT witness_id FROM records WHERE kind = 'interview' AND id = ?1", [i], |r| r.get(0)).optional()?.flatten(),
+            Some(i) => interview_witness(db, i)?,
             None => None,
         },
     };
-    conn.execute(
+    db.execute(
         "INSERT INTO records (kind, id, version, source_key, interview_id, witness_id, updated_at, body, bundle_hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, '')
-         ON CONFLICT (kind, id) DO UPDATE SET version = ?3, source_key = ?4, interview_id = ?5, witness_id = ?6, updated_at = ?7, body = ?8",
-        params![kind, id, version, key, interview_id, witness_id, body["updated_at"].as_str(), body.to_string()],
+         ON CONFLICT (kind, id) DO UPDATE SET version = excluded.version, source_key = excluded.source_key,
+           interview_id = excluded.interview_id, witness_id = excluded.witness_id, updated_at = excluded.updated_at, body = excluded.body",
+        vals![kind, id, version, key, interview_id.clone(), witness_id, body["updated_at"].as_str(), body.to_string()],
     )?;
-    conn.execute("DELETE FROM search_index WHERE record_id = ?1", [id])?;
+    db.execute("DELETE FROM search_index WHERE record_id = ?1", vals![id])?;
     if let Some(text) = searchable(k, body) {
-        conn.execute(
+        db.execute(
             "INSERT INTO search_index (record_id, interview_id, kind, body) VALUES (?1, ?2, ?3, ?4)",
-            params![id, interview_id.unwrap_or_default(), kind, text],
+            vals![id, interview_id.unwrap_or_default(), kind, text],
         )?;
     }
     Ok(())
 }
 
+/// The witness an interview in the archive belongs to.
+fn interview_witness(db: &mut Db<'_>, interview: &str) -> Result<Option<String>> {
+    match db.query_opt("SELECT witness_id FROM records WHERE kind = 'interview' AND id = ?1", vals![interview])? {
+        Some(r) => r.opt_text(0),
+        None => Ok(None),
+    }
+}
+
 impl<'c> Merge<'c> {
-    pub fn new(conn: &'c Connection) -> Self {
-        Merge { conn, in_tx: false, manifest: None, report: ImportReport::default() }
+    pub fn new(db: Db<'c>, recipient: age::x25519::Recipient) -> Self {
+        Merge { db, recipient, in_tx: false, manifest: None, report: ImportReport::default() }
     }
 
     fn key(&self) -> &str {
@@ -119,7 +136,7 @@ impl<'c> Merge<'c> {
 
     pub fn rollback(&mut self) {
         if self.in_tx {
-            let _ = self.conn.execute_batch("ROLLBACK");
+            self.db.rollback();
             self.in_tx = false;
         }
     }
@@ -130,23 +147,24 @@ impl<'c> Merge<'c> {
         let m = self.manifest.take().expect("manifest seen");
         let key = self.report.public_key.clone();
         let done = (|| -> Result<()> {
-            self.conn.execute("UPDATE records SET bundle_hash = ?1 WHERE bundle_hash = ''", [&self.report.bundle_hash])?;
+            self.db.execute("UPDATE records SET bundle_hash = ?1 WHERE bundle_hash = ''", vals![&self.report.bundle_hash])?;
             self.report.outcome = "imported".into();
-            self.conn.execute(
+            self.db.execute(
                 "INSERT INTO bundles (bundle_hash, bundle_id, public_key, device_id, sequence, previous_bundle_hash, kind, created_at, imported_at, manifest, summary)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                params![
-                    self.report.bundle_hash, m.bundle_id, key, m.device_id, m.sequence, m.previous_bundle_hash, m.kind, m.created_at, now(),
+                vals![
+                    &self.report.bundle_hash, &m.bundle_id, &key, &m.device_id, m.sequence, m.previous_bundle_hash.as_deref(), &m.kind, &m.created_at, now(),
                     serde_json::to_string(&m).expect("serialisable"), serde_json::to_string(&self.report).expect("serialisable")
                 ],
             )?;
-            let seqs: Vec<i64> = self
-                .conn
-                .prepare("SELECT sequence FROM bundles WHERE public_key = ?1 ORDER BY sequence")?
-                .query_map([&key], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+            let seqs = self
+                .db
+                .query("SELECT sequence FROM bundles WHERE public_key = ?1 ORDER BY sequence", vals![&key])?
+                .iter()
+                .map(|r| r.int(0))
+                .collect::<Result<Vec<i64>>>()?;
             self.report.gaps = super::gaps(&seqs);
-            self.conn.execute_batch("COMMIT")?;
+            self.db.commit()?;
             self.in_tx = false;
             Ok(())
         })();
@@ -161,14 +179,14 @@ impl<'c> Merge<'c> {
         Ok(self.report)
     }
 
-    fn witness_consent(&self, witness: &str) -> Result<Option<Value>> {
-        let body: Option<String> = self.conn.query_row("SELECT body FROM records WHERE kind = 'consent' AND witness_id = ?1", [witness], |r| r.get(0)).optional()?;
+    fn witness_consent(&mut self, witness: &str) -> Result<Option<Value>> {
+        let body = self.db.text_opt("SELECT body FROM records WHERE kind = 'consent' AND witness_id = ?1", vals![witness])?;
         Ok(body.and_then(|b| serde_json::from_str(&b).ok()))
     }
 
     /// The archive checks consent again: a device must never be able to push records the
     /// witness did not agree to share.
-    fn check_consent(&self, kind: RecordKind, witness: Option<&str>) -> Result<()> {
+    fn check_consent(&mut self, kind: RecordKind, witness: Option<&str>) -> Result<()> {
         if matches!(kind, RecordKind::Consent | RecordKind::Tombstone) {
             return Ok(());
         }
@@ -186,16 +204,17 @@ impl<'c> Merge<'c> {
 
     /// Removes everything but the witness and consent records of a witness who withdrew.
     fn purge_witness(&mut self, witness: &str) -> Result<()> {
-        let ids: Vec<(String, String)> = self
-            .conn
-            .prepare("SELECT kind, id FROM records WHERE witness_id = ?1 AND kind NOT IN ('witness', 'consent')")?
-            .query_map([witness], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
+        let ids = self
+            .db
+            .query("SELECT kind, id FROM records WHERE witness_id = ?1 AND kind NOT IN ('witness', 'consent') ORDER BY kind, id", vals![witness])?
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.text(1)?)))
+            .collect::<Result<Vec<(String, String)>>>()?;
         for (kind, id) in ids {
-            self.conn.execute("DELETE FROM records WHERE kind = ?1 AND id = ?2", [&kind, &id])?;
-            self.conn.execute("DELETE FROM search_index WHERE record_id = ?1", [&id])?;
+            self.db.execute("DELETE FROM records WHERE kind = ?1 AND id = ?2", vals![&kind, &id])?;
+            self.db.execute("DELETE FROM search_index WHERE record_id = ?1", vals![&id])?;
             if kind == "attachment" {
-                self.conn.execute("DELETE FROM attachments WHERE id = ?1", [&id])?;
+                self.db.execute("DELETE FROM attachments WHERE id = ?1", vals![&id])?;
             }
             self.report.purged_for_withdrawal += 1;
         }
@@ -203,21 +222,20 @@ impl<'c> Merge<'c> {
     }
 
     fn merge_record(&mut self, kind: RecordKind, id: &str, body: &Value) -> Result<()> {
-        let deleted: Option<String> =
-            self.conn.query_row("SELECT source_key FROM tombstones WHERE kind = ?1 AND id = ?2", [kind.code(), id], |r| r.get(0)).optional()?;
+        let deleted = self.db.text_opt("SELECT source_key FROM tombstones WHERE kind = ?1 AND id = ?2", vals![kind.code(), id])?;
         if deleted.is_some_and(|k| k == self.report.public_key) {
             // Deleted by a later bundle that arrived first.
             self.report.unchanged += 1;
             return Ok(());
         }
-        let current: Option<(String, String)> = self
-            .conn
-            .query_row("SELECT body, source_key FROM records WHERE kind = ?1 AND id = ?2", [kind.code(), id], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
+        let current = match self.db.query_opt("SELECT body, source_key FROM records WHERE kind = ?1 AND id = ?2", vals![kind.code(), id])? {
+            Some(r) => Some((r.text(0)?, r.text(1)?)),
+            None => None,
+        };
         let key = self.key().to_string();
         match current {
             None => {
-                replace_with(self.conn, kind.code(), id, body, &key)?;
+                replace_with(&mut self.db, kind.code(), id, body, &key)?;
                 self.report.added += 1;
             }
             Some((cur_body, cur_key)) => {
@@ -227,7 +245,7 @@ impl<'c> Merge<'c> {
                 } else if cur_key == key {
                     let (cv, nv) = (cur["version"].as_i64().unwrap_or(0), body["version"].as_i64().unwrap_or(0));
                     if nv > cv {
-                        replace_with(self.conn, kind.code(), id, body, &key)?;
+                        replace_with(&mut self.db, kind.code(), id, body, &key)?;
                         self.report.updated += 1;
                     } else {
                         self.report.unchanged += 1;
@@ -242,15 +260,12 @@ impl<'c> Merge<'c> {
 
     fn conflict(&mut self, kind: &str, id: &str, cur_body: &str, cur_key: &str, incoming: &Value) -> Result<()> {
         let incoming = incoming.to_string();
-        let known: Option<i64> = self
-            .conn
-            .query_row("SELECT id FROM conflicts WHERE kind = ?1 AND record_id = ?2 AND incoming_body = ?3", [kind, id, &incoming], |r| r.get(0))
-            .optional()?;
+        let known = self.db.query_opt("SELECT id FROM conflicts WHERE kind = ?1 AND record_id = ?2 AND incoming_body = ?3", vals![kind, id, &incoming])?;
         if known.is_none() {
-            self.conn.execute(
+            self.db.execute(
                 "INSERT INTO conflicts (kind, record_id, current_body, current_key, incoming_body, incoming_key, bundle_hash, detected_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![kind, id, cur_body, cur_key, incoming, self.report.public_key, self.report.bundle_hash, now()],
+                vals![kind, id, cur_body, cur_key, incoming, &self.report.public_key, &self.report.bundle_hash, now()],
             )?;
             self.report.conflicts += 1;
         }
@@ -269,13 +284,13 @@ impl BundleSink for Merge<'_> {
             counts: m.counts.clone(),
             ..Default::default()
         };
-        let seen: Option<i64> = self.conn.query_row("SELECT sequence FROM bundles WHERE bundle_hash = ?1", [bundle_hash], |r| r.get(0)).optional()?;
+        let seen = self.db.query_opt("SELECT sequence FROM bundles WHERE bundle_hash = ?1", vals![bundle_hash])?;
         if seen.is_some() {
             self.report.outcome = "already_imported".into();
             self.report.message = format!("bundle {} from device {} was already imported; nothing changed", m.sequence, m.device_id);
             return Ok(false);
         }
-        let trusted: Option<String> = self.conn.query_row("SELECT name FROM devices WHERE public_key = ?1", [&m.device_public_key], |r| r.get(0)).optional()?;
+        let trusted = self.db.text_opt("SELECT name FROM devices WHERE public_key = ?1", vals![&m.device_public_key])?;
         if trusted.is_none() {
             self.report.outcome = "quarantined".into();
             self.report.message = format!(
@@ -284,10 +299,7 @@ impl BundleSink for Merge<'_> {
             );
             return Ok(false);
         }
-        let same_seq: Option<String> = self
-            .conn
-            .query_row("SELECT bundle_hash FROM bundles WHERE public_key = ?1 AND sequence = ?2", params![m.device_public_key, m.sequence], |r| r.get(0))
-            .optional()?;
+        let same_seq = self.db.text_opt("SELECT bundle_hash FROM bundles WHERE public_key = ?1 AND sequence = ?2", vals![&m.device_public_key, m.sequence])?;
         if same_seq.is_some() {
             return Err(bad(format!(
                 "a different bundle numbered {} from this device was already imported (a restored or copied vault?); not merged",
@@ -295,16 +307,13 @@ impl BundleSink for Merge<'_> {
             )));
         }
         if let Some(prev) = &m.previous_bundle_hash {
-            let known: Option<i64> = self.conn.query_row("SELECT sequence FROM bundles WHERE bundle_hash = ?1", [prev], |r| r.get(0)).optional()?;
-            let expected: Option<String> = self
-                .conn
-                .query_row("SELECT bundle_hash FROM bundles WHERE public_key = ?1 AND sequence = ?2", params![m.device_public_key, m.sequence - 1], |r| r.get(0))
-                .optional()?;
+            let known = self.db.query_opt("SELECT sequence FROM bundles WHERE bundle_hash = ?1", vals![prev])?;
+            let expected = self.db.text_opt("SELECT bundle_hash FROM bundles WHERE public_key = ?1 AND sequence = ?2", vals![&m.device_public_key, m.sequence - 1])?;
             if known.is_none() && expected.is_some() {
                 self.report.warnings.push(format!("bundle {} does not continue the chain of bundle {} held here", m.sequence, m.sequence - 1));
             }
         }
-        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        self.db.begin()?;
         self.in_tx = true;
         self.manifest = Some(m.clone());
         Ok(true)
@@ -312,12 +321,12 @@ impl BundleSink for Merge<'_> {
 
     fn codebook(&mut self, id: &str, version: &str, source: &str) -> Result<()> {
         let sha = hex::encode(Sha256::digest(source.as_bytes()));
-        let known: Option<String> = self.conn.query_row("SELECT sha256 FROM codebooks WHERE id = ?1 AND version = ?2", [id, version], |r| r.get(0)).optional()?;
+        let known = self.db.text_opt("SELECT sha256 FROM codebooks WHERE id = ?1 AND version = ?2", vals![id, version])?;
         match known {
             Some(s) if s != sha => Err(bad(format!("codebook {id}@{version} differs from the one the archive already has under that version"))),
             Some(_) => Ok(()),
             None => {
-                self.conn.execute("INSERT INTO codebooks (id, version, sha256, source) VALUES (?1, ?2, ?3, ?4)", params![id, version, sha, source])?;
+                self.db.execute("INSERT INTO codebooks (id, version, sha256, source) VALUES (?1, ?2, ?3, ?4)", vals![id, version, sha, source])?;
                 Ok(())
             }
         }
@@ -327,24 +336,24 @@ impl BundleSink for Merge<'_> {
         if kind == RecordKind::Tombstone {
             let id = v["record_id"].as_str().unwrap_or_default().to_string();
             let target = kind_of(v["record_type"].as_str().unwrap_or_default())?;
-            let current: Option<String> = self
-                .conn
-                .query_row("SELECT source_key FROM records WHERE kind = ?1 AND id = ?2", [target.code(), &id], |r| r.get(0))
-                .optional()?;
+            let current = self.db.text_opt("SELECT source_key FROM records WHERE kind = ?1 AND id = ?2", vals![target.code(), &id])?;
             if current.as_deref().is_none_or(|k| k == self.report.public_key) {
-                self.conn.execute(
-                    "INSERT OR IGNORE INTO tombstones (kind, id, source_key, deleted_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![target.code(), id, self.report.public_key, v["deleted_at"].as_str().unwrap_or_default()],
+                self.db.execute(
+                    "INSERT INTO tombstones (kind, id, source_key, deleted_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                    vals![target.code(), &id, &self.report.public_key, v["deleted_at"].as_str().unwrap_or_default()],
                 )?;
             }
             match current {
                 Some(k) if k == self.report.public_key => {
-                    self.conn.execute("DELETE FROM records WHERE kind = ?1 AND id = ?2", [target.code(), &id])?;
-                    self.conn.execute("DELETE FROM search_index WHERE record_id = ?1", [&id])?;
+                    self.db.execute("DELETE FROM records WHERE kind = ?1 AND id = ?2", vals![target.code(), &id])?;
+                    self.db.execute("DELETE FROM search_index WHERE record_id = ?1", vals![&id])?;
                     self.report.deleted += 1;
                 }
                 Some(k) => {
-                    let cur: String = self.conn.query_row("SELECT body FROM records WHERE kind = ?1 AND id = ?2", [target.code(), &id], |r| r.get(0))?;
+                    let cur = self
+                        .db
+                        .text_opt("SELECT body FROM records WHERE kind = ?1 AND id = ?2", vals![target.code(), &id])?
+                        .ok_or_else(|| Error::Corrupt("a record vanished during the import".into()))?;
                     self.conflict(target.code(), &id, &cur, &k, &v)?;
                 }
                 None => self.report.unchanged += 1,
@@ -356,39 +365,33 @@ impl BundleSink for Merge<'_> {
             RecordKind::Witness | RecordKind::WitnessIdentity => Some(id.clone()),
             RecordKind::Consent | RecordKind::Interview => v["witness_id"].as_str().map(str::to_string),
             _ => match v["interview_id"].as_str() {
-                Some(i) => self.conn.query_row("SELECT witness_id FROM records WHERE kind = 'interview' AND id = ?1", [i], |r| r.get(0)).optional()?.flatten(),
+                Some(i) => interview_witness(&mut self.db, i)?,
                 None => None,
             },
         };
         self.check_consent(kind, witness.as_deref())?;
         self.merge_record(kind, &id, &v)?;
-        if kind == RecordKind::Consent && !v["withdrawn_at"].is_null() {
-            if let Some(w) = &witness {
-                self.purge_witness(w)?;
-            }
+        if kind == RecordKind::Consent
+            && !v["withdrawn_at"].is_null()
+            && let Some(w) = &witness
+        {
+            self.purge_witness(w)?;
         }
         Ok(())
     }
 
     fn attachment(&mut self, id: &str, data: &[u8]) -> Result<()> {
-        let known: Option<i64> = self.conn.query_row("SELECT 1 FROM attachments WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        let known = self.db.query_opt("SELECT sha256 FROM attachments WHERE id = ?1", vals![id])?;
         if known.is_none() {
             // Encrypted to the archive's own key so that the bytes stay encrypted at rest on
-            // every back-end.
-            let recipient: age::x25519::Recipient = {
-                let secret: Vec<u8> = self.conn.query_row("SELECT value FROM secrets WHERE key = 'age_identity'", [], |r| r.get(0))?;
-                let s = zeroize::Zeroizing::new(secret);
-                let identity: age::x25519::Identity =
-                    std::str::from_utf8(&s).ok().and_then(|s| s.parse().ok()).ok_or_else(|| Error::Corrupt("archive identity".into()))?;
-                identity.to_public()
-            };
-            let enc = age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient)).expect("one recipient");
+            // every back-end (PostgreSQL never sees them plain).
+            let enc = age::Encryptor::with_recipients(std::iter::once(&self.recipient as &dyn age::Recipient)).expect("one recipient");
             let mut out = Vec::with_capacity(data.len() + 256);
             let mut w = enc.wrap_output(&mut out)?;
             w.write_all(data)?;
             w.finish()?;
             let sha = hex::encode(Sha256::digest(data));
-            self.conn.execute("INSERT INTO attachments (id, sha256, size, data) VALUES (?1, ?2, ?3, ?4)", params![id, sha, data.len() as i64, out])?;
+            self.db.execute("INSERT INTO attachments (id, sha256, size, data) VALUES (?1, ?2, ?3, ?4)", vals![id, sha, data.len() as i64, out])?;
         }
         self.report.attachments += 1;
         Ok(())
@@ -396,21 +399,20 @@ impl BundleSink for Merge<'_> {
 
     fn audit_entry(&mut self, e: &BundleAuditEntry) -> Result<()> {
         let key = self.report.public_key.clone();
-        let stored: Option<String> = self.conn.query_row("SELECT hash FROM device_audit WHERE public_key = ?1 AND seq = ?2", params![key, e.seq], |r| r.get(0)).optional()?;
+        let stored = self.db.text_opt("SELECT hash FROM device_audit WHERE public_key = ?1 AND seq = ?2", vals![&key, e.seq])?;
         match stored {
             Some(h) if h != e.hash => Err(bad(format!("the device's audit chain differs from the one the archive holds at entry {}", e.seq))),
             Some(_) => Ok(()),
             None => {
                 if e.seq > 1 {
-                    let prev: Option<String> =
-                        self.conn.query_row("SELECT hash FROM device_audit WHERE public_key = ?1 AND seq = ?2", params![key, e.seq - 1], |r| r.get(0)).optional()?;
+                    let prev = self.db.text_opt("SELECT hash FROM device_audit WHERE public_key = ?1 AND seq = ?2", vals![&key, e.seq - 1])?;
                     if prev.is_some_and(|p| p != e.prev_hash) {
                         return Err(bad(format!("audit entry {} does not continue the device's chain held by the archive", e.seq)));
                     }
                 }
-                self.conn.execute(
+                self.db.execute(
                     "INSERT INTO device_audit (public_key, seq, entry, hash) VALUES (?1, ?2, ?3, ?4)",
-                    params![key, e.seq, serde_json::to_string(e).expect("serialisable"), e.hash],
+                    vals![&key, e.seq, serde_json::to_string(e).expect("serialisable"), &e.hash],
                 )?;
                 Ok(())
             }

@@ -2,19 +2,184 @@
 //! interviewer's vault exported twice with edits in between, replays, gaps, quarantine,
 //! conflicts between two devices, withdrawal of consent, and bad bundles that must leave the
 //! archive byte-for-byte unchanged.
+//!
+//! Every test runs on both back-ends: `…::embedded` and `…::postgres`. The PostgreSQL variant
+//! needs a server: `TESTIMONY_TEST_POSTGRES` is a libpq connection string for a role that may
+//! create databases (e.g. `host=127.0.0.1 port=54329 user=testimony dbname=postgres`); each
+//! archive gets a fresh database, dropped afterwards. `./run test` starts a throw-away cluster
+//! and sets it. Without it the PostgreSQL variant is skipped with a note, except under CI
+//! (`CI` set) or with `TESTIMONY_REQUIRE_POSTGRES=1`, where it fails.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Value, json};
-use testimony_archive::Archive;
+use testimony_archive::{Archive, Backend};
 use testimony_core::bundle::ExportOptions;
 use testimony_core::model::*;
 use testimony_core::{CreateOptions, Error, Vault};
 
 const VAULT_PASS: &str = "vault passphrase for archive tests";
 const ARCHIVE_PASS: &str = "archive passphrase for tests";
+
+/// The back-end a test runs on.
+enum Store {
+    Embedded,
+    /// A PostgreSQL server; every archive created gets a database of its own.
+    Postgres { admin: String, databases: RefCell<Vec<(PathBuf, String, String)>> },
+}
+
+fn required() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0") || std::env::var("TESTIMONY_REQUIRE_POSTGRES").is_ok_and(|v| v == "1")
+}
+
+/// Libpq connection string `admin` with another database name.
+fn with_dbname(admin: &str, db: &str) -> String {
+    if let Some(rest) = admin.strip_prefix("postgresql://").or_else(|| admin.strip_prefix("postgres://")) {
+        let (base, query) = rest.split_once('?').map_or((rest, None), |(b, q)| (b, Some(q)));
+        let authority = base.split_once('/').map_or(base, |(a, _)| a);
+        format!("postgresql://{authority}/{db}{}", query.map(|q| format!("?{q}")).unwrap_or_default())
+    } else {
+        format!("{admin} dbname={db}")
+    }
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Store {
+    /// The PostgreSQL store, or `None` (skip) when no server is configured and none is
+    /// required.
+    fn postgres() -> Option<Store> {
+        match std::env::var("TESTIMONY_TEST_POSTGRES") {
+            Ok(admin) if !admin.trim().is_empty() => {
+                // Fail now, clearly, if the server cannot be reached.
+                postgres::Client::connect(&admin, postgres::NoTls).unwrap_or_else(|e| panic!("TESTIMONY_TEST_POSTGRES is set but the server cannot be reached: {e}"));
+                Some(Store::Postgres { admin, databases: RefCell::new(Vec::new()) })
+            }
+            _ if required() => panic!(
+                "the PostgreSQL tests are required here (CI or TESTIMONY_REQUIRE_POSTGRES=1) but TESTIMONY_TEST_POSTGRES is not set; \
+                 run `./run test`, which starts a throw-away PostgreSQL cluster"
+            ),
+            _ => {
+                eprintln!("note: TESTIMONY_TEST_POSTGRES is not set: the PostgreSQL variant of this test is SKIPPED (`./run test` starts a server)");
+                None
+            }
+        }
+    }
+
+    fn admin_client(admin: &str) -> postgres::Client {
+        postgres::Client::connect(admin, postgres::NoTls).unwrap()
+    }
+
+    /// A fresh, empty database; its connection string.
+    fn new_database(&self, dir: &Path) -> String {
+        let Store::Postgres { admin, databases } = self else { panic!("not PostgreSQL") };
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let name = format!("testimony_t{}_{}_{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst), nanos);
+        Self::admin_client(admin).batch_execute(&format!("CREATE DATABASE \"{name}\"")).unwrap();
+        let url = with_dbname(admin, &name);
+        databases.borrow_mut().push((dir.to_path_buf(), name, url.clone()));
+        url
+    }
+
+    fn backend(&self, dir: &Path) -> Backend {
+        match self {
+            Store::Embedded => Backend::Embedded,
+            Store::Postgres { databases, .. } => {
+                let url = databases.borrow().iter().find(|(d, ..)| d == dir).map(|(_, _, u)| u.clone()).expect("archive created by this store");
+                Backend::Postgres(url)
+            }
+        }
+    }
+
+    fn create(&self, dir: &Path) -> Archive {
+        match self {
+            Store::Embedded => Archive::create(dir, ARCHIVE_PASS).unwrap(),
+            Store::Postgres { .. } => Archive::create_postgres(dir, ARCHIVE_PASS, &self.new_database(dir)).unwrap(),
+        }
+    }
+
+    fn open(&self, dir: &Path, passphrase: &str) -> testimony_core::Result<Archive> {
+        match self {
+            // A directory this store did not create (a vault, say) is opened as embedded.
+            Store::Postgres { databases, .. } if databases.borrow().iter().any(|(d, ..)| d == dir) => Archive::open_with_backend(dir, passphrase, &self.backend(dir)),
+            _ => Archive::open(dir, passphrase),
+        }
+    }
+
+    /// Everything the archive consists of: the directory's files byte for byte and, on
+    /// PostgreSQL, every row of every table.
+    fn state(&self, dir: &Path) -> (BTreeMap<PathBuf, Vec<u8>>, BTreeMap<String, Vec<String>>) {
+        let tables = match self {
+            Store::Embedded => BTreeMap::new(),
+            Store::Postgres { .. } => {
+                let Backend::Postgres(url) = self.backend(dir) else { unreachable!() };
+                pg_dump(&url)
+            }
+        };
+        (snapshot(dir), tables)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Store::Postgres { admin, databases } = self
+            && let Ok(mut c) = postgres::Client::connect(admin, postgres::NoTls)
+        {
+            for (_, name, _) in databases.borrow().iter() {
+                let _ = c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"));
+            }
+        }
+    }
+}
+
+/// Every row of every table in a PostgreSQL database, as text.
+fn pg_dump(url: &str) -> BTreeMap<String, Vec<String>> {
+    let mut c = postgres::Client::connect(url, postgres::NoTls).unwrap();
+    let tables: Vec<String> = c.query("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", &[]).unwrap().iter().map(|r| r.get(0)).collect();
+    assert!(tables.len() >= 10, "the archive's tables are in PostgreSQL: {tables:?}");
+    tables
+        .into_iter()
+        .map(|t| {
+            let rows = c.query(&format!("SELECT t::text FROM \"{t}\" t ORDER BY 1"), &[]).unwrap().iter().map(|r| r.get(0)).collect();
+            (t, rows)
+        })
+        .collect()
+}
+
+/// Runs each named test function once per back-end: `name::embedded`, `name::postgres`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn embedded() {
+                super::$name(&super::Store::Embedded);
+            }
+            #[test]
+            fn postgres() {
+                if let Some(store) = super::Store::postgres() {
+                    super::$name(&store);
+                }
+            }
+        }
+    )*};
+}
+
+on_both_backends!(
+    two_exports_with_edits_in_between_import_to_what_the_vault_holds,
+    importing_the_same_bundle_twice_changes_nothing_and_says_so,
+    bundles_out_of_order_report_the_gap_and_end_in_the_same_state,
+    a_bundle_from_an_untrusted_device_waits_in_quarantine_until_trusted,
+    bad_bundles_are_rejected_and_leave_the_archive_unchanged,
+    a_wrong_archive_passphrase_is_reported_and_changes_nothing,
+    the_same_record_changed_on_two_devices_is_kept_twice_until_resolved,
+    withdrawing_consent_removes_the_witness_records_from_the_archive,
+    search_finds_korean_and_english_short_terms_and_any_case,
+    opening_with_the_wrong_back_end_is_a_clear_error,
+);
 
 struct Field {
     dir: PathBuf,
@@ -91,17 +256,16 @@ fn archive_answers(a: &Archive, interview: &str) -> BTreeMap<String, Value> {
         .collect()
 }
 
-fn setup() -> (tempfile::TempDir, Field, Archive) {
+fn setup(store: &Store) -> (tempfile::TempDir, Field, Archive) {
     let tmp = tempfile::tempdir().unwrap();
     let field = field_vault(&tmp.path().join("vault"));
-    let mut a = Archive::create(&tmp.path().join("archive"), ARCHIVE_PASS).unwrap();
+    let mut a = store.create(&tmp.path().join("archive"));
     a.trust_device(&device_key(&field.dir), "laptop A").unwrap();
     (tmp, field, a)
 }
 
-#[test]
-fn two_exports_with_edits_in_between_import_to_what_the_vault_holds() {
-    let (tmp, field, mut a) = setup();
+fn two_exports_with_edits_in_between_import_to_what_the_vault_holds(store: &Store) {
+    let (tmp, field, mut a) = setup(store);
     let b1 = tmp.path().join("b1.tbundle");
     let r1 = export(&field.dir, &a.recipient(), &b1);
     assert_eq!(r1.withheld.witnesses, 1, "the witness without sharing consent is withheld");
@@ -140,25 +304,23 @@ fn two_exports_with_edits_in_between_import_to_what_the_vault_holds() {
     assert_eq!(a.attachment_data(att["id"].as_str().unwrap()).unwrap(), b"\x89PNG fictional sketch map bytes");
 }
 
-#[test]
-fn importing_the_same_bundle_twice_changes_nothing_and_says_so() {
-    let (tmp, field, mut a) = setup();
+fn importing_the_same_bundle_twice_changes_nothing_and_says_so(store: &Store) {
+    let (tmp, field, mut a) = setup(store);
     let b1 = tmp.path().join("b1.tbundle");
     export(&field.dir, &a.recipient(), &b1);
     a.import(&b1).unwrap();
     let dir = a.dir().to_path_buf();
     drop(a);
-    let before = snapshot(&dir);
-    let mut a = Archive::open(&dir, ARCHIVE_PASS).unwrap();
+    let before = store.state(&dir);
+    let mut a = store.open(&dir, ARCHIVE_PASS).unwrap();
     let again = a.import(&b1).unwrap();
     assert_eq!(again.outcome, "already_imported");
     drop(a);
-    assert_eq!(snapshot(&dir), before);
+    assert_eq!(store.state(&dir), before);
 }
 
-#[test]
-fn bundles_out_of_order_report_the_gap_and_end_in_the_same_state() {
-    let (tmp, field, mut a) = setup();
+fn bundles_out_of_order_report_the_gap_and_end_in_the_same_state(store: &Store) {
+    let (tmp, field, mut a) = setup(store);
     let (b1, b2) = (tmp.path().join("b1.tbundle"), tmp.path().join("b2.tbundle"));
     export(&field.dir, &a.recipient(), &b1);
     {
@@ -175,31 +337,43 @@ fn bundles_out_of_order_report_the_gap_and_end_in_the_same_state() {
     assert_eq!(archive_answers(&a, &field.shared_interview), vault_answers(&field.dir, &field.shared_interview));
 }
 
-#[test]
-fn a_bundle_from_an_untrusted_device_waits_in_quarantine_until_trusted() {
+fn a_bundle_from_an_untrusted_device_waits_in_quarantine_until_trusted(store: &Store) {
     let tmp = tempfile::tempdir().unwrap();
     let field = field_vault(&tmp.path().join("vault"));
-    let mut a = Archive::create(&tmp.path().join("archive"), ARCHIVE_PASS).unwrap();
+    let mut a = store.create(&tmp.path().join("archive"));
     let b1 = tmp.path().join("b1.tbundle");
     export(&field.dir, &a.recipient(), &b1);
     let r = a.import(&b1).unwrap();
     assert_eq!(r.outcome, "quarantined");
     assert!(a.interviews().unwrap().is_empty(), "nothing merged");
     assert_eq!(a.quarantined().unwrap().len(), 1);
+    assert_eq!(a.import(&b1).unwrap().message, "already in quarantine: the device is not trusted yet");
+    assert_eq!(a.quarantined().unwrap().len(), 1);
     let t = a.trust_device(&device_key(&field.dir), "laptop A").unwrap();
     assert_eq!(t.merged.len(), 1);
     assert!(a.quarantined().unwrap().is_empty());
     assert_eq!(a.interviews().unwrap().len(), 1);
+    assert!(fs::read_dir(a.dir().join("quarantine")).unwrap().next().is_none(), "the released file is removed");
 }
 
-#[test]
-fn bad_bundles_are_rejected_and_leave_the_archive_byte_for_byte_unchanged() {
-    let (tmp, field, a) = setup();
+/// Embedded: the directory byte for byte. PostgreSQL: the directory byte for byte and no row
+/// of any table changed.
+fn bad_bundles_are_rejected_and_leave_the_archive_unchanged(store: &Store) {
+    let (tmp, field, a) = setup(store);
+    {
+        // Large enough (several 64 KiB age chunks) that a damaged end is found only after the
+        // records were merged: the transaction must be rolled back, not merely left open.
+        use rand::RngCore;
+        let mut noise = vec![0u8; 300 * 1024];
+        rand::thread_rng().fill_bytes(&mut noise);
+        let mut v = Vault::open(&field.dir, VAULT_PASS).unwrap();
+        v.add_attachment(&field.shared_interview, "recording.bin", "application/octet-stream", &noise).unwrap();
+    }
     let b1 = tmp.path().join("b1.tbundle");
     export(&field.dir, &a.recipient(), &b1);
     let good = fs::read(&b1).unwrap();
     // A bundle for another archive.
-    let other = Archive::create(&tmp.path().join("other"), ARCHIVE_PASS).unwrap();
+    let other = store.create(&tmp.path().join("other"));
     let foreign = tmp.path().join("foreign.tbundle");
     {
         let mut v = Vault::open(&field.dir, VAULT_PASS).unwrap();
@@ -207,7 +381,7 @@ fn bad_bundles_are_rejected_and_leave_the_archive_byte_for_byte_unchanged() {
     }
     let dir = a.dir().to_path_buf();
     drop(a);
-    let before = snapshot(&dir);
+    let before = store.state(&dir);
     let mut cases: Vec<(String, Vec<u8>)> = vec![
         ("empty file".into(), vec![]),
         ("not a bundle".into(), b"hello, this is not a bundle".to_vec()),
@@ -224,26 +398,30 @@ fn bad_bundles_are_rejected_and_leave_the_archive_byte_for_byte_unchanged() {
     for (name, bytes) in cases {
         let f = tmp.path().join("bad.tbundle");
         fs::write(&f, &bytes).unwrap();
-        let mut a = Archive::open(&dir, ARCHIVE_PASS).unwrap();
+        let mut a = store.open(&dir, ARCHIVE_PASS).unwrap();
         match a.import(&f) {
             Err(Error::BadBundle(msg)) => assert!(!msg.is_empty(), "{name}"),
             other => panic!("{name}: expected a rejection, got {other:?}"),
         }
+        // Rolled back, not merely left uncommitted: this session does not see the records.
+        assert!(a.interviews().unwrap().is_empty(), "{name}");
         drop(a);
-        assert_eq!(snapshot(&dir), before, "{name}: the archive changed");
+        assert_eq!(store.state(&dir), before, "{name}: the archive changed");
     }
 }
 
-#[test]
-fn a_wrong_archive_passphrase_is_reported_and_changes_nothing() {
-    let (_tmp, _field, a) = setup();
+fn a_wrong_archive_passphrase_is_reported_and_changes_nothing(store: &Store) {
+    let (_tmp, field, a) = setup(store);
     let dir = a.dir().to_path_buf();
     drop(a);
-    let before = snapshot(&dir);
-    assert!(matches!(Archive::open(&dir, "not the archive passphrase"), Err(Error::WrongPassphrase)));
-    assert_eq!(snapshot(&dir), before);
+    let before = store.state(&dir);
+    assert!(matches!(store.open(&dir, "not the archive passphrase"), Err(Error::WrongPassphrase)));
+    assert_eq!(store.state(&dir), before);
     // A vault is not an archive.
-    assert!(matches!(Archive::open(&_field.dir, ARCHIVE_PASS), Err(Error::NotAVault { .. })));
+    assert!(matches!(store.open(&field.dir, ARCHIVE_PASS), Err(Error::NotAVault { .. })));
+    // Open elsewhere: locked.
+    let _held = store.open(&dir, ARCHIVE_PASS).unwrap();
+    assert!(matches!(store.open(&dir, ARCHIVE_PASS), Err(Error::Locked(_))));
 }
 
 /// Turns a copy of a vault into a second device (its own signing key and device id), as
@@ -262,9 +440,8 @@ fn make_second_device(src: &Path, dst: &Path) {
     conn.execute("DELETE FROM bundle_exports", []).unwrap();
 }
 
-#[test]
-fn the_same_record_changed_on_two_devices_is_kept_twice_until_resolved() {
-    let (tmp, field, mut a) = setup();
+fn the_same_record_changed_on_two_devices_is_kept_twice_until_resolved(store: &Store) {
+    let (tmp, field, mut a) = setup(store);
     let b1 = tmp.path().join("b1.tbundle");
     export(&field.dir, &a.recipient(), &b1);
     a.import(&b1).unwrap();
@@ -290,11 +467,18 @@ fn the_same_record_changed_on_two_devices_is_kept_twice_until_resolved() {
     a.resolve_conflict(c.id, true).unwrap();
     assert_eq!(archive_answers(&a, &field.shared_interview)["cl_anything_else#None"], json!("translator's correction"));
     assert!(a.conflicts(false).unwrap().iter().all(|x| x.id != c.id));
+    assert!(!a.search("translator", 10).unwrap().is_empty(), "the search follows the resolution");
+    assert!(a.search("interviewer's correction", 10).unwrap().is_empty());
+    let resolved = a.conflicts(true).unwrap().into_iter().find(|x| x.id == c.id).unwrap();
+    assert_eq!(resolved.resolution.as_deref(), Some("incoming"));
+    assert!(matches!(a.resolve_conflict(c.id, false), Err(Error::NotAllowed(_))));
+    // Importing the same bundle again does not list the conflict a second time.
+    assert_eq!(a.import(&t1).unwrap().outcome, "already_imported");
+    assert_eq!(a.conflicts(true).unwrap().len(), conflicts.len());
 }
 
-#[test]
-fn withdrawing_consent_removes_the_witness_records_from_the_archive() {
-    let (tmp, field, mut a) = setup();
+fn withdrawing_consent_removes_the_witness_records_from_the_archive(store: &Store) {
+    let (tmp, field, mut a) = setup(store);
     let b1 = tmp.path().join("b1.tbundle");
     export(&field.dir, &a.recipient(), &b1);
     a.import(&b1).unwrap();
@@ -312,4 +496,131 @@ fn withdrawing_consent_removes_the_witness_records_from_the_archive() {
     assert!(imp.purged_for_withdrawal > 0);
     assert!(a.interviews().unwrap().is_empty());
     assert!(a.search("교화소", 10).unwrap().is_empty());
+}
+
+fn search_finds_korean_and_english_short_terms_and_any_case(store: &Store) {
+    let (tmp, field, mut a) = setup(store);
+    let b1 = tmp.path().join("b1.tbundle");
+    export(&field.dir, &a.recipient(), &b1);
+    a.import(&b1).unwrap();
+    let found = |q: &str| a.search(q, 10).unwrap();
+    for q in ["교화소", "교화", "피곤", "증언자가 피곤해", "eyelashes", "EYELASHES", "False Eyelashes", "wi"] {
+        let hits = found(q);
+        assert_eq!(hits.len(), 1, "{q}: {hits:?}");
+        assert_eq!(hits[0].interview_id, field.shared_interview);
+        assert!(!hits[0].snippet.is_empty());
+    }
+    assert_eq!(found("증언자가")[0].kind, "note");
+    // LIKE wildcards and quotes are searched for literally.
+    for q in ["%", "_", "e%s", "\\", "\"", "'", "교화소 (가상) 없음"] {
+        assert!(found(q).is_empty(), "{q}");
+    }
+    assert!(matches!(a.search("  ", 10), Err(Error::Invalid(_))));
+    assert_eq!(a.search("a", 1).unwrap().len(), 1, "the limit holds");
+}
+
+fn opening_with_the_wrong_back_end_is_a_clear_error(store: &Store) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("archive");
+    let a = store.create(&dir);
+    let recipient = a.recipient();
+    drop(a);
+    let invalid = |r: testimony_core::Result<Archive>| match r {
+        Err(Error::Invalid(m)) => m,
+        other => panic!("expected a back-end error, got {other:?}"),
+    };
+    match store {
+        Store::Embedded => {
+            // Refused before any connection is tried.
+            let m = invalid(Archive::open_with_backend(&dir, ARCHIVE_PASS, &Backend::Postgres("host=127.0.0.1 port=1 user=nobody dbname=none".into())));
+            assert!(m.contains("without --postgres"), "{m}");
+        }
+        Store::Postgres { .. } => {
+            let m = invalid(Archive::open(&dir, ARCHIVE_PASS));
+            assert!(m.contains("--postgres") && m.contains("dbname=testimony_t"), "{m}");
+            // An empty database, and one holding another archive.
+            let empty = store.new_database(&tmp.path().join("unused"));
+            let m = invalid(Archive::open_with_backend(&dir, ARCHIVE_PASS, &Backend::Postgres(empty)));
+            assert!(m.contains("holds no Testimony archive"), "{m}");
+            let other = store.create(&tmp.path().join("other"));
+            drop(other);
+            let Backend::Postgres(other_url) = store.backend(&tmp.path().join("other")) else { unreachable!() };
+            let m = invalid(Archive::open_with_backend(&dir, ARCHIVE_PASS, &Backend::Postgres(other_url.clone())));
+            assert!(m.contains("holds a different archive"), "{m}");
+            // A database already holding an archive is not reused, and nothing is left behind.
+            let third = tmp.path().join("third");
+            assert!(matches!(Archive::create_postgres(&third, ARCHIVE_PASS, &other_url), Err(Error::AlreadyExists(_))));
+            assert!(!third.exists());
+        }
+    }
+    // The right back-end still opens it.
+    assert_eq!(store.open(&dir, ARCHIVE_PASS).unwrap().recipient(), recipient);
+}
+
+#[test]
+fn an_unreachable_postgres_server_leaves_nothing_behind_and_no_password_in_messages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("archive");
+    let url = "host=127.0.0.1 port=1 user=archivist password=hunter2-secret dbname=testimony connect_timeout=5";
+    match Archive::create_postgres(&dir, ARCHIVE_PASS, url) {
+        Err(Error::Server(m)) => {
+            assert!(m.contains("cannot connect to PostgreSQL") && m.contains("host=127.0.0.1 port=1 user=archivist dbname=testimony"), "{m}");
+            assert!(!m.contains("hunter2"), "{m}");
+        }
+        other => panic!("expected a server error, got {other:?}"),
+    }
+    assert!(!dir.exists(), "nothing is written before the server answered");
+    let dbg = format!("{:?}", Backend::Postgres(url.into()));
+    assert!(!dbg.contains("hunter2") && dbg.contains("port=1"), "{dbg}");
+    assert!(matches!(Archive::create_postgres(&dir, ARCHIVE_PASS, "port=notanumber"), Err(Error::Invalid(_))));
+}
+
+#[test]
+fn postgres_holds_attachments_only_encrypted_and_the_directory_no_password() {
+    let Some(store) = Store::postgres() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let field = field_vault(&tmp.path().join("vault"));
+    let dir = tmp.path().join("archive");
+    // Trust authentication ignores the password; it must not be stored anywhere.
+    let url = format!("{} password=never-stored-anywhere", store.new_database(&dir));
+    let mut a = Archive::create_postgres(&dir, ARCHIVE_PASS, &url).unwrap();
+    assert!(a.backend_description().starts_with("postgres (") && !a.backend_description().contains("never-stored"));
+    assert!(!format!("{a:?}").contains("never-stored"));
+    a.trust_device(&device_key(&field.dir), "laptop A").unwrap();
+    let b1 = tmp.path().join("b1.tbundle");
+    export(&field.dir, &a.recipient(), &b1);
+    a.import(&b1).unwrap();
+
+    let Backend::Postgres(db_url) = store.backend(&dir) else { unreachable!() };
+    let mut c = postgres::Client::connect(&db_url, postgres::NoTls).unwrap();
+    let rows = c.query("SELECT data FROM attachments", &[]).unwrap();
+    assert_eq!(rows.len(), 1);
+    let data: Vec<u8> = rows[0].get(0);
+    assert!(data.starts_with(b"age-encryption.org/v1\n"), "stored age-encrypted");
+    assert!(!data.windows(8).any(|w| w == b"fictiona"), "no plaintext bytes in PostgreSQL");
+    let dump = format!("{:?}", pg_dump(&db_url));
+    assert!(!dump.contains(&hex_of(b"fictional sketch")));
+    assert!(dump.contains("교화소"), "the records themselves are in PostgreSQL");
+    let detail = a.interview_detail(&field.shared_interview).unwrap();
+    assert_eq!(a.attachment_data(detail["attachments"][0]["id"].as_str().unwrap()).unwrap(), b"\x89PNG fictional sketch map bytes");
+    drop(a);
+
+    // The local database records the back-end and where, without the password; its record
+    // tables stay empty.
+    let header = testimony_core::keys::Header::read_for(testimony_core::keys::ARCHIVE_HEADER, &dir).unwrap();
+    let key = header.unseal(ARCHIVE_PASS).unwrap();
+    let conn = testimony_core::vault::open_encrypted_db(&dir.join("archive.db"), &key, false).unwrap();
+    let meta: BTreeMap<String, String> =
+        conn.prepare("SELECT key, value FROM meta").unwrap().query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+    assert_eq!(meta["backend"], "postgres");
+    assert!(meta["postgres_target"].contains("host=") && meta["postgres_target"].contains("dbname=testimony_t"), "{meta:?}");
+    assert!(!format!("{meta:?}").contains("never-stored"));
+    let local_records: i64 = conn.query_row("SELECT count(*) FROM records", [], |r| r.get(0)).unwrap();
+    assert_eq!(local_records, 0);
+    // Opened again without the password in the string (trust): the archive id decides.
+    assert_eq!(Archive::open_with_backend(&dir, ARCHIVE_PASS, &Backend::Postgres(db_url)).unwrap().interviews().unwrap().len(), 1);
+}
+
+fn hex_of(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
-use testimony_archive::Archive;
+use testimony_archive::{Archive, Backend};
 use testimony_core::Error;
 
 use crate::Out;
@@ -15,8 +15,12 @@ pub struct ArchiveDir {
     /// Archive directory (or set TESTIMONY_ARCHIVE).
     #[arg(long, env = "TESTIMONY_ARCHIVE")]
     archive: PathBuf,
-    /// PostgreSQL back-end (not available yet; see ARCHITECTURE.md).
-    #[arg(long)]
+    /// Keep the records in PostgreSQL: a libpq connection string such as
+    /// "host=127.0.0.1 port=5432 user=testimony dbname=archive" (or set
+    /// TESTIMONY_ARCHIVE_POSTGRES, which keeps a password out of the process list). Give it on
+    /// every command for an archive created with it. The identity stays in the directory under
+    /// the passphrase; attachments are stored encrypted. No TLS: loopback or a trusted network.
+    #[arg(long, env = "TESTIMONY_ARCHIVE_POSTGRES", hide_env_values = true, value_name = "URL")]
     postgres: Option<String>,
 }
 
@@ -101,17 +105,13 @@ pub enum ConflictsCmd {
 const PASS_ENV: &str = "TESTIMONY_ARCHIVE_PASSPHRASE";
 
 fn open(d: &ArchiveDir) -> Result<Archive, Error> {
-    check_backend(d)?;
     testimony_core::keys::Header::read_for(testimony_core::keys::ARCHIVE_HEADER, &d.archive)?;
     let pass = passphrase::get(PASS_ENV, "Archive passphrase: ", false)?;
-    Archive::open(&d.archive, &pass)
+    Archive::open_with_backend(&d.archive, &pass, &backend(d))
 }
 
-fn check_backend(d: &ArchiveDir) -> Result<(), Error> {
-    if d.postgres.is_some() {
-        return Err(Error::NotAllowed("the PostgreSQL back-end is not built yet; use the embedded store (no --postgres)".into()));
-    }
-    Ok(())
+fn backend(d: &ArchiveDir) -> Backend {
+    Backend::from_postgres_url(d.postgres.as_deref())
 }
 
 fn text(v: &Value, k: &str) -> String {
@@ -121,11 +121,12 @@ fn text(v: &Value, k: &str) -> String {
 pub fn run(cmd: &ArchiveCmd, out: &Out) -> Result<(), Error> {
     match cmd {
         ArchiveCmd::Init(d) => {
-            check_backend(d)?;
             let pass = passphrase::get(PASS_ENV, "New archive passphrase: ", true)?;
-            let a = Archive::create(&d.archive, &pass)?;
-            let info = json!({"archive": d.archive, "recipient": a.recipient()});
-            out.print(&info, |_| format!("Created archive {}.\nRecipient for bundles: {}", d.archive.display(), a.recipient()));
+            let a = Archive::create_with_backend(&d.archive, &pass, &backend(d), Default::default())?;
+            let info = json!({"archive": d.archive, "recipient": a.recipient(), "backend": a.backend_description()});
+            out.print(&info, |_| {
+                format!("Created archive {} (records: {}).\nRecipient for bundles: {}", d.archive.display(), a.backend_description(), a.recipient())
+            });
         }
         ArchiveCmd::Recipient(d) => {
             let a = open(d)?;

@@ -350,6 +350,7 @@ fn error_kind(e: &Error) -> &'static str {
         Error::BadBundle(_) => "bad_bundle",
         Error::NothingToExport(_) => "nothing_to_export",
         Error::Db(_) | Error::Migration(_) | Error::Io(_) => "io",
+        Error::Server(_) => "server",
     }
 }
 

@@ -43,6 +43,10 @@ pub enum Error {
     NothingToExport(String),
     #[error("storage error: {0}")]
     Db(#[from] rusqlite::Error),
+    /// The archive's PostgreSQL server: connecting, or a statement it refused. The message
+    /// never carries row contents (only the server's message and SQLSTATE, without DETAIL).
+    #[error("database server error: {0}")]
+    Server(String),
     #[error("schema migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     #[error("file error: {0}")]
