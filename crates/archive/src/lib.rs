@@ -146,12 +146,7 @@ pub struct TrustReport {
 }
 
 fn lock(dir: &Path) -> Result<File> {
-    let f = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(dir.join(LOCK_FILE))?;
-    match f.try_lock() {
-        Ok(()) => Ok(f),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked(dir.to_path_buf())),
-        Err(std::fs::TryLockError::Error(e)) => Err(e.into()),
-    }
+    testimony_core::vault::lock_dir(dir, LOCK_FILE)
 }
 
 fn restrict(path: &Path, mode: u32) -> Result<()> {

@@ -67,7 +67,13 @@ pub fn new_id() -> String {
 }
 
 fn lock(dir: &Path) -> Result<File> {
-    let f = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(dir.join(LOCK_FILE))?;
+    lock_dir(dir, LOCK_FILE)
+}
+
+/// Takes the advisory lock `dir/lock_name` for as long as the returned file is open: one
+/// process at a time per vault (or archive). The OS releases it if the process dies.
+pub fn lock_dir(dir: &Path, lock_name: &str) -> Result<File> {
+    let f = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(dir.join(lock_name))?;
     match f.try_lock() {
         Ok(()) => Ok(f),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked(dir.to_path_buf())),
