@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 
 pub use export::{ExportOptions, ExportReport};
-pub use read::{BundleSink, ReadOutcome, RecordKind, decrypt, plain_file_name, read_bundle};
+pub use read::{BundleSink, ReadOutcome, RecordKind, decrypt, plain_file_name, read_bundle, read_decrypted};
 
 pub const FORMAT: &str = "testimony-bundle";
 pub const FORMAT_VERSION: u32 = 1;
