@@ -497,9 +497,9 @@ impl Vault {
                     a
                 }
             };
-            tx.execute("DELETE FROM search_index WHERE record_id = ?1", [&a.meta.id])?;
+            unindex(tx, &a.meta.id)?;
             if let Some(t) = &search_text {
-                tx.execute("INSERT INTO search_index (record_id, interview_id, kind, body) VALUES (?1, ?2, 'answer', ?3)", params![a.meta.id, interview_id, t])?;
+                index(tx, &a.meta.id, interview_id, "answer", t)?;
             }
             touch_interview(tx, cx, interview_id)?;
             audit::append(tx, cx, "answer", &a.meta.id, if a.meta.version == 1 { "create" } else { "update" }, &a)?;
@@ -512,7 +512,7 @@ impl Vault {
         let Some(a) = self.answer(interview_id, instance, question_id)? else { return Ok(false) };
         self.write(|tx, cx| {
             tx.execute("DELETE FROM answers WHERE id = ?1", [&a.meta.id])?;
-            tx.execute("DELETE FROM search_index WHERE record_id = ?1", [&a.meta.id])?;
+            unindex(tx, &a.meta.id)?;
             tx.execute(
                 "INSERT OR REPLACE INTO tombstones (record_id, record_type, interview_id, device_id, deleted_at) VALUES (?1, 'answer', ?2, ?3, ?4)",
                 params![a.meta.id, interview_id, cx.device_id, cx.now],
@@ -594,7 +594,7 @@ impl Vault {
                 &format!("INSERT INTO notes ({META}, interview_id, question_id, instance_id, text) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)"),
                 params![n.meta.id, n.meta.device_id, n.meta.created_at, n.meta.updated_at, n.meta.version, n.interview_id, n.question_id, n.instance_id, n.text],
             )?;
-            tx.execute("INSERT INTO search_index (record_id, interview_id, kind, body) VALUES (?1, ?2, 'note', ?3)", params![n.meta.id, interview_id, n.text])?;
+            index(tx, &n.meta.id, interview_id, "note", &n.text)?;
             touch_interview(tx, cx, interview_id)?;
             audit::append(tx, cx, "note", &n.meta.id, "create", &n)?;
             Ok(n)
@@ -657,6 +657,24 @@ fn write_identity(tx: &Connection, cx: &Ctx, witness_id: &str, id: &WitnessIdent
         params![witness_id, cx.device_id, cx.now, v, id.real_name, id.contact, id.notes],
     )?;
     audit::append(tx, cx, "witness_identity", witness_id, if v == 1 { "create" } else { "update" }, id)
+}
+
+/// Adds a record's text to the search index and remembers the index row, so that replacing it
+/// later is a lookup by rowid rather than a scan of the whole index.
+fn index(tx: &Connection, record_id: &str, interview_id: &str, kind: &str, body: &str) -> Result<()> {
+    tx.execute("INSERT INTO search_index (record_id, interview_id, kind, body) VALUES (?1, ?2, ?3, ?4)", params![record_id, interview_id, kind, body])?;
+    let row = tx.last_insert_rowid();
+    tx.execute("INSERT OR REPLACE INTO search_rowids (record_id, fts_rowid) VALUES (?1, ?2)", params![record_id, row])?;
+    Ok(())
+}
+
+fn unindex(tx: &Connection, record_id: &str) -> Result<()> {
+    let row: Option<i64> = tx.query_row("SELECT fts_rowid FROM search_rowids WHERE record_id = ?1", [record_id], |r| r.get(0)).optional()?;
+    if let Some(row) = row {
+        tx.execute("DELETE FROM search_index WHERE rowid = ?1", [row])?;
+        tx.execute("DELETE FROM search_rowids WHERE record_id = ?1", [record_id])?;
+    }
+    Ok(())
 }
 
 /// Any change inside an interview is a change of the interview for sync purposes.

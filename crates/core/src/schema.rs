@@ -101,9 +101,17 @@ CREATE TABLE tombstones (
     device_id TEXT NOT NULL, deleted_at TEXT NOT NULL) STRICT;
 "#;
 
+/// Version 5: where each record's text sits in the search index. FTS5 cannot look up a row by
+/// an UNINDEXED column, so replacing an answer's text used to scan the whole index: saves got
+/// slower as the vault grew (docs/performance.md). The index row is now found by rowid.
+const V5_SEARCH_ROWIDS: &str = r#"
+CREATE TABLE search_rowids (record_id TEXT PRIMARY KEY, fts_rowid INTEGER NOT NULL) STRICT;
+INSERT OR REPLACE INTO search_rowids (record_id, fts_rowid) SELECT record_id, rowid FROM search_index;
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1_RECORDS), M::up(V2_SEARCH), M::up(V3_AUDIT), M::up(V4_BUNDLES)])
+    Migrations::new(vec![M::up(V1_RECORDS), M::up(V2_SEARCH), M::up(V3_AUDIT), M::up(V4_BUNDLES), M::up(V5_SEARCH_ROWIDS)])
 }
 
 /// The schema version this build creates and reads.
-pub const LATEST: u64 = 4;
+pub const LATEST: u64 = 5;

@@ -199,7 +199,12 @@ fn hangul_and_english_search() {
     v.set_answer(&a, None, "cl_anything_else", &json!("광산 이야기")).unwrap();
     let ids = |q: &str| -> Vec<String> { v.search(q, 100).unwrap().into_iter().map(|h| h.interview_id).collect() };
     assert!(ids("탄광").is_empty());
-    assert_eq!(ids("광산"), vec![a]);
+    assert_eq!(ids("광산"), vec![a.clone()]);
+    drop(ids);
+    // A cleared answer is found no more.
+    v.clear_answer(&a, None, "cl_anything_else").unwrap();
+    assert!(v.search("광산", 100).unwrap().is_empty());
+    assert_eq!(v.search("교화소", 100).unwrap().len(), 1, "other entries are untouched");
 }
 
 #[test]
