@@ -170,7 +170,7 @@ impl Vault {
         self.write(|tx, cx| {
             let year = &cx.now[..4];
             let last: Option<String> = tx
-                .query_row("SELECT code FROM witnesses WHERE code LIKE ?1 ORDER BY code DESC LIMIT 1", [format!("W-{year}-%")], |r| r.get(0))
+                .query_row("SELECT code FROM witnesses WHERE code LIKE ?1 ORDER BY length(code) DESC, code DESC LIMIT 1", [format!("W-{year}-%")], |r| r.get(0))
                 .optional()?;
             let n = last.and_then(|c| c.rsplit('-').next().and_then(|n| n.parse::<u32>().ok())).unwrap_or(0) + 1;
             let w = Witness { meta: new_meta(cx), code: format!("W-{year}-{n:04}"), profile };

@@ -302,3 +302,20 @@ fn stored_codebook_versions_keep_old_interviews_loadable() {
     assert_eq!(d.interview.codebook_version, "1");
     assert_eq!(v.codebook("test-small", "1").unwrap().question("story").unwrap().label.en, "Your account");
 }
+
+#[test]
+fn witness_codes_keep_counting_past_9999() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("v");
+    let w = {
+        let mut v = new_vault(&dir);
+        v.add_witness(WitnessProfile::default(), None).unwrap()
+    };
+    let year = &w.code[2..6];
+    raw_conn(&dir, PASS).execute("UPDATE witnesses SET code = ?1", [format!("W-{year}-9999")]).unwrap();
+    let mut v = Vault::open(&dir, PASS).unwrap();
+    let a = v.add_witness(WitnessProfile::default(), None).unwrap();
+    let b = v.add_witness(WitnessProfile::default(), None).unwrap();
+    assert_eq!(a.code, format!("W-{year}-10000"));
+    assert_eq!(b.code, format!("W-{year}-10001"), "10000 sorts before 9999 as text; numbering must not");
+}
