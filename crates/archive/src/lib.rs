@@ -10,6 +10,7 @@
 //! once over the storage layer (`store.rs`).
 
 mod merge;
+mod returns;
 mod schema;
 mod store;
 
@@ -28,6 +29,7 @@ use testimony_core::{Error, Result};
 use zeroize::Zeroizing;
 
 pub use merge::ImportReport;
+pub use returns::{ArchiveId, ReturnReport};
 use store::{Db, PgStore, vals};
 
 pub const DB_FILE: &str = "archive.db";
@@ -113,6 +115,8 @@ pub struct QuarantinedBundle {
     pub sequence: i64,
     pub received_at: String,
     pub counts: Value,
+    /// `untrusted` (the device is not trusted yet) or `waiting` (for an earlier bundle).
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -425,7 +429,7 @@ impl Archive {
                 "INSERT INTO devices (public_key, name, trusted_at) VALUES (?1, ?2, ?3) ON CONFLICT (public_key) DO UPDATE SET name = excluded.name",
                 vals![&key, name, now()],
             )?;
-            db.query("SELECT bundle_hash, file FROM quarantine WHERE public_key = ?1 ORDER BY sequence", vals![&key])?
+            db.query("SELECT bundle_hash, file FROM quarantine WHERE public_key = ?1 AND reason = 'untrusted' ORDER BY sequence", vals![&key])?
                 .iter()
                 .map(|r| Ok((r.text(0)?, r.text(1)?)))
                 .collect::<Result<Vec<(String, String)>>>()?
@@ -434,8 +438,11 @@ impl Archive {
         for (hash, file) in waiting {
             let path = self.dir.join(QUARANTINE_DIR).join(&file);
             let report = self.import(&path)?;
-            self.db().execute("DELETE FROM quarantine WHERE bundle_hash = ?1", vals![&hash])?;
-            let _ = fs::remove_file(&path);
+            // A bundle that now waits for an earlier one stays in quarantine (as `waiting`).
+            if report.outcome != "waiting" {
+                self.db().execute("DELETE FROM quarantine WHERE bundle_hash = ?1", vals![&hash])?;
+                let _ = fs::remove_file(&path);
+            }
             merged.push(report);
         }
         Ok(TrustReport { public_key: key, name: name.to_string(), merged })
@@ -471,8 +478,18 @@ impl Archive {
     }
 
     /// Imports one bundle file: verified, merged in one transaction, or rejected with nothing
-    /// changed. Importing the same bundle again changes nothing and says so.
+    /// changed. Importing the same bundle again changes nothing and says so. A bundle that
+    /// refers to records of an earlier bundle of its device that has not arrived yet waits
+    /// (outcome `waiting`) and is merged as soon as that bundle is imported.
     pub fn import(&mut self, path: &Path) -> Result<ImportReport> {
+        let mut report = self.import_one(path)?;
+        if report.outcome == "imported" {
+            report.released = self.release_waiting(&report.public_key)?;
+        }
+        Ok(report)
+    }
+
+    fn import_one(&mut self, path: &Path) -> Result<ImportReport> {
         let meta = fs::metadata(path)?;
         if !meta.is_file() {
             return Err(Error::Invalid(format!("{} is not a file", path.display())));
@@ -485,21 +502,75 @@ impl Archive {
                 Ok(ReadOutcome::Stopped) => (sink.stopped_report(), true),
                 Err(e) => {
                     sink.rollback();
+                    let needs_earlier = sink.needs_earlier;
+                    let mut report = sink.stopped_report();
+                    if needs_earlier && self.missing_before(&report.public_key, report.sequence)? {
+                        report.outcome = "waiting".into();
+                        report.message = format!(
+                            "bundle {} refers to records from an earlier bundle of this device that has not arrived yet; it is kept and merged when that bundle is imported",
+                            report.sequence
+                        );
+                        self.quarantine(path, &mut report, "waiting")?;
+                        return Ok(report);
+                    }
                     return Err(e);
                 }
             }
         };
         if stopped && report.outcome == "quarantined" {
-            self.quarantine(path, &mut report)?;
+            self.quarantine(path, &mut report, "untrusted")?;
         }
         Ok(report)
     }
 
-    /// Keeps an untrusted bundle (still encrypted to the archive) until its device is trusted.
-    fn quarantine(&self, path: &Path, report: &mut ImportReport) -> Result<()> {
+    /// Whether an earlier bundle of the device has not been imported.
+    fn missing_before(&self, key: &str, sequence: i64) -> Result<bool> {
+        let row = self.db().query_opt("SELECT count(*) FROM bundles WHERE public_key = ?1 AND sequence < ?2", vals![key, sequence])?;
+        let have = match row {
+            Some(r) => r.int(0)?,
+            None => 0,
+        };
+        Ok(have < sequence - 1)
+    }
+
+    /// Merges the device's waiting bundles that can be merged now, in sequence order, until
+    /// none moves. Returns their sequence numbers.
+    fn release_waiting(&mut self, key: &str) -> Result<Vec<i64>> {
+        let mut released = Vec::new();
+        loop {
+            let waiting = self
+                .db()
+                .query("SELECT bundle_hash, file, sequence FROM quarantine WHERE public_key = ?1 AND reason = 'waiting' ORDER BY sequence", vals![key])?
+                .iter()
+                .map(|r| Ok((r.text(0)?, r.text(1)?, r.int(2)?)))
+                .collect::<Result<Vec<(String, String, i64)>>>()?;
+            let mut moved = false;
+            for (hash, file, seq) in waiting {
+                let path = self.dir.join(QUARANTINE_DIR).join(&file);
+                // A waiting bundle that fails for another reason now stays where it is, listed.
+                let Ok(r) = self.import_one(&path) else { continue };
+                if r.outcome == "imported" || r.outcome == "already_imported" {
+                    self.db().execute("DELETE FROM quarantine WHERE bundle_hash = ?1", vals![&hash])?;
+                    let _ = fs::remove_file(&path);
+                    released.push(seq);
+                    moved = true;
+                }
+            }
+            if !moved {
+                return Ok(released);
+            }
+        }
+    }
+
+    /// Keeps a bundle (still encrypted to the archive) until its device is trusted, or until
+    /// the earlier bundle it needs arrives.
+    fn quarantine(&self, path: &Path, report: &mut ImportReport, reason: &str) -> Result<()> {
         let mut db = self.db();
         if db.query_opt("SELECT file FROM quarantine WHERE bundle_hash = ?1", vals![&report.bundle_hash])?.is_some() {
-            report.message = "already in quarantine: the device is not trusted yet".into();
+            db.execute("UPDATE quarantine SET reason = ?2 WHERE bundle_hash = ?1", vals![&report.bundle_hash, reason])?;
+            if reason == "untrusted" {
+                report.message = "already in quarantine: the device is not trusted yet".into();
+            }
             return Ok(());
         }
         let file = format!("{}.tbundle", &report.bundle_hash);
@@ -515,17 +586,17 @@ impl Archive {
         fs::rename(&tmp, &dest)?;
         File::open(self.dir.join(QUARANTINE_DIR))?.sync_all()?;
         db.execute(
-            "INSERT INTO quarantine (bundle_hash, public_key, device_id, sequence, received_at, file, counts) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO quarantine (bundle_hash, public_key, device_id, sequence, received_at, file, counts, reason) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             vals![
                 &report.bundle_hash, &report.public_key, &report.device_id, report.sequence, now(), file,
-                serde_json::to_string(&report.counts).expect("serialisable")
+                serde_json::to_string(&report.counts).expect("serialisable"), reason
             ],
         )?;
         Ok(())
     }
 
     pub fn quarantined(&self) -> Result<Vec<QuarantinedBundle>> {
-        let rows = self.db().query("SELECT bundle_hash, public_key, device_id, sequence, received_at, counts FROM quarantine ORDER BY received_at", &[])?;
+        let rows = self.db().query("SELECT bundle_hash, public_key, device_id, sequence, received_at, counts, reason FROM quarantine ORDER BY received_at, sequence", &[])?;
         rows.iter()
             .map(|r| {
                 Ok(QuarantinedBundle {
@@ -535,6 +606,7 @@ impl Archive {
                     sequence: r.int(3)?,
                     received_at: r.text(4)?,
                     counts: serde_json::from_str(&r.text(5)?).unwrap_or(Value::Null),
+                    reason: r.text(6)?,
                 })
             })
             .collect()

@@ -43,6 +43,8 @@ pub struct ImportReport {
     pub attachments: u64,
     /// Sequence numbers from this device that have not arrived (after this import).
     pub gaps: Vec<i64>,
+    /// Bundles of this device that were waiting for this one and are now merged too.
+    pub released: Vec<i64>,
     /// The bundle does not continue the chain the archive holds for this device.
     pub warnings: Vec<String>,
 }
@@ -54,6 +56,8 @@ pub(crate) struct Merge<'c> {
     in_tx: bool,
     manifest: Option<Manifest>,
     report: ImportReport,
+    /// A record referred to an interview or witness the archive does not have yet.
+    pub(crate) needs_earlier: bool,
 }
 
 fn bad(m: impl Into<String>) -> Error {
@@ -123,13 +127,14 @@ fn interview_witness(db: &mut Db<'_>, interview: &str) -> Result<Option<String>>
 
 impl<'c> Merge<'c> {
     pub fn new(db: Db<'c>, recipient: age::x25519::Recipient) -> Self {
-        Merge { db, recipient, in_tx: false, manifest: None, report: ImportReport::default() }
+        Merge { db, recipient, in_tx: false, manifest: None, report: ImportReport::default(), needs_earlier: false }
     }
 
     fn key(&self) -> &str {
         &self.report.public_key
     }
 
+    /// The report as far as it got (the manifest's facts), after a stop or an error.
     pub fn stopped_report(self) -> ImportReport {
         self.report
     }
@@ -148,6 +153,11 @@ impl<'c> Merge<'c> {
         let key = self.report.public_key.clone();
         let done = (|| -> Result<()> {
             self.db.execute("UPDATE records SET bundle_hash = ?1 WHERE bundle_hash = ''", vals![&self.report.bundle_hash])?;
+            // The device's age key, for return bundles: only from a signed manifest, and only
+            // if it is a well-formed recipient.
+            if let Some(r) = m.device_recipient.as_deref().filter(|r| r.parse::<age::x25519::Recipient>().is_ok()) {
+                self.db.execute("UPDATE devices SET recipient = ?1 WHERE public_key = ?2", vals![r, &key])?;
+            }
             self.report.outcome = "imported".into();
             self.db.execute(
                 "INSERT INTO bundles (bundle_hash, bundle_id, public_key, device_id, sequence, previous_bundle_hash, kind, created_at, imported_at, manifest, summary)
@@ -190,7 +200,10 @@ impl<'c> Merge<'c> {
         if matches!(kind, RecordKind::Consent | RecordKind::Tombstone) {
             return Ok(());
         }
-        let witness = witness.ok_or_else(|| bad(format!("a {} record belongs to no known interview or witness", kind.code())))?;
+        let Some(witness) = witness else {
+            self.needs_earlier = true;
+            return Err(bad(format!("a {} record belongs to no interview or witness the archive has", kind.code())));
+        };
         let consent = self.witness_consent(witness)?;
         let allowed = consent.as_ref().is_some_and(|c| c["withdrawn_at"].is_null() && c["scopes"]["share_archive"] == Value::Bool(true));
         if !allowed {
@@ -275,6 +288,9 @@ impl<'c> Merge<'c> {
 
 impl BundleSink for Merge<'_> {
     fn manifest(&mut self, m: &Manifest, bundle_hash: &str) -> Result<bool> {
+        if m.kind == testimony_core::bundle::KIND_RETURN {
+            return Err(bad("this is a return bundle for a device; apply it in that device's vault with `testimony import-return`"));
+        }
         self.report = ImportReport {
             bundle_hash: bundle_hash.to_string(),
             public_key: m.device_public_key.clone(),

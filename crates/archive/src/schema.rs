@@ -59,11 +59,33 @@ CREATE VIRTUAL TABLE search_index USING fts5(
     record_id UNINDEXED, interview_id UNINDEXED, kind UNINDEXED, body, tokenize = 'trigram');
 "#;
 
+/// Version 2: bundles waiting for an earlier one; return bundles (archive → device). A device's age recipient (learned from its
+/// signed bundles), interviews assigned to a device (a translator's), and what each device was
+/// sent, so that return bundles are incremental.
+const V2_RETURNS: &str = r#"
+ALTER TABLE devices ADD COLUMN recipient TEXT;
+-- Why a bundle waits: 'untrusted' (its device is not trusted yet) or 'waiting' (it refers to
+-- records from an earlier bundle of its device that has not arrived yet).
+ALTER TABLE quarantine ADD COLUMN reason TEXT NOT NULL DEFAULT 'untrusted';
+CREATE TABLE assignments (
+    public_key TEXT NOT NULL, interview_id TEXT NOT NULL, assigned_at TEXT NOT NULL,
+    PRIMARY KEY (public_key, interview_id)) STRICT;
+CREATE TABLE return_bundles (
+    public_key TEXT NOT NULL, sequence INTEGER NOT NULL, bundle_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL, summary TEXT NOT NULL, PRIMARY KEY (public_key, sequence)) STRICT;
+CREATE TABLE return_sent (
+    public_key TEXT NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL, sha256 TEXT NOT NULL,
+    PRIMARY KEY (public_key, kind, id)) STRICT;
+CREATE TABLE return_codebooks (
+    public_key TEXT NOT NULL, id TEXT NOT NULL, version TEXT NOT NULL,
+    PRIMARY KEY (public_key, id, version)) STRICT;
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1)])
+    Migrations::new(vec![M::up(V1), M::up(V2_RETURNS)])
 }
 
-pub const LATEST: u64 = 1;
+pub const LATEST: u64 = 2;
 
 /// The PostgreSQL schema, version 1: the tables of `V1` except `meta`/`secrets` (which stay in
 /// the local SQLCipher database), plus `archive_meta` (schema version, archive id) and a plain
@@ -112,6 +134,24 @@ CREATE TABLE search_index (
 CREATE INDEX search_index_record ON search_index (record_id);
 "#;
 
+/// PostgreSQL version 2: as `V2_RETURNS`.
+const PG_V2_RETURNS: &str = r#"
+ALTER TABLE devices ADD COLUMN recipient TEXT;
+ALTER TABLE quarantine ADD COLUMN reason TEXT NOT NULL DEFAULT 'untrusted';
+CREATE TABLE assignments (
+    public_key TEXT COLLATE "C" NOT NULL, interview_id TEXT COLLATE "C" NOT NULL, assigned_at TEXT NOT NULL,
+    PRIMARY KEY (public_key, interview_id));
+CREATE TABLE return_bundles (
+    public_key TEXT COLLATE "C" NOT NULL, sequence BIGINT NOT NULL, bundle_hash TEXT COLLATE "C" NOT NULL UNIQUE,
+    created_at TEXT NOT NULL, summary TEXT NOT NULL, PRIMARY KEY (public_key, sequence));
+CREATE TABLE return_sent (
+    public_key TEXT COLLATE "C" NOT NULL, kind TEXT COLLATE "C" NOT NULL, id TEXT COLLATE "C" NOT NULL,
+    sha256 TEXT NOT NULL, PRIMARY KEY (public_key, kind, id));
+CREATE TABLE return_codebooks (
+    public_key TEXT COLLATE "C" NOT NULL, id TEXT COLLATE "C" NOT NULL, version TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (public_key, id, version));
+"#;
+
 /// PostgreSQL migrations, in order; `archive_meta.schema_version` counts those applied.
-pub const PG_MIGRATIONS: &[&str] = &[PG_V1];
+pub const PG_MIGRATIONS: &[&str] = &[PG_V1, PG_V2_RETURNS];
 pub const PG_LATEST: u64 = PG_MIGRATIONS.len() as u64;

@@ -179,6 +179,10 @@ on_both_backends!(
     withdrawing_consent_removes_the_witness_records_from_the_archive,
     search_finds_korean_and_english_short_terms_and_any_case,
     opening_with_the_wrong_back_end_is_a_clear_error,
+    a_translators_note_comes_back_to_the_interviewer_in_a_return_bundle,
+    a_resolved_conflict_returns_but_unsent_local_edits_are_kept,
+    bad_return_bundles_are_rejected_and_change_nothing_in_the_vault,
+    a_bundle_needing_an_earlier_one_waits_for_it,
 );
 
 struct Field {
@@ -438,6 +442,8 @@ fn make_second_device(src: &Path, dst: &Path) {
     conn.execute("UPDATE secrets SET value = ?1 WHERE key = 'device_signing_key'", [&sk.to_bytes()[..]]).unwrap();
     conn.execute("UPDATE meta SET value = ?1 WHERE key = 'device_id'", ["translator-laptop"]).unwrap();
     conn.execute("DELETE FROM bundle_exports", []).unwrap();
+    // A device of its own: its own encryption key for return bundles too.
+    conn.execute("DELETE FROM secrets WHERE key = 'device_age_identity'", []).unwrap();
 }
 
 fn the_same_record_changed_on_two_devices_is_kept_twice_until_resolved(store: &Store) {
@@ -623,4 +629,319 @@ fn postgres_holds_attachments_only_encrypted_and_the_directory_no_password() {
 
 fn hex_of(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+// ---- return bundles (archive → device) ---------------------------------------------------
+
+fn new_vault(dir: &Path, who: &str) -> PathBuf {
+    Vault::create(dir, VAULT_PASS, CreateOptions { interviewer: who.into(), ..Default::default() }).unwrap();
+    dir.to_path_buf()
+}
+
+/// Full export from a device that may hold nothing yet: it tells the archive the device's
+/// encryption key.
+fn export_full(vault: &Path, archive_recipient: &str, out: &Path) {
+    let mut v = Vault::open(vault, VAULT_PASS).unwrap();
+    v.export_bundle(&ExportOptions { recipients: vec![archive_recipient.into()], full: true, ..Default::default() }, out).unwrap();
+}
+
+fn apply_return(vault: &Path, file: &Path) -> testimony_core::Result<testimony_core::bundle::ReturnImportReport> {
+    Vault::open(vault, VAULT_PASS).unwrap().import_return_bundle(file)
+}
+
+fn trust_archive(vault: &Path, a: &Archive) {
+    Vault::open(vault, VAULT_PASS).unwrap().trust_archive(&a.id().unwrap().signing_key, false).unwrap();
+}
+
+/// Everything a vault shows of one interview: answers, notes, instances, status.
+fn vault_view(vault: &Path, interview: &str) -> String {
+    let answers = vault_answers(vault, interview);
+    let v = Vault::open(vault, VAULT_PASS).unwrap();
+    let d = v.interview_detail(interview).unwrap();
+    let mut notes: Vec<String> = d.notes.iter().map(|n| n.text.clone()).collect();
+    notes.sort();
+    format!("{answers:?}|{notes:?}|{}|{:?}", d.instances.len(), d.interview.status)
+}
+
+fn a_translators_note_comes_back_to_the_interviewer_in_a_return_bundle(store: &Store) {
+    let (tmp, field, mut a) = setup(store);
+    let b1 = tmp.path().join("b1.tbundle");
+    export(&field.dir, &a.recipient(), &b1);
+    a.import(&b1).unwrap();
+
+    // A translator's laptop: enrolled, announces its key with an (empty) full bundle.
+    let translator = new_vault(&tmp.path().join("translator"), "translator T");
+    a.trust_device(&device_key(&translator), "translator").unwrap();
+    let t0 = tmp.path().join("t0.tbundle");
+    export_full(&translator, &a.recipient(), &t0);
+    assert_eq!(a.import(&t0).unwrap().outcome, "imported");
+    let tkey = device_key(&translator);
+
+    // The coordinator sends the interview to the translator.
+    a.assign(&tkey, &field.shared_interview).unwrap();
+    assert!(matches!(a.assign(&tkey, "no-such-interview"), Err(Error::NotFound(..))));
+    let r1 = tmp.path().join("r1-translator.tbundle");
+    let rep = a.export_return(&tkey, &r1, false).unwrap();
+    assert_eq!((rep.sequence, rep.counts.interviews, rep.counts.witnesses, rep.counts.consents), (1, 1, 1, 1), "{rep:?}");
+    assert!(rep.counts.answers >= 3 && rep.counts.notes == 1, "{rep:?}");
+    assert!(!fs::read(&r1).unwrap().windows(7).any(|w| w == b"eyelash"), "encrypted");
+    // Not before the vault trusts the archive's key.
+    assert!(matches!(apply_return(&translator, &r1), Err(Error::NotAllowed(_))));
+    trust_archive(&translator, &a);
+    let applied = apply_return(&translator, &r1).unwrap();
+    assert_eq!(applied.outcome, "applied");
+    assert_eq!(applied.kept_local, 0);
+    assert_eq!(vault_view(&translator, &field.shared_interview), vault_view(&field.dir, &field.shared_interview), "the translator sees the interview as made");
+    // Identity and attachments never travel back.
+    let tv = Vault::open(&translator, VAULT_PASS).unwrap();
+    let w = tv.interview(&field.shared_interview).unwrap().witness_id;
+    assert!(tv.witness_identity(&w).unwrap().is_none());
+    assert!(tv.interview_detail(&field.shared_interview).unwrap().attachments.is_empty());
+    drop(tv);
+    // Applying it again changes nothing and says so.
+    let again = apply_return(&translator, &r1).unwrap();
+    assert_eq!(again.outcome, "already_applied");
+    assert!(matches!(a.export_return(&tkey, &tmp.path().join("r-none.tbundle"), false), Err(Error::NothingToExport(_))));
+
+    // The translator adds a translation; it reaches the archive without any conflict.
+    Vault::open(&translator, VAULT_PASS)
+        .unwrap()
+        .add_note(&field.shared_interview, Some("cl_anything_else"), None, "Translation: she made wigs and false eyelashes every day")
+        .unwrap();
+    let t1 = tmp.path().join("t1.tbundle");
+    export(&translator, &a.recipient(), &t1);
+    let imp = a.import(&t1).unwrap();
+    assert_eq!((imp.added, imp.updated, imp.conflicts), (1, 0, 0), "records the translator only received come back unchanged: {imp:?}");
+
+    // The interviewer's laptop gets the translation back.
+    let r2 = tmp.path().join("r1-interviewer.tbundle");
+    let rep = a.export_return(&device_key(&field.dir), &r2, false).unwrap();
+    assert_eq!((rep.counts.notes, rep.counts.answers, rep.counts.interviews), (1, 0, 0), "only what the interviewer lacks: {rep:?}");
+    // A return bundle for the translator cannot be applied by the interviewer's vault.
+    trust_archive(&field.dir, &a);
+    let wrong = apply_return(&field.dir, &r1).unwrap_err();
+    assert!(matches!(wrong, Error::BadBundle(_)), "{wrong}");
+    let applied = apply_return(&field.dir, &r2).unwrap();
+    assert_eq!(applied.added, 1);
+    let v = Vault::open(&field.dir, VAULT_PASS).unwrap();
+    assert!(v.search("Translation: she made", 10).unwrap().iter().any(|h| h.interview_id == field.shared_interview), "the translation is searchable");
+    drop(v);
+    assert_eq!(vault_view(&translator, &field.shared_interview), vault_view(&field.dir, &field.shared_interview), "both laptops agree");
+    // The interviewer's next export carries the received note unchanged: no conflict, nothing new.
+    let b2 = tmp.path().join("b2.tbundle");
+    export(&field.dir, &a.recipient(), &b2);
+    let imp = a.import(&b2).unwrap();
+    assert_eq!((imp.added, imp.updated, imp.conflicts), (0, 0, 0), "{imp:?}");
+}
+
+fn a_resolved_conflict_returns_but_unsent_local_edits_are_kept(store: &Store) {
+    let (tmp, field, mut a) = setup(store);
+    let b1 = tmp.path().join("b1.tbundle");
+    export(&field.dir, &a.recipient(), &b1);
+    a.import(&b1).unwrap();
+    let second = tmp.path().join("vault2");
+    make_second_device(&field.dir, &second);
+    a.trust_device(&device_key(&second), "second laptop").unwrap();
+    for (dir, text) in [(&field.dir, "interviewer's wording"), (&second, "reviewer's wording")] {
+        let mut v = Vault::open(dir, VAULT_PASS).unwrap();
+        v.set_answer(&field.shared_interview, None, "cl_anything_else", &json!(text)).unwrap();
+        v.add_note(&field.shared_interview, None, None, &format!("note from {text}")).unwrap();
+    }
+    let (b2, s1) = (tmp.path().join("b2.tbundle"), tmp.path().join("s1.tbundle"));
+    export(&field.dir, &a.recipient(), &b2);
+    export(&second, &a.recipient(), &s1);
+    a.import(&b2).unwrap();
+    a.import(&s1).unwrap();
+    let akey = device_key(&field.dir);
+    trust_archive(&field.dir, &a);
+
+    // While the conflict is open the answer is held back; the other laptop's new note goes.
+    let r1 = tmp.path().join("r1.tbundle");
+    let rep = a.export_return(&akey, &r1, false).unwrap();
+    assert_eq!((rep.counts.answers, rep.counts.notes), (0, 1), "{rep:?}");
+    apply_return(&field.dir, &r1).unwrap();
+
+    // The coordinator takes the reviewer's wording; the interviewer's laptop follows.
+    let c = a.conflicts(false).unwrap().into_iter().find(|c| c.kind == "answer").unwrap();
+    a.resolve_conflict(c.id, true).unwrap();
+    let r2 = tmp.path().join("r2.tbundle");
+    assert_eq!(a.export_return(&akey, &r2, false).unwrap().counts.answers, 1);
+    let applied = apply_return(&field.dir, &r2).unwrap();
+    assert_eq!((applied.updated, applied.kept_local), (1, 0), "{applied:?}");
+    assert_eq!(vault_answers(&field.dir, &field.shared_interview)["cl_anything_else#None"], json!("reviewer's wording"));
+    assert_eq!(vault_answers(&field.dir, &field.shared_interview), archive_answers(&a, &field.shared_interview));
+
+    // A local edit not exported yet is never overwritten by a return bundle.
+    {
+        let mut v = Vault::open(&field.dir, VAULT_PASS).unwrap();
+        v.set_answer(&field.shared_interview, None, "cl_anything_else", &json!("typed after the last export")).unwrap();
+    }
+    let r3 = tmp.path().join("r3.tbundle");
+    let rep = a.export_return(&akey, &r3, true).unwrap();
+    assert!(rep.counts.answers >= 1, "--full sends the resolved answer again: {rep:?}");
+    let applied = apply_return(&field.dir, &r3).unwrap();
+    assert!(applied.kept_local >= 1, "{applied:?}");
+    assert_eq!(vault_answers(&field.dir, &field.shared_interview)["cl_anything_else#None"], json!("typed after the last export"));
+    // And it reaches the archive as the interviewer's newer version.
+    let b3 = tmp.path().join("b3.tbundle");
+    export(&field.dir, &a.recipient(), &b3);
+    let imp = a.import(&b3).unwrap();
+    assert!(imp.conflicts >= 1 || imp.updated >= 1, "{imp:?}");
+    assert!(a.conflicts(false).unwrap().iter().any(|c| c.incoming["value"] == json!("typed after the last export"))
+        || archive_answers(&a, &field.shared_interview)["cl_anything_else#None"] == json!("typed after the last export"));
+}
+
+/// All interview content of a vault, for "changed nothing" checks.
+fn vault_state(vault: &Path) -> String {
+    let v = Vault::open(vault, VAULT_PASS).unwrap();
+    let mut s = String::new();
+    for i in v.interviews(None, None).unwrap() {
+        s.push_str(&format!("{:?}\n", v.interview_detail(&i.meta.id).unwrap()));
+    }
+    s.push_str(&format!("{:?}", v.codebooks().unwrap()));
+    s.push_str(&format!("{:?}", v.audit_verify().unwrap().entries));
+    s
+}
+
+fn bad_return_bundles_are_rejected_and_change_nothing_in_the_vault(store: &Store) {
+    let (tmp, field, mut a) = setup(store);
+    let b1 = tmp.path().join("b1.tbundle");
+    export(&field.dir, &a.recipient(), &b1);
+    a.import(&b1).unwrap();
+    // A new codebook version published at the archive travels back.
+    let cb = testimony_core::codebook::Codebook::default_codebook();
+    let newer = cb.source.replacen(&format!("version = \"{}\"", cb.version), "version = \"9.9.9\"", 1);
+    assert_ne!(newer, cb.source);
+    let (_, version, added) = a.add_codebook(&newer, "newer.toml").unwrap();
+    assert!(added && version == "9.9.9");
+    assert!(!a.add_codebook(&newer, "newer.toml").unwrap().2, "publishing twice changes nothing");
+    assert!(a.add_codebook("id = 1\n", "broken.toml").is_err());
+    let akey = device_key(&field.dir);
+    let good = tmp.path().join("good.tbundle");
+    let rep = a.export_return(&akey, &good, false).unwrap();
+    assert_eq!(rep.codebooks, vec![format!("{}@9.9.9", cb.id)]);
+    let bytes = fs::read(&good).unwrap();
+
+    // Not trusted yet; then trusted, but a different archive's key.
+    let before = vault_state(&field.dir);
+    assert!(matches!(apply_return(&field.dir, &good), Err(Error::NotAllowed(_))));
+    let other = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    Vault::open(&field.dir, VAULT_PASS).unwrap().trust_archive(&hex_of(&other.verifying_key().to_bytes()), false).unwrap();
+    let e = apply_return(&field.dir, &good).unwrap_err();
+    assert!(matches!(&e, Error::BadBundle(m) if m.contains("does not trust")), "{e}");
+    assert!(matches!(Vault::open(&field.dir, VAULT_PASS).unwrap().trust_archive(&a.id().unwrap().signing_key, false), Err(Error::NotAllowed(_))), "switching archives needs --replace");
+    Vault::open(&field.dir, VAULT_PASS).unwrap().trust_archive(&a.id().unwrap().signing_key, true).unwrap();
+
+    // Damaged anywhere, truncated, or a device's bundle instead of a return bundle.
+    for at in [0, 30, bytes.len() / 3, bytes.len() / 2, bytes.len() - 20, bytes.len() - 1] {
+        let mut b = bytes.clone();
+        b[at] ^= 0x10;
+        let f = tmp.path().join(format!("flipped-{at}.tbundle"));
+        fs::write(&f, &b).unwrap();
+        assert!(matches!(apply_return(&field.dir, &f), Err(Error::BadBundle(_))), "bit flipped at {at}");
+    }
+    for len in [0, 100, bytes.len() / 2, bytes.len() - 1] {
+        let f = tmp.path().join(format!("short-{len}.tbundle"));
+        fs::write(&f, &bytes[..len]).unwrap();
+        assert!(matches!(apply_return(&field.dir, &f), Err(Error::BadBundle(_))), "truncated to {len}");
+    }
+    let e = apply_return(&field.dir, &b1).unwrap_err();
+    assert!(matches!(&e, Error::BadBundle(m) if m.contains("recipient")), "{e}");
+    assert_eq!(vault_state(&field.dir), before, "nothing changed");
+
+    // The good one applies once; a different bundle under the same number is refused.
+    let applied = apply_return(&field.dir, &good).unwrap();
+    assert_eq!(applied.codebooks_added, 1);
+    assert!(Vault::open(&field.dir, VAULT_PASS).unwrap().codebooks().unwrap().iter().any(|(_, v, _)| v == "9.9.9"));
+    let after = vault_state(&field.dir);
+    assert_eq!(apply_return(&field.dir, &good).unwrap().outcome, "already_applied");
+    assert_eq!(vault_state(&field.dir), after);
+}
+
+/// What a coordinator can see of an archive, without timestamps of the import itself.
+fn archive_view(a: &Archive) -> Value {
+    let mut details = Vec::new();
+    for i in a.interviews().unwrap() {
+        details.push(a.interview_detail(i["id"].as_str().unwrap()).unwrap());
+    }
+    let devices: Vec<Value> = a.devices().unwrap().into_iter().map(|d| json!([d.public_key, d.name, d.bundles, d.last_sequence, d.gaps, d.device_ids])).collect();
+    let conflicts: Vec<Value> = a.conflicts(true).unwrap().into_iter().map(|c| json!([c.kind, c.record_id, c.current, c.incoming, c.resolution])).collect();
+    let mut search = Vec::new();
+    for q in ["교화소", "속눈썹", "edited", "visit", "가발"] {
+        let mut hits: Vec<String> = a.search(q, 50).unwrap().into_iter().map(|h| format!("{} {} {}", h.record_id, h.kind, h.interview_id)).collect();
+        hits.sort();
+        search.push(json!([q, hits]));
+    }
+    json!({"interviews": a.interviews().unwrap(), "details": details, "devices": devices, "conflicts": conflicts, "search": search, "quarantine": a.quarantined().unwrap().len()})
+}
+
+/// The acceptance flow of the archive, run once into each back-end from the same bundles:
+/// an interviewer's vault exported twice with edits in between, imported out of order and
+/// twice, ends in identical archives.
+#[test]
+fn both_back_ends_end_in_identical_archives_after_the_same_bundles() {
+    let Some(pg) = Store::postgres() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let field = field_vault(&tmp.path().join("vault"));
+    let embedded = Store::Embedded;
+    let mut archives = [embedded.create(&tmp.path().join("archive-embedded")), pg.create(&tmp.path().join("archive-postgres"))];
+    // One age recipient per archive: export each bundle twice, to the same vault state? No:
+    // a bundle is numbered once. Encrypt each bundle to both archives instead.
+    let recipients: Vec<String> = archives.iter().map(|a| a.recipient()).collect();
+    let export_both = |out: &Path| {
+        let mut v = Vault::open(&field.dir, VAULT_PASS).unwrap();
+        v.export_bundle(&ExportOptions { recipients: recipients.clone(), ..Default::default() }, out).unwrap();
+    };
+    let b1 = tmp.path().join("b1.tbundle");
+    export_both(&b1);
+    {
+        let mut v = Vault::open(&field.dir, VAULT_PASS).unwrap();
+        v.set_answer(&field.shared_interview, None, "cl_anything_else", &json!("edited: 가발과 속눈썹")).unwrap();
+        v.clear_answer(&field.shared_interview, None, "ever_detained").unwrap();
+        v.add_note(&field.shared_interview, None, None, "second visit").unwrap();
+    }
+    let b2 = tmp.path().join("b2.tbundle");
+    export_both(&b2);
+    let key = device_key(&field.dir);
+    for a in archives.iter_mut() {
+        // Before trust: quarantine; then trust merges it; then the rest out of order, twice.
+        assert_eq!(a.import(&b2).unwrap().outcome, "quarantined");
+        a.trust_device(&key, "laptop A").unwrap();
+        assert_eq!(a.import(&b1).unwrap().outcome, "imported");
+        assert_eq!(a.import(&b1).unwrap().outcome, "already_imported");
+        assert_eq!(a.import(&b2).unwrap().outcome, "already_imported");
+    }
+    let views: Vec<Value> = archives.iter().map(archive_view).collect();
+    assert_eq!(views[0], views[1], "embedded and PostgreSQL archives differ");
+    assert_eq!(archive_answers(&archives[0], &field.shared_interview), vault_answers(&field.dir, &field.shared_interview));
+    assert_eq!(views[0]["details"].as_array().unwrap().len(), 1);
+}
+
+/// A later bundle that needs records of an earlier one that has not arrived waits, and is
+/// merged as soon as the earlier one is imported; the end state is the same as in order.
+fn a_bundle_needing_an_earlier_one_waits_for_it(store: &Store) {
+    let tmp = tempfile::tempdir().unwrap();
+    let field = field_vault(&tmp.path().join("vault"));
+    let mut a = store.create(&tmp.path().join("archive"));
+    let b1 = tmp.path().join("b1.tbundle");
+    export(&field.dir, &a.recipient(), &b1);
+    Vault::open(&field.dir, VAULT_PASS).unwrap().set_answer(&field.shared_interview, None, "cl_anything_else", &json!("later edit")).unwrap();
+    let b2 = tmp.path().join("b2.tbundle");
+    export(&field.dir, &a.recipient(), &b2);
+    // Untrusted first: quarantined; trusting it cannot merge it yet, so it waits.
+    assert_eq!(a.import(&b2).unwrap().outcome, "quarantined");
+    let t = a.trust_device(&device_key(&field.dir), "laptop A").unwrap();
+    assert_eq!(t.merged.len(), 1);
+    assert_eq!(t.merged[0].outcome, "waiting", "{:?}", t.merged[0]);
+    let q = a.quarantined().unwrap();
+    assert_eq!((q.len(), q[0].reason.as_str(), q[0].sequence), (1, "waiting", 2));
+    assert!(a.interviews().unwrap().is_empty(), "nothing half-merged");
+    // Imported directly again: still waiting, not an error.
+    assert_eq!(a.import(&b2).unwrap().outcome, "waiting");
+    let r = a.import(&b1).unwrap();
+    assert_eq!((r.outcome.as_str(), r.released.clone()), ("imported", vec![2]));
+    assert!(a.quarantined().unwrap().is_empty());
+    assert!(fs::read_dir(tmp.path().join("archive").join("quarantine")).unwrap().next().is_none(), "the waiting file is gone");
+    assert_eq!(archive_answers(&a, &field.shared_interview), vault_answers(&field.dir, &field.shared_interview));
+    assert!(a.devices().unwrap()[0].gaps.is_empty());
 }

@@ -30,6 +30,35 @@ pub enum ArchiveCmd {
     Init(ArchiveDir),
     /// Print the age1… recipient that devices encrypt their bundles to.
     Recipient(ArchiveDir),
+    /// Print the archive's id, recipient and signing key (devices trust the signing key with
+    /// `testimony trust-archive KEY` to accept return bundles).
+    Id(ArchiveDir),
+    /// Codebook versions published to devices through return bundles.
+    #[command(subcommand)]
+    Codebook(CodebookCmd),
+    /// Send an interview to a device (a translator's laptop) with its next return bundles.
+    Assign {
+        #[command(flatten)]
+        dir: ArchiveDir,
+        /// The device's signing key (from `archive device list`).
+        #[arg(long)]
+        device: String,
+        interview: String,
+    },
+    /// Write a return bundle for one device: other devices' edits and translations of its
+    /// interviews, resolved conflicts, assigned interviews and new codebooks, encrypted to it.
+    Return {
+        #[command(flatten)]
+        dir: ArchiveDir,
+        #[arg(long)]
+        device: String,
+        /// Output file (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+        /// Send everything the device should have again, not only what changed.
+        #[arg(long)]
+        full: bool,
+    },
     /// Trusted devices.
     #[command(subcommand)]
     Device(DeviceCmd),
@@ -76,6 +105,16 @@ pub enum DeviceCmd {
     },
     /// Trusted devices, their bundles and any missing sequence numbers.
     List(ArchiveDir),
+}
+
+#[derive(Subcommand)]
+pub enum CodebookCmd {
+    /// Publish a codebook file (checked first; errors name line and field).
+    Add {
+        #[command(flatten)]
+        dir: ArchiveDir,
+        file: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -133,6 +172,35 @@ pub fn run(cmd: &ArchiveCmd, out: &Out) -> Result<(), Error> {
             let r = a.recipient();
             out.print(&json!({"recipient": r}), |_| r.clone());
         }
+        ArchiveCmd::Id(d) => {
+            let a = open(d)?;
+            let id = a.id()?;
+            out.print(&id, |i| format!("Archive {}\nRecipient for bundles: {}\nSigning key for return bundles: {}", i.archive_id, i.recipient, i.signing_key));
+        }
+        ArchiveCmd::Codebook(CodebookCmd::Add { dir, file }) => {
+            let source = crate::read_codebook_file(file)?;
+            let mut a = open(dir)?;
+            let (id, version, added) = a.add_codebook(&source, &file.display().to_string())?;
+            out.print(&json!({"id": id, "version": version, "added": added}), |_| {
+                if added { format!("Published codebook {id} version {version}; it goes out with the next return bundles.") } else { format!("Codebook {id} version {version} was already published; nothing changed.") }
+            });
+        }
+        ArchiveCmd::Assign { dir, device, interview } => {
+            let mut a = open(dir)?;
+            a.assign(device, interview)?;
+            out.print(&json!({"device": device, "interview": interview}), |_| format!("Interview {interview} goes to device {device} with its next return bundle."));
+        }
+        ArchiveCmd::Return { dir, device, out: file, full } => {
+            let mut a = open(dir)?;
+            let r = a.export_return(device, file, *full)?;
+            out.print(&r, |r| {
+                format!(
+                    "Wrote {} ({} bytes): return bundle {} for device {}: {} codebooks, {} witnesses, {} interviews, {} group instances, {} answers, {} notes; {} interviews withheld (consent).",
+                    r.path.display(), r.bytes, r.sequence, r.device, r.codebooks.len(), r.counts.witnesses, r.counts.interviews, r.counts.group_instances,
+                    r.counts.answers, r.counts.notes, r.withheld_interviews
+                )
+            });
+        }
         ArchiveCmd::Device(DeviceCmd::Trust { dir, key, name }) => {
             let mut a = open(dir)?;
             let r = a.trust_device(key, name)?;
@@ -175,6 +243,9 @@ pub fn run(cmd: &ArchiveCmd, out: &Out) -> Result<(), Error> {
                         let mut s = format!("{}: {}", r.outcome, r.message);
                         if !r.gaps.is_empty() {
                             s.push_str(&format!("\n  bundles not yet received from this device: {:?}", r.gaps));
+                        }
+                        if !r.released.is_empty() {
+                            s.push_str(&format!("\n  waiting bundles merged now too: {:?}", r.released));
                         }
                         if r.purged_for_withdrawal > 0 {
                             s.push_str(&format!("\n  {} records removed: the witness withdrew consent", r.purged_for_withdrawal));
@@ -227,7 +298,13 @@ pub fn run(cmd: &ArchiveCmd, out: &Out) -> Result<(), Error> {
                 if q.is_empty() {
                     return "Quarantine is empty.".into();
                 }
-                q.iter().map(|b| format!("{}  device {}  key {}  bundle {}", b.bundle_hash, b.device_id, b.public_key, b.sequence)).collect::<Vec<_>>().join("\n")
+                q.iter()
+                    .map(|b| {
+                        let why = if b.reason == "waiting" { "waiting for an earlier bundle" } else { "device not trusted" };
+                        format!("{}  device {}  key {}  bundle {}  ({why})", b.bundle_hash, b.device_id, b.public_key, b.sequence)
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
         }
         ArchiveCmd::Conflicts(ConflictsCmd::List { dir, all }) => {

@@ -70,7 +70,8 @@ enum Cmd {
     /// with --full), for the central archive. Consent decides what is included.
     Export {
         /// age X25519 recipient (age1…) of the archive; repeat for a second coordinator key.
-        #[arg(long = "recipient", required = true)]
+        /// Without it, the recipients saved with `testimony recipient set` are used.
+        #[arg(long = "recipient")]
         recipients: Vec<String>,
         /// Output file (must not exist).
         #[arg(long)]
@@ -83,6 +84,18 @@ enum Cmd {
         #[arg(long)]
         include_identity: bool,
     },
+    /// The archive recipients saved in the vault, used by `export` when none is given.
+    #[command(subcommand)]
+    Recipient(RecipientCmd),
+    /// Accept return bundles signed by this archive key (`testimony archive id` prints it).
+    TrustArchive {
+        key: String,
+        /// Replace a different archive key trusted before.
+        #[arg(long)]
+        replace: bool,
+    },
+    /// Apply a return bundle from the archive: verified, all or nothing, idempotent.
+    ImportReturn { file: PathBuf },
     /// The central archive (coordinators): import bundles, trust devices, search.
     #[command(subcommand)]
     Archive(archive::ArchiveCmd),
@@ -271,6 +284,17 @@ enum AuditCmd {
 }
 
 #[derive(Subcommand)]
+enum RecipientCmd {
+    /// Save the archive's age1… recipient(s); replaces what was saved.
+    Set {
+        #[arg(required = true)]
+        recipients: Vec<String>,
+    },
+    /// Print the saved recipients.
+    Show,
+}
+
+#[derive(Subcommand)]
 enum DeviceCmd {
     /// Print this device's signing public key (read it out when enrolling the laptop).
     Id,
@@ -398,7 +422,11 @@ fn run(cli: &Cli) -> Result<(), Error> {
         Cmd::Witness(c) => witness(cli, &out, c)?,
         Cmd::Export { recipients, out: file, full, include_identity } => {
             let mut v = open(cli)?;
-            let opts = testimony_core::bundle::ExportOptions { recipients: recipients.clone(), full: *full, include_identity: *include_identity };
+            let recipients = if recipients.is_empty() { v.archive_recipients()? } else { recipients.clone() };
+            if recipients.is_empty() {
+                return Err(Error::Invalid("no recipient: give --recipient age1… or save one with `testimony recipient set age1…`".into()));
+            }
+            let opts = testimony_core::bundle::ExportOptions { recipients, full: *full, include_identity: *include_identity };
             let r = v.export_bundle(&opts, file)?;
             out.print(&r, |r| {
                 let w = &r.withheld;
@@ -407,6 +435,32 @@ fn run(cli: &Cli) -> Result<(), Error> {
                     r.path.display(), r.bytes, r.sequence, r.kind, r.counts.interviews, r.counts.answers, r.counts.notes, r.counts.attachments,
                     r.counts.audit_entries, w.witnesses, w.records, w.reasons.no_share_consent, w.reasons.consent_withdrawn, w.reasons.no_consent_recorded
                 )
+            });
+        }
+        Cmd::Recipient(RecipientCmd::Set { recipients }) => {
+            let mut v = open(cli)?;
+            v.set_archive_recipients(recipients)?;
+            out.print(&json!({"recipients": recipients}), |_| format!("Saved {} recipient(s); `testimony export --out FILE` now uses them.", recipients.len()));
+        }
+        Cmd::Recipient(RecipientCmd::Show) => {
+            let v = open(cli)?;
+            let r = v.archive_recipients()?;
+            out.print(&json!({"recipients": r}), |r| if r["recipients"].as_array().is_some_and(|a| a.is_empty()) { "No recipient saved.".into() } else { r["recipients"].as_array().into_iter().flatten().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("\n") });
+        }
+        Cmd::TrustArchive { key, replace } => {
+            let mut v = open(cli)?;
+            v.trust_archive(key, *replace)?;
+            out.print(&json!({"archive_signing_key": key.trim()}), |_| "This vault now accepts return bundles signed by that archive key.".into());
+        }
+        Cmd::ImportReturn { file } => {
+            let mut v = open(cli)?;
+            let r = v.import_return_bundle(file)?;
+            out.print(&r, |r| {
+                let mut s = r.message.clone();
+                for w in &r.warnings {
+                    s.push_str(&format!("\nwarning: {w}"));
+                }
+                s
             });
         }
         Cmd::Archive(c) => archive::run(c, &out)?,
@@ -423,8 +477,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
             });
         }
         Cmd::Codebook(CodebookCmd::Check { file }) => {
-            let src = read_limited(file, 4 << 20)?;
-            let src = String::from_utf8(src).map_err(|_| Error::Invalid(format!("{} is not UTF-8 text", file.display())))?;
+            let src = read_codebook_file(file)?;
             let cb = Codebook::parse(&src, &file.display().to_string())?;
             let groups = cb.questions.iter().filter(|q| q.kind == testimony_core::codebook::QuestionType::Group).count();
             let info = json!({"id": cb.id, "version": cb.version, "sections": cb.sections.len(), "questions": cb.questions.len(), "groups": groups, "vocabularies": cb.vocabs.len(), "sha256": cb.sha256});
@@ -453,7 +506,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         Cmd::Device(DeviceCmd::Id) => {
             let v = open(cli)?;
             let key = v.device_public_key()?;
-            out.print(&json!({"device_id": v.device_id(), "public_key": key}), |_| key.clone());
+            out.print(&json!({"device_id": v.device_id(), "public_key": key, "recipient": v.device_recipient()?}), |_| key.clone());
         }
         Cmd::Demo { count, seed } => {
             let dir = vault_dir(cli)?;
@@ -472,6 +525,12 @@ fn run(cli: &Cli) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// A codebook file's text: at most 4 MiB of UTF-8.
+pub(crate) fn read_codebook_file(file: &std::path::Path) -> Result<String, Error> {
+    let src = read_limited(file, 4 << 20)?;
+    String::from_utf8(src).map_err(|_| Error::Invalid(format!("{} is not UTF-8 text", file.display())))
 }
 
 /// `-` means: read the value from standard input (without the final newline).

@@ -118,6 +118,51 @@ fn coordinator_flow(tmp: &Path, pg: Option<&str>) {
     assert_eq!(run_json(&["archive", "device", "list"])[0]["bundles"], 1);
     assert!(run_json(&["archive", "conflicts", "list"]).as_array().unwrap().is_empty());
 
+    // Return bundles: the saved recipient, a translator's note back to the interviewer, and a
+    // newly published codebook.
+    ok(&["--vault", v, "recipient", "set", &recipient], &[]);
+    let translator = tmp.join("translator");
+    let t = translator.to_str().unwrap();
+    ok(&["--vault", t, "init", "--interviewer", "Lee"], &[]);
+    ok(&["--vault", t, "recipient", "set", &recipient], &[]);
+    let tkey = json(&["--vault", t, "device", "id"], &[])["public_key"].as_str().unwrap().to_string();
+    run(&["archive", "device", "trust", &tkey, "--name", "translator"]);
+    let t0 = tmp.join("t0.tbundle");
+    ok(&["--vault", t, "export", "--full", "--out", t0.to_str().unwrap()], &[]);
+    run(&["archive", "import", t0.to_str().unwrap()]);
+    run(&["archive", "assign", "--device", &tkey, &interview]);
+    let archive_id = run_json(&["archive", "id"]);
+    let signing = archive_id["signing_key"].as_str().unwrap();
+    assert_eq!(archive_id["recipient"], recipient.as_str());
+    let r1 = tmp.join("r1.tbundle");
+    let ret = run_json(&["archive", "return", "--device", &tkey, "--out", r1.to_str().unwrap()]);
+    assert_eq!(ret["counts"]["interviews"], 1, "{ret}");
+    // Refused until the vault trusts the archive key; then applied once.
+    let refused = testimony(&["--vault", t, "import-return", r1.to_str().unwrap()], &[]);
+    assert_eq!(refused.code, Some(1), "{}", refused.stderr);
+    assert!(refused.stderr.contains("trust-archive"), "{}", refused.stderr);
+    ok(&["--vault", t, "trust-archive", signing], &[]);
+    assert_eq!(json(&["--vault", t, "import-return", r1.to_str().unwrap()], &[])["outcome"], "applied");
+    assert_eq!(json(&["--vault", t, "import-return", r1.to_str().unwrap()], &[])["outcome"], "already_applied");
+    ok(&["--vault", t, "interview", "note", &interview, "Translation: I worked twelve hours a day in the re-education camp"], &[]);
+    let t1 = tmp.join("t1.tbundle");
+    ok(&["--vault", t, "export", "--out", t1.to_str().unwrap()], &[]);
+    assert_eq!(run_json(&["archive", "import", t1.to_str().unwrap()])[0]["conflicts"], 0);
+    let cb = tmp.join("newer.toml");
+    let default_cb = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../assets/codebook/default.toml")).unwrap();
+    let version_line = default_cb.lines().find(|l| l.starts_with("version")).unwrap().to_string();
+    std::fs::write(&cb, default_cb.replacen(&version_line, "version = \"9.0.0\"", 1)).unwrap();
+    run(&["archive", "codebook", "add", cb.to_str().unwrap()]);
+    let r2 = tmp.join("r2.tbundle");
+    let ret = run_json(&["archive", "return", "--device", &key, "--out", r2.to_str().unwrap()]);
+    assert_eq!((ret["counts"]["notes"].as_u64(), ret["codebooks"].as_array().unwrap().len()), (Some(1), 1), "{ret}");
+    ok(&["--vault", v, "trust-archive", signing], &[]);
+    ok(&["--vault", v, "import-return", r2.to_str().unwrap()], &[]);
+    assert!(ok(&["--vault", v, "search", "twelve hours"], &[]).contains(&interview));
+    assert!(ok(&["--vault", v, "codebook", "list"], &[]).contains("9.0.0"));
+    let none = testimony(&with(&["archive", "return", "--device", &key, "--out", tmp.join("r3.tbundle").to_str().unwrap()]).iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    assert_eq!(none.code, Some(11), "nothing new to send: {}", none.stderr);
+
     // The other back-end is refused with a clear message.
     let other = match pg {
         Some(_) => testimony(&["archive", "list", "--archive", a], &[]),

@@ -431,7 +431,6 @@ impl Vault {
                 &format!("INSERT INTO group_instances ({META}, interview_id, group_id, parent_id, ordinal, deleted) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,0)"),
                 params![g.meta.id, g.meta.device_id, g.meta.created_at, g.meta.updated_at, g.meta.version, g.interview_id, g.group_id, g.parent_id, g.ordinal],
             )?;
-            touch_interview(tx, cx, interview_id)?;
             audit::append(tx, cx, "group_instance", &g.meta.id, "create", &g)?;
             Ok(g)
         })
@@ -440,10 +439,9 @@ impl Vault {
     /// Removes an instance from the form. Its answers are kept (hidden), so nothing typed is
     /// lost and the change can travel to the archive like any other.
     pub fn remove_group_instance(&mut self, instance_id: &str) -> Result<()> {
-        let g = self.instance(instance_id)?.ok_or_else(|| Error::NotFound("group instance", instance_id.to_string()))?;
+        self.instance(instance_id)?.ok_or_else(|| Error::NotFound("group instance", instance_id.to_string()))?;
         self.write(|tx, cx| {
             tx.execute("UPDATE group_instances SET deleted = 1, version = version + 1, updated_at = ?2 WHERE id = ?1", params![instance_id, cx.now])?;
-            touch_interview(tx, cx, &g.interview_id)?;
             audit::append(tx, cx, "group_instance", instance_id, "delete", &serde_json::json!({"id": instance_id, "deleted": true}))
         })
     }
@@ -501,7 +499,6 @@ impl Vault {
             if let Some(t) = &search_text {
                 index(tx, &a.meta.id, interview_id, "answer", t)?;
             }
-            touch_interview(tx, cx, interview_id)?;
             audit::append(tx, cx, "answer", &a.meta.id, if a.meta.version == 1 { "create" } else { "update" }, &a)?;
             Ok(a)
         })
@@ -517,7 +514,6 @@ impl Vault {
                 "INSERT OR REPLACE INTO tombstones (record_id, record_type, interview_id, device_id, deleted_at) VALUES (?1, 'answer', ?2, ?3, ?4)",
                 params![a.meta.id, interview_id, cx.device_id, cx.now],
             )?;
-            touch_interview(tx, cx, interview_id)?;
             audit::append(tx, cx, "answer", &a.meta.id, "delete", &serde_json::json!({"id": a.meta.id, "deleted": true}))?;
             Ok(true)
         })
@@ -595,7 +591,6 @@ impl Vault {
                 params![n.meta.id, n.meta.device_id, n.meta.created_at, n.meta.updated_at, n.meta.version, n.interview_id, n.question_id, n.instance_id, n.text],
             )?;
             index(tx, &n.meta.id, interview_id, "note", &n.text)?;
-            touch_interview(tx, cx, interview_id)?;
             audit::append(tx, cx, "note", &n.meta.id, "create", &n)?;
             Ok(n)
         })
@@ -627,7 +622,6 @@ impl Vault {
                 &format!("INSERT INTO attachments ({META}, interview_id, name, media_type, size, sha256, data) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"),
                 params![a.meta.id, a.meta.device_id, a.meta.created_at, a.meta.updated_at, a.meta.version, a.interview_id, a.name, a.media_type, a.size, a.sha256, data],
             )?;
-            touch_interview(tx, cx, interview_id)?;
             audit::append(tx, cx, "attachment", &a.meta.id, "create", &a)?;
             Ok(a)
         })
@@ -677,8 +671,3 @@ fn unindex(tx: &Connection, record_id: &str) -> Result<()> {
     Ok(())
 }
 
-/// Any change inside an interview is a change of the interview for sync purposes.
-fn touch_interview(tx: &Connection, cx: &Ctx, id: &str) -> Result<()> {
-    tx.execute("UPDATE interviews SET updated_at = ?2 WHERE id = ?1", params![id, cx.now])?;
-    Ok(())
-}

@@ -109,9 +109,24 @@ CREATE TABLE search_rowids (record_id TEXT PRIMARY KEY, fts_rowid INTEGER NOT NU
 INSERT OR REPLACE INTO search_rowids (record_id, fts_rowid) SELECT record_id, rowid FROM search_index;
 "#;
 
+/// Version 6: return bundles (archive → this device) applied here, one row per bundle, so that
+/// a replay is recognised and the chain from the archive can be checked.
+const V6_RETURN_IMPORTS: &str = r#"
+CREATE TABLE return_imports (
+    sequence INTEGER PRIMARY KEY, bundle_hash TEXT NOT NULL UNIQUE, archive_key TEXT NOT NULL,
+    imported_at TEXT NOT NULL, summary TEXT NOT NULL) STRICT;
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1_RECORDS), M::up(V2_SEARCH), M::up(V3_AUDIT), M::up(V4_BUNDLES), M::up(V5_SEARCH_ROWIDS)])
+    Migrations::new(vec![
+        M::up(V1_RECORDS),
+        M::up(V2_SEARCH),
+        M::up(V3_AUDIT),
+        M::up(V4_BUNDLES),
+        M::up(V5_SEARCH_ROWIDS),
+        M::up(V6_RETURN_IMPORTS),
+    ])
 }
 
 /// The schema version this build creates and reads.
-pub const LATEST: u64 = 5;
+pub const LATEST: u64 = 6;

@@ -169,19 +169,14 @@ impl Vault {
             counts: counts.clone(),
             withheld: withheld.clone(),
             files,
+            device_recipient: Some(self.device_recipient()?),
+            target_device: None,
         };
         let manifest_bytes = serde_json::to_vec_pretty(&manifest).expect("serialisable");
         let signature = sign_manifest(&self.device_signing_key()?, &manifest_bytes);
 
         // Pass 2: stream everything into the encrypted file, then check it matched pass 1.
-        let tmp = temp_path(out);
-        let written = (|| -> Result<u64> {
-            let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-            let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-                .map_err(|e| Error::Invalid(format!("cannot encrypt to these recipients: {e}")))?;
-            let age_w = enc.wrap_output(io::BufWriter::new(CountingFile { file, bytes: 0 }))?;
-            let mut z = zstd::Encoder::new(age_w, 3)?;
-            let mut tar = TarOut { w: &mut z };
+        let bytes = write_encrypted(out, &recipients, |tar| {
             tar.entry("manifest.json", manifest_bytes.len() as u64, &mut &manifest_bytes[..])?;
             tar.entry("manifest.sig", signature.len() as u64, &mut signature.as_bytes())?;
             let mut files = manifest.files.iter();
@@ -206,29 +201,8 @@ impl Vault {
             if let Some(f) = files.next() {
                 tar.checked_entry(f, "audit/entries.jsonl", |w| write_audit(conn, &plan, opts, w).map(drop))?;
             }
-            tar.finish()?;
-            let age_w = z.finish()?;
-            let buf = age_w.finish()?;
-            let counting = buf.into_inner().map_err(|e| e.into_error())?;
-            counting.file.sync_all()?;
-            Ok(counting.bytes)
-        })();
-        let bytes = match written {
-            Ok(b) => b,
-            Err(e) => {
-                let _ = fs::remove_file(&tmp);
-                return Err(e);
-            }
-        };
-        // Refuse to replace a file that appeared meanwhile.
-        if out.exists() {
-            let _ = fs::remove_file(&tmp);
-            return Err(Error::AlreadyExists(out.to_path_buf()));
-        }
-        fs::rename(&tmp, out)?;
-        if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-            File::open(dir)?.sync_all()?;
-        }
+            Ok(())
+        })?;
 
         let hash = manifest_hash(&manifest_bytes);
         let report = ExportReport {
@@ -315,7 +289,50 @@ impl Vault {
     }
 }
 
-fn parse_recipients(list: &[String]) -> Result<Vec<age::x25519::Recipient>> {
+/// Streams a bundle into `out` as age(zstd(tar)): `body` writes the tar entries, this adds the
+/// end-of-archive marker. The file is written beside `out` as `.NAME.partial`, synced and renamed
+/// only when complete, so a crash or a full disk never leaves a half bundle under the real name.
+/// Returns the size of the encrypted file.
+pub(super) fn write_encrypted(out: &Path, recipients: &[age::x25519::Recipient], body: impl FnOnce(&mut TarOut<'_>) -> Result<()>) -> Result<u64> {
+    if out.exists() {
+        return Err(Error::AlreadyExists(out.to_path_buf()));
+    }
+    let tmp = temp_path(out);
+    let written = (|| -> Result<u64> {
+        let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+            .map_err(|e| Error::Invalid(format!("cannot encrypt to these recipients: {e}")))?;
+        let age_w = enc.wrap_output(io::BufWriter::new(CountingFile { file, bytes: 0 }))?;
+        let mut z = zstd::Encoder::new(age_w, 3)?;
+        let mut tar = TarOut { w: &mut z };
+        body(&mut tar)?;
+        tar.finish()?;
+        let age_w = z.finish()?;
+        let buf = age_w.finish()?;
+        let counting = buf.into_inner().map_err(|e| e.into_error())?;
+        counting.file.sync_all()?;
+        Ok(counting.bytes)
+    })();
+    let bytes = match written {
+        Ok(b) => b,
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
+    };
+    // Refuse to replace a file that appeared meanwhile.
+    if out.exists() {
+        let _ = fs::remove_file(&tmp);
+        return Err(Error::AlreadyExists(out.to_path_buf()));
+    }
+    fs::rename(&tmp, out)?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(bytes)
+}
+
+pub(super) fn parse_recipients(list: &[String]) -> Result<Vec<age::x25519::Recipient>> {
     if list.is_empty() {
         return Err(Error::Invalid("a bundle needs at least one recipient (the archive's age1… key)".into()));
     }
@@ -611,11 +628,11 @@ impl Write for CountingFile {
 
 /// A tar stream written entry by entry, with the data streamed after a header whose size is
 /// known in advance (from pass 1).
-struct TarOut<'a, W: Write> {
-    w: &'a mut W,
+pub(super) struct TarOut<'a> {
+    w: &'a mut dyn Write,
 }
 
-impl<W: Write> TarOut<'_, W> {
+impl TarOut<'_> {
     fn header(&mut self, path: &str, size: u64) -> Result<()> {
         let mut h = tar::Header::new_ustar();
         h.set_path(path)?;
@@ -634,7 +651,7 @@ impl<W: Write> TarOut<'_, W> {
         Ok(())
     }
 
-    fn entry(&mut self, path: &str, size: u64, data: &mut dyn Read) -> Result<()> {
+    pub(super) fn entry(&mut self, path: &str, size: u64, data: &mut dyn Read) -> Result<()> {
         self.header(path, size)?;
         let copied = io::copy(data, self.w)?;
         debug_assert_eq!(copied, size);
@@ -643,7 +660,7 @@ impl<W: Write> TarOut<'_, W> {
 
     /// Writes an entry whose size and hash were planned, and fails if the bytes differ (the
     /// vault changed between the passes, or an attachment no longer matches its hash).
-    fn checked_entry(&mut self, planned: &FileEntry, path: &str, body: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    pub(super) fn checked_entry(&mut self, planned: &FileEntry, path: &str, body: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
         debug_assert_eq!(planned.path, path);
         self.header(path, planned.size)?;
         let mut hw = HashingWriter::new(&mut *self.w);

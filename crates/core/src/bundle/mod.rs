@@ -4,6 +4,7 @@
 
 mod export;
 mod read;
+mod returns;
 
 use std::io::{self, Write};
 
@@ -15,10 +16,17 @@ use crate::error::{Error, Result};
 
 pub use export::{ExportOptions, ExportReport};
 pub use read::{BundleSink, ReadOutcome, RecordKind, decrypt, plain_file_name, read_bundle, read_decrypted};
+pub use returns::{RETURN_KINDS, ReturnBundle, ReturnImportReport, WrittenBundle, write_return_bundle};
 
 pub const FORMAT: &str = "testimony-bundle";
 pub const FORMAT_VERSION: u32 = 1;
 pub const SIGNATURE_CONTEXT: &[u8] = b"testimony-bundle-signature-v1\n";
+
+/// Bundle kinds: a device's `incremental` or `full` export to the archive, or a `return`
+/// bundle from the archive to one device.
+pub const KIND_INCREMENTAL: &str = "incremental";
+pub const KIND_FULL: &str = "full";
+pub const KIND_RETURN: &str = "return";
 
 pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 pub const MAX_RECORDS_FILE_BYTES: u64 = 1 << 30;
@@ -43,6 +51,13 @@ pub struct Manifest {
     pub counts: Counts,
     pub withheld: Withheld,
     pub files: Vec<FileEntry>,
+    /// Device bundles: the device's own age recipient, so that the archive can encrypt return
+    /// bundles to it. Signed with the rest of the manifest.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_recipient: Option<String>,
+    /// Return bundles only: the signing key (hex) of the one device the bundle is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_device: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

@@ -122,7 +122,7 @@ fn stream_err(e: io::Error) -> Error {
 pub fn decrypt<'a, R: Read + 'a>(input: R, identities: &[age::x25519::Identity]) -> Result<impl Read + 'a> {
     let d = age::Decryptor::new(input).map_err(|_| bad("not a Testimony bundle (not an age-encrypted file, or damaged at the start)"))?;
     d.decrypt(identities.iter().map(|i| i as &dyn age::Identity)).map_err(|e| match e {
-        age::DecryptError::NoMatchingKeys => bad("the bundle is not encrypted to this archive's key (wrong recipient)"),
+        age::DecryptError::NoMatchingKeys => bad("the bundle is not encrypted to a key held here (wrong recipient: made for another archive or device)"),
         _ => bad("the bundle's encryption header is damaged"),
     })
 }
@@ -215,6 +215,10 @@ pub fn read_decrypted(plain: impl Read, sink: &mut dyn BundleSink) -> Result<Rea
                 return Err(bad(format!("{}: the number of records differs from the manifest", k.file())));
             }
         }
+        if audit.count == 0 {
+            // No audit file: the manifest must declare an empty range.
+            audit.finish()?;
+        }
         if audit.count != manifest.counts.audit_entries {
             return Err(bad("the number of audit entries differs from the manifest"));
         }
@@ -282,6 +286,12 @@ pub(crate) fn parse_manifest(bytes: &[u8]) -> Result<Manifest> {
     }
     if !safe_component(&m.device_id) {
         return Err(bad("manifest device id is malformed"));
+    }
+    match (m.kind.as_str(), &m.target_device) {
+        (KIND_INCREMENTAL | KIND_FULL, None) | (KIND_RETURN, Some(_)) => {}
+        (KIND_RETURN, None) => return Err(bad("a return bundle must name the device it is for")),
+        (KIND_INCREMENTAL | KIND_FULL, Some(_)) => return Err(bad("only return bundles name a target device")),
+        _ => return Err(bad("unknown bundle kind")),
     }
     Ok(m)
 }
@@ -418,7 +428,12 @@ impl<'m> AuditCheck<'m> {
         Ok(())
     }
     fn finish(&self) -> Result<()> {
-        if self.expected != self.m.audit_to_seq + 1 || self.prev.as_deref() != Some(self.m.audit_head_hash.as_str()) {
+        // A bundle without audit entries (a return bundle) declares the empty range from..from-1.
+        let head_ok = match &self.prev {
+            Some(p) => *p == self.m.audit_head_hash,
+            None => self.count == 0,
+        };
+        if self.expected != self.m.audit_to_seq + 1 || !head_ok {
             return Err(bad("the audit entries do not end where the manifest says"));
         }
         Ok(())

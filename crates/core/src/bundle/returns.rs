@@ -1,0 +1,585 @@
+//! Return bundles: from the archive back to one device (docs/bundle-format.md, "Return
+//! bundles"). Same container, reader and limits as a device's bundle, but signed by the
+//! archive's key, encrypted to the device's own age key, and applied by the vault in one
+//! transaction: all of it, or nothing.
+//!
+//! What the vault does with each record (the rule, also in the spec):
+//! - a record it does not have is added;
+//! - a record it has and has not changed since its last export is replaced by the archive's;
+//! - a record it changed after its last export keeps the local change ("kept_local"): that
+//!   change has not reached the archive yet, and will meet the archive's version there as a
+//!   conflict for a coordinator. The device never drops its own unsent work.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+use std::rc::Rc;
+
+use ed25519_dalek::SigningKey;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::export::{parse_recipients, write_encrypted};
+use super::*;
+use crate::audit;
+use crate::codebook::{Codebook, searchable_text, validate_value};
+use crate::error::{Error, Result};
+use crate::model::*;
+use crate::records::{CONSENT_COLS, INTERVIEW_SELECT, WITNESS_COLS, answer_row, consent_row, instance_row, interview_row, witness_row};
+use crate::vault::{Ctx, Vault, new_id, now};
+
+/// The record types a return bundle may carry, in the order they are written. Identities and
+/// attachments never travel back; deletions do not yet (see the spec).
+pub const RETURN_KINDS: [RecordKind; 6] =
+    [RecordKind::Witness, RecordKind::Consent, RecordKind::Interview, RecordKind::GroupInstance, RecordKind::Answer, RecordKind::Note];
+
+/// What the archive puts into one return bundle.
+pub struct ReturnBundle<'a> {
+    /// The archive's Ed25519 signing key.
+    pub signing_key: &'a SigningKey,
+    /// The archive's id (in the manifest's `device_id` field).
+    pub archive_id: String,
+    /// The target device's signing key (hex), as the archive trusts it.
+    pub target_device: String,
+    /// The target device's age recipient (`age1…`), from its signed bundles.
+    pub recipient: String,
+    pub sequence: i64,
+    pub previous_bundle_hash: Option<String>,
+    /// (id, version, source) of each codebook to deliver.
+    pub codebooks: Vec<(String, String, String)>,
+    /// Records, any order; they are written grouped by type.
+    pub records: Vec<(RecordKind, Value)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct WrittenBundle {
+    pub manifest: Manifest,
+    pub bundle_hash: String,
+    pub bytes: u64,
+}
+
+fn records_file(kind: RecordKind) -> String {
+    format!("records/{}.jsonl", match kind {
+        RecordKind::Witness => "witnesses",
+        RecordKind::Consent => "consents",
+        RecordKind::Interview => "interviews",
+        RecordKind::GroupInstance => "group_instances",
+        RecordKind::Answer => "answers",
+        RecordKind::Note => "notes",
+        RecordKind::WitnessIdentity => "witness_identities",
+        RecordKind::Attachment => "attachments",
+        RecordKind::Tombstone => "tombstones",
+    })
+}
+
+/// Writes a return bundle to `out` (which must not exist), atomically. Return bundles hold
+/// records and codebooks only, never audio or attachments, so each records file is built in
+/// memory (a few MB for a device's interviews).
+pub fn write_return_bundle(b: &ReturnBundle<'_>, out: &Path) -> Result<WrittenBundle> {
+    let recipients = parse_recipients(std::slice::from_ref(&b.recipient))?;
+    let mut files = Vec::new();
+    let mut payload: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut codebooks = Vec::new();
+    for (id, version, source) in &b.codebooks {
+        if !safe_component(id) || !safe_component(version) {
+            return Err(Error::Invalid(format!("codebook id or version '{id}@{version}' cannot be used as a file name")));
+        }
+        let sha = hex::encode(Sha256::digest(source.as_bytes()));
+        codebooks.push(CodebookRef { id: id.clone(), version: version.clone(), sha256: sha });
+        payload.push((format!("codebooks/{id}@{version}.toml"), source.as_bytes().to_vec()));
+    }
+    let mut counts = Counts::default();
+    for kind in RETURN_KINDS {
+        let mut buf = Vec::new();
+        for (k, v) in &b.records {
+            if *k == kind {
+                serde_json::to_writer(&mut buf, v).map_err(std::io::Error::from)?;
+                buf.push(b'\n');
+                counts.add(kind);
+            }
+        }
+        if !buf.is_empty() {
+            payload.push((records_file(kind), buf));
+        }
+    }
+    if let Some((k, _)) = b.records.iter().find(|(k, _)| !RETURN_KINDS.contains(k)) {
+        return Err(Error::Invalid(format!("a return bundle cannot carry {} records", k.code())));
+    }
+    for (path, data) in &payload {
+        files.push(FileEntry { path: path.clone(), size: data.len() as u64, sha256: hex::encode(Sha256::digest(data)) });
+    }
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        format_version: FORMAT_VERSION,
+        bundle_id: new_id(),
+        kind: KIND_RETURN.into(),
+        device_id: b.archive_id.clone(),
+        device_public_key: hex::encode(b.signing_key.verifying_key().to_bytes()),
+        sequence: b.sequence,
+        previous_bundle_hash: b.previous_bundle_hash.clone(),
+        created_at: now(),
+        // No audit entries: the empty range 1..=0.
+        audit_from_seq: 1,
+        audit_to_seq: 0,
+        audit_head_hash: hex::encode([0u8; 32]),
+        codebooks,
+        counts,
+        withheld: Withheld::default(),
+        files,
+        device_recipient: None,
+        target_device: Some(b.target_device.clone()),
+    };
+    let manifest_bytes = serde_json::to_vec_pretty(&manifest).expect("serialisable");
+    let signature = sign_manifest(b.signing_key, &manifest_bytes);
+    let bytes = write_encrypted(out, &recipients, |tar| {
+        tar.entry("manifest.json", manifest_bytes.len() as u64, &mut &manifest_bytes[..])?;
+        tar.entry("manifest.sig", signature.len() as u64, &mut signature.as_bytes())?;
+        for ((path, data), f) in payload.iter().zip(&manifest.files) {
+            tar.checked_entry(f, path, |w| Ok(w.write_all(data)?))?;
+        }
+        Ok(())
+    })?;
+    Ok(WrittenBundle { bundle_hash: manifest_hash(&manifest_bytes), manifest, bytes })
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ReturnImportReport {
+    /// "applied" or "already_applied".
+    pub outcome: String,
+    pub message: String,
+    pub bundle_hash: String,
+    pub sequence: i64,
+    pub codebooks_added: u64,
+    pub added: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Records changed here since the last export: the local change is kept.
+    pub kept_local: u64,
+    pub warnings: Vec<String>,
+}
+
+fn bad(m: impl Into<String>) -> Error {
+    Error::BadBundle(m.into())
+}
+
+impl Vault {
+    /// This device's age identity, which return bundles are encrypted to. Made on first use
+    /// (vaults created before return bundles existed have none yet) and kept in the vault.
+    fn device_age_identity(&self) -> Result<age::x25519::Identity> {
+        let stored: Option<Zeroizing<Vec<u8>>> =
+            self.conn.query_row("SELECT value FROM secrets WHERE key = 'device_age_identity'", [], |r| r.get(0)).optional()?.map(Zeroizing::new);
+        let text = match stored {
+            Some(b) => b,
+            None => {
+                use age::secrecy::ExposeSecret;
+                let id = age::x25519::Identity::generate();
+                let secret = Zeroizing::new(id.to_string().expose_secret().as_bytes().to_vec());
+                self.conn.execute("INSERT INTO secrets (key, value) VALUES ('device_age_identity', ?1)", params![&secret[..]])?;
+                secret
+            }
+        };
+        std::str::from_utf8(&text)
+            .ok()
+            .and_then(|s| s.parse::<age::x25519::Identity>().ok())
+            .ok_or_else(|| Error::Corrupt("the device's encryption key is unreadable".into()))
+    }
+
+    /// The `age1…` recipient for return bundles to this device. Every bundle the device makes
+    /// carries it in its signed manifest.
+    pub fn device_recipient(&self) -> Result<String> {
+        Ok(self.device_age_identity()?.to_public().to_string())
+    }
+
+    /// The archive recipients (`age1…`) saved for exports.
+    pub fn archive_recipients(&self) -> Result<Vec<String>> {
+        let saved: Option<String> = self.conn.query_row("SELECT value FROM meta WHERE key = 'archive_recipients'", [], |r| r.get(0)).optional()?;
+        Ok(saved.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default())
+    }
+
+    /// Saves the archive recipients once, so that exports need not repeat them.
+    pub fn set_archive_recipients(&mut self, recipients: &[String]) -> Result<()> {
+        parse_recipients(recipients)?;
+        let list: Vec<String> = recipients.iter().map(|r| r.trim().to_string()).collect();
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('archive_recipients', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [serde_json::to_string(&list).expect("serialisable")],
+        )?;
+        Ok(())
+    }
+
+    /// The archive signing key (hex) whose return bundles this vault accepts, if set.
+    pub fn trusted_archive(&self) -> Result<Option<String>> {
+        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = 'archive_signing_key'", [], |r| r.get(0)).optional()?)
+    }
+
+    /// Sets the archive signing key (`testimony archive id` prints it). Replacing a different
+    /// key needs `replace`, so that a mistyped command cannot silently switch archives.
+    pub fn trust_archive(&mut self, public_key: &str, replace: bool) -> Result<()> {
+        let key = public_key.trim().to_ascii_lowercase();
+        let bytes: [u8; 32] = hex::decode(&key)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| Error::Invalid("an archive signing key is 64 hexadecimal characters".into()))?;
+        ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| Error::Invalid("not a valid Ed25519 public key".into()))?;
+        match self.trusted_archive()? {
+            Some(k) if k == key => return Ok(()),
+            Some(_) if !replace => {
+                return Err(Error::NotAllowed("this vault already trusts a different archive key; pass --replace to change it".into()));
+            }
+            _ => {}
+        }
+        self.conn.execute("INSERT INTO meta (key, value) VALUES ('archive_signing_key', ?1) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [&key])?;
+        Ok(())
+    }
+
+    /// Verifies and applies a return bundle from the trusted archive, in one transaction.
+    /// Applying the same bundle again changes nothing and says so.
+    pub fn import_return_bundle(&mut self, path: &Path) -> Result<ReturnImportReport> {
+        let archive_key = self.trusted_archive()?.ok_or_else(|| {
+            Error::NotAllowed("this vault does not trust an archive key yet; run `testimony trust-archive KEY` with the key `testimony archive id` prints".into())
+        })?;
+        let identity = self.device_age_identity()?;
+        let own_key = self.device_public_key()?;
+        let file = File::open(path)?;
+        let last_export: i64 = self.conn.query_row("SELECT ifnull(max(audit_to_seq), 0) FROM bundle_exports", [], |r| r.get(0))?;
+        let device_id = self.device_id.clone();
+        let outcome = self.write(|tx, cx| {
+            // Entries for applied records name the archive as the actor.
+            let cx = Ctx { device_id: device_id.clone(), actor: "archive".into(), now: cx.now.clone() };
+            let mut sink = ReturnSink { tx, cx: &cx, archive_key: &archive_key, own_key: &own_key, last_export, codebooks: HashMap::new(), report: ReturnImportReport::default() };
+            let read = read_bundle(BufReader::new(file), std::slice::from_ref(&identity), &mut sink)?;
+            let mut report = sink.report;
+            if read == ReadOutcome::Complete {
+                report.outcome = "applied".into();
+                report.message = format!(
+                    "applied return bundle {}: {} codebooks, {} added, {} updated, {} unchanged, {} kept because they changed here since the last export",
+                    report.sequence, report.codebooks_added, report.added, report.updated, report.unchanged, report.kept_local
+                );
+                tx.execute(
+                    "INSERT INTO return_imports (sequence, bundle_hash, archive_key, imported_at, summary) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![report.sequence, report.bundle_hash, archive_key, now(), serde_json::to_string(&report).expect("serialisable")],
+                )?;
+            }
+            Ok(report)
+        })?;
+        Ok(outcome)
+    }
+}
+
+struct ReturnSink<'a> {
+    tx: &'a Connection,
+    cx: &'a Ctx,
+    archive_key: &'a str,
+    own_key: &'a str,
+    /// The last audit entry exported: later entries are changes the archive has not seen.
+    last_export: i64,
+    codebooks: HashMap<(String, String), Rc<Codebook>>,
+    report: ReturnImportReport,
+}
+
+impl ReturnSink<'_> {
+    fn codebook_for(&mut self, interview_id: &str) -> Result<Rc<Codebook>> {
+        let (id, version): (String, String) = self
+            .tx
+            .query_row("SELECT codebook_id, codebook_version FROM interviews WHERE id = ?1", [interview_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?
+            .ok_or_else(|| bad("the bundle carries a record of an interview this vault does not have"))?;
+        if let Some(cb) = self.codebooks.get(&(id.clone(), version.clone())) {
+            return Ok(cb.clone());
+        }
+        let source: String = self.tx.query_row("SELECT source FROM codebooks WHERE id = ?1 AND version = ?2", [&id, &version], |r| r.get(0))?;
+        let cb = Rc::new(Codebook::parse(&source, &format!("{id}@{version}")).map_err(|_| Error::Corrupt("a stored codebook no longer parses".into()))?);
+        self.codebooks.insert((id, version), cb.clone());
+        Ok(cb)
+    }
+
+    /// Whether this vault changed the record after its last export (not counting records that
+    /// earlier return bundles wrote).
+    fn changed_here(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .tx
+            .query_row("SELECT 1 FROM audit_log WHERE record_id = ?1 AND seq > ?2 AND action <> 'return' LIMIT 1", params![id, self.last_export], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
+    /// Applies one typed record: `current` is the vault's version, `write` stores the incoming.
+    fn apply<T: PartialEq + Serialize>(
+        &mut self,
+        kind: RecordKind,
+        id: &str,
+        incoming: &T,
+        current: Option<T>,
+        write: impl FnOnce(&Connection) -> Result<()>,
+    ) -> Result<()> {
+        match current {
+            Some(cur) if cur == *incoming => {
+                self.report.unchanged += 1;
+                return Ok(());
+            }
+            Some(_) if self.changed_here(id)? => {
+                self.report.kept_local += 1;
+                return Ok(());
+            }
+            Some(_) => self.report.updated += 1,
+            None => self.report.added += 1,
+        }
+        write(self.tx)?;
+        audit::append(self.tx, self.cx, kind.code(), id, "return", incoming)
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(kind: RecordKind, v: Value) -> Result<T> {
+    serde_json::from_value(v).map_err(|_| bad(format!("a {} record is malformed", kind.code())))
+}
+
+fn index_text(tx: &Connection, id: &str, interview_id: &str, kind: &str, text: Option<&str>) -> Result<()> {
+    let row: Option<i64> = tx.query_row("SELECT fts_rowid FROM search_rowids WHERE record_id = ?1", [id], |r| r.get(0)).optional()?;
+    if let Some(row) = row {
+        tx.execute("DELETE FROM search_index WHERE rowid = ?1", [row])?;
+        tx.execute("DELETE FROM search_rowids WHERE record_id = ?1", [id])?;
+    }
+    if let Some(t) = text {
+        tx.execute("INSERT INTO search_index (record_id, interview_id, kind, body) VALUES (?1, ?2, ?3, ?4)", params![id, interview_id, kind, t])?;
+        let r = tx.last_insert_rowid();
+        tx.execute("INSERT INTO search_rowids (record_id, fts_rowid) VALUES (?1, ?2)", params![id, r])?;
+    }
+    Ok(())
+}
+
+impl BundleSink for ReturnSink<'_> {
+    fn manifest(&mut self, m: &Manifest, bundle_hash: &str) -> Result<bool> {
+        if m.kind != KIND_RETURN {
+            return Err(bad("this is a device's bundle for the archive, not a return bundle; import it with `testimony archive import`"));
+        }
+        if m.device_public_key != self.archive_key {
+            return Err(bad("the return bundle is signed by an archive key this vault does not trust"));
+        }
+        if m.target_device.as_deref() != Some(self.own_key) {
+            return Err(bad("the return bundle was made for another device"));
+        }
+        self.report.bundle_hash = bundle_hash.to_string();
+        self.report.sequence = m.sequence;
+        let seen: Option<i64> = self.tx.query_row("SELECT sequence FROM return_imports WHERE bundle_hash = ?1", [bundle_hash], |r| r.get(0)).optional()?;
+        if seen.is_some() {
+            self.report.outcome = "already_applied".into();
+            self.report.message = format!("return bundle {} was already applied; nothing changed", m.sequence);
+            return Ok(false);
+        }
+        let same_seq: Option<String> = self.tx.query_row("SELECT bundle_hash FROM return_imports WHERE sequence = ?1", [m.sequence], |r| r.get(0)).optional()?;
+        if same_seq.is_some() {
+            return Err(bad(format!("a different return bundle numbered {} was already applied here; not applied", m.sequence)));
+        }
+        let last: i64 = self.tx.query_row("SELECT ifnull(max(sequence), 0) FROM return_imports", [], |r| r.get(0))?;
+        if m.sequence != last + 1 {
+            self.report.warnings.push(format!("return bundle {} applied after {}: the ones between have not been applied here", m.sequence, last));
+        }
+        // Consents come before the witnesses they name (bundle order); check at commit.
+        self.tx.execute_batch("PRAGMA defer_foreign_keys = ON")?;
+        Ok(true)
+    }
+
+    fn codebook(&mut self, id: &str, version: &str, source: &str) -> Result<()> {
+        let cb = Codebook::parse(source, &format!("{id}@{version}")).map_err(|e| bad(format!("codebook {id}@{version} has errors: {e}")))?;
+        if cb.id != id || cb.version != version {
+            return Err(bad(format!("codebook file {id}@{version} declares a different id or version")));
+        }
+        let existing: Option<String> =
+            self.tx.query_row("SELECT sha256 FROM codebooks WHERE id = ?1 AND version = ?2", params![id, version], |r| r.get(0)).optional()?;
+        match existing {
+            Some(h) if h == cb.sha256 => Ok(()),
+            Some(_) => Err(bad(format!("codebook {id}@{version} differs from the one this vault has under that version"))),
+            None => {
+                self.tx.execute(
+                    "INSERT INTO codebooks (id, version, sha256, source, added_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![cb.id, cb.version, cb.sha256, cb.source, self.cx.now],
+                )?;
+                self.report.codebooks_added += 1;
+                Ok(())
+            }
+        }
+    }
+
+    fn record(&mut self, kind: RecordKind, v: Value) -> Result<()> {
+        let tx = self.tx;
+        match kind {
+            RecordKind::Witness => {
+                let w: Witness = parse(kind, v)?;
+                let taken: Option<String> = tx.query_row("SELECT id FROM witnesses WHERE code = ?1 AND id <> ?2", params![w.code, w.meta.id], |r| r.get(0)).optional()?;
+                if taken.is_some() {
+                    return Err(Error::NotAllowed(format!("witness code {} is already used by a different witness in this vault; not applied", w.code)));
+                }
+                let cur = tx.query_row(&format!("SELECT {WITNESS_COLS} FROM witnesses WHERE id = ?1"), [&w.meta.id], witness_row).optional()?;
+                let id = w.meta.id.clone();
+                self.apply(kind, &id, &w, cur, |tx| {
+                    let (m, p) = (&w.meta, &w.profile);
+                    tx.execute(
+                        &format!("INSERT INTO witnesses ({WITNESS_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)
+                         ON CONFLICT (id) DO UPDATE SET device_id = excluded.device_id, created_at = excluded.created_at, updated_at = excluded.updated_at,
+                           version = excluded.version, code = excluded.code, gender = excluded.gender, birth_year = excluded.birth_year,
+                           home_province = excluded.home_province, songbun = excluded.songbun, year_left = excluded.year_left, repatriations = excluded.repatriations"),
+                        params![m.id, m.device_id, m.created_at, m.updated_at, m.version, w.code, p.gender, p.birth_year, p.home_province, p.songbun, p.year_left, p.repatriations],
+                    )?;
+                    Ok(())
+                })
+            }
+            RecordKind::Consent => {
+                let c: Consent = parse(kind, v)?;
+                let cur = tx.query_row(&format!("SELECT {CONSENT_COLS} FROM consents WHERE id = ?1"), [&c.meta.id], consent_row).optional()?;
+                let other: Option<String> = tx.query_row("SELECT id FROM consents WHERE witness_id = ?1 AND id <> ?2", params![c.witness_id, c.meta.id], |r| r.get(0)).optional()?;
+                if other.is_some() {
+                    return Err(bad("the bundle carries a second consent record for a witness"));
+                }
+                let id = c.meta.id.clone();
+                self.apply(kind, &id, &c, cur, |tx| {
+                    let (m, s) = (&c.meta, &c.scopes);
+                    let method = match c.method {
+                        ConsentMethod::Oral => "oral",
+                        ConsentMethod::Written => "written",
+                    };
+                    tx.execute(
+                        &format!("INSERT INTO consents ({CONSENT_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)
+                         ON CONFLICT (id) DO UPDATE SET device_id = excluded.device_id, updated_at = excluded.updated_at, version = excluded.version,
+                           record_audio = excluded.record_audio, transcribe = excluded.transcribe, share_archive = excluded.share_archive,
+                           quote_anonymously = excluded.quote_anonymously, publish_identified = excluded.publish_identified,
+                           taken_by = excluded.taken_by, taken_at = excluded.taken_at, method = excluded.method, withdrawn_at = excluded.withdrawn_at"),
+                        params![
+                            m.id, m.device_id, m.created_at, m.updated_at, m.version, c.witness_id, s.record_audio, s.transcribe, s.share_archive,
+                            s.quote_anonymously, s.publish_identified, c.taken_by, c.taken_at, method, c.withdrawn_at
+                        ],
+                    )?;
+                    Ok(())
+                })
+            }
+            RecordKind::Interview => {
+                let i: Interview = parse(kind, v)?;
+                let known: Option<String> =
+                    tx.query_row("SELECT sha256 FROM codebooks WHERE id = ?1 AND version = ?2", params![i.codebook_id, i.codebook_version], |r| r.get(0)).optional()?;
+                if known.is_none() {
+                    return Err(bad(format!("an interview uses codebook {}@{}, which neither this vault nor the bundle has", i.codebook_id, i.codebook_version)));
+                }
+                let cur = tx.query_row(&format!("{INTERVIEW_SELECT} WHERE i.id = ?1"), [&i.meta.id], interview_row).optional()?;
+                let id = i.meta.id.clone();
+                self.apply(kind, &id, &i, cur, |tx| {
+                    let m = &i.meta;
+                    tx.execute(
+                        "INSERT INTO interviews (id, device_id, created_at, updated_at, version, witness_id, interviewer, interpreter, languages, place,
+                           started_at, ended_at, codebook_id, codebook_version, status) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)
+                         ON CONFLICT (id) DO UPDATE SET device_id = excluded.device_id, updated_at = excluded.updated_at, version = excluded.version,
+                           interviewer = excluded.interviewer, interpreter = excluded.interpreter, languages = excluded.languages, place = excluded.place,
+                           started_at = excluded.started_at, ended_at = excluded.ended_at, status = excluded.status",
+                        params![
+                            m.id, m.device_id, m.created_at, m.updated_at, m.version, i.witness_id, i.interviewer, i.interpreter, i.languages.join(","),
+                            i.place, i.started_at, i.ended_at, i.codebook_id, i.codebook_version, i.status.code()
+                        ],
+                    )?;
+                    Ok(())
+                })
+            }
+            RecordKind::GroupInstance => {
+                let g: GroupInstance = parse(kind, v)?;
+                let cb = self.codebook_for(&g.interview_id)?;
+                if cb.question(&g.group_id).is_none() {
+                    return Err(bad(format!("a group instance names question '{}', which its codebook does not have", g.group_id)));
+                }
+                let cur = tx
+                    .query_row(
+                        "SELECT id, device_id, created_at, updated_at, version, interview_id, group_id, parent_id, ordinal, deleted FROM group_instances WHERE id = ?1",
+                        [&g.meta.id],
+                        instance_row,
+                    )
+                    .optional()?;
+                let id = g.meta.id.clone();
+                self.apply(kind, &id, &g, cur, |tx| {
+                    let m = &g.meta;
+                    tx.execute(
+                        "INSERT INTO group_instances (id, device_id, created_at, updated_at, version, interview_id, group_id, parent_id, ordinal, deleted)
+                         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)
+                         ON CONFLICT (id) DO UPDATE SET device_id = excluded.device_id, updated_at = excluded.updated_at, version = excluded.version,
+                           ordinal = excluded.ordinal, deleted = excluded.deleted",
+                        params![m.id, m.device_id, m.created_at, m.updated_at, m.version, g.interview_id, g.group_id, g.parent_id, g.ordinal, g.deleted],
+                    )?;
+                    Ok(())
+                })
+            }
+            RecordKind::Answer => {
+                let a: Answer = parse(kind, v)?;
+                let cb = self.codebook_for(&a.interview_id)?;
+                let q = cb.question(&a.question_id).ok_or_else(|| bad(format!("an answer names question '{}', which its codebook does not have", a.question_id)))?;
+                // The same rules as typing it in: a return bundle cannot put an invalid value here.
+                validate_value(&cb, q, &a.value).map_err(|reason| bad(format!("an answer to '{}' is invalid: {reason}", a.question_id)))?;
+                let text = searchable_text(q, &a.value);
+                let slot: Option<String> = tx
+                    .query_row(
+                        "SELECT id FROM answers WHERE interview_id = ?1 AND ifnull(instance_id, '') = ifnull(?2, '') AND question_id = ?3 AND id <> ?4",
+                        params![a.interview_id, a.instance_id, a.question_id, a.meta.id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if slot.is_some() {
+                    // This device answered the same question under another record: keep ours;
+                    // the archive holds both and a coordinator sees them.
+                    self.report.kept_local += 1;
+                    self.report.warnings.push(format!("question '{}' already has an answer here; kept this device's", a.question_id));
+                    return Ok(());
+                }
+                let cur = tx
+                    .query_row(
+                        "SELECT id, device_id, created_at, updated_at, version, interview_id, instance_id, question_id, value FROM answers WHERE id = ?1",
+                        [&a.meta.id],
+                        answer_row,
+                    )
+                    .optional()?;
+                let id = a.meta.id.clone();
+                self.apply(kind, &id, &a, cur, |tx| {
+                    let m = &a.meta;
+                    tx.execute(
+                        "INSERT INTO answers (id, device_id, created_at, updated_at, version, interview_id, instance_id, question_id, value)
+                         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)
+                         ON CONFLICT (id) DO UPDATE SET device_id = excluded.device_id, updated_at = excluded.updated_at, version = excluded.version, value = excluded.value",
+                        params![m.id, m.device_id, m.created_at, m.updated_at, m.version, a.interview_id, a.instance_id, a.question_id, a.value.to_string()],
+                    )?;
+                    index_text(tx, &a.meta.id, &a.interview_id, "answer", text.as_deref())
+                })
+            }
+            RecordKind::Note => {
+                let n: Note = parse(kind, v)?;
+                self.codebook_for(&n.interview_id)?;
+                if n.text.trim().is_empty() || n.text.chars().count() > crate::records::MAX_NOTE_CHARS {
+                    return Err(bad("a note is empty or too long"));
+                }
+                let cur = tx
+                    .query_row(
+                        "SELECT id, device_id, created_at, updated_at, version, interview_id, question_id, instance_id, text FROM notes WHERE id = ?1",
+                        [&n.meta.id],
+                        |r| Ok(Note { meta: crate::records::meta(r, 0)?, interview_id: r.get(5)?, question_id: r.get(6)?, instance_id: r.get(7)?, text: r.get(8)? }),
+                    )
+                    .optional()?;
+                let id = n.meta.id.clone();
+                self.apply(kind, &id, &n, cur, |tx| {
+                    let m = &n.meta;
+                    tx.execute(
+                        "INSERT INTO notes (id, device_id, created_at, updated_at, version, interview_id, question_id, instance_id, text)
+                         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)
+                         ON CONFLICT (id) DO UPDATE SET device_id = excluded.device_id, updated_at = excluded.updated_at, version = excluded.version, text = excluded.text",
+                        params![m.id, m.device_id, m.created_at, m.updated_at, m.version, n.interview_id, n.question_id, n.instance_id, n.text],
+                    )?;
+                    index_text(tx, &n.meta.id, &n.interview_id, "note", Some(&n.text))
+                })
+            }
+            other => Err(bad(format!("a return bundle may not carry {} records", other.code()))),
+        }
+    }
+
+    fn attachment(&mut self, _id: &str, _data: &[u8]) -> Result<()> {
+        Err(bad("a return bundle may not carry attachments"))
+    }
+
+    fn audit_entry(&mut self, _e: &BundleAuditEntry) -> Result<()> {
+        Err(bad("a return bundle may not carry audit entries"))
+    }
+}
