@@ -448,6 +448,17 @@ impl Archive {
         Ok(TrustReport { public_key: key, name: name.to_string(), merged })
     }
 
+    /// Stops trusting a device (a lost or seized laptop): its later bundles go to quarantine.
+    /// What it sent before stays, with its audit chain, for the coordinator to judge.
+    pub fn untrust_device(&mut self, public_key: &str) -> Result<()> {
+        let key = public_key.trim().to_ascii_lowercase();
+        let removed = self.db().execute("DELETE FROM devices WHERE public_key = ?1", vals![&key])?;
+        if removed == 0 {
+            return Err(Error::NotFound("trusted device", key));
+        }
+        Ok(())
+    }
+
     pub fn devices(&self) -> Result<Vec<DeviceInfo>> {
         let mut db = self.db();
         let rows = db.query("SELECT public_key, name, trusted_at FROM devices ORDER BY trusted_at", &[])?;

@@ -944,4 +944,14 @@ fn a_bundle_needing_an_earlier_one_waits_for_it(store: &Store) {
     assert!(fs::read_dir(tmp.path().join("archive").join("quarantine")).unwrap().next().is_none(), "the waiting file is gone");
     assert_eq!(archive_answers(&a, &field.shared_interview), vault_answers(&field.dir, &field.shared_interview));
     assert!(a.devices().unwrap()[0].gaps.is_empty());
+
+    // A lost laptop: untrusted, its next bundle waits in quarantine; what it sent stays.
+    a.untrust_device(&device_key(&field.dir)).unwrap();
+    assert!(matches!(a.untrust_device(&device_key(&field.dir)), Err(Error::NotFound(..))));
+    Vault::open(&field.dir, VAULT_PASS).unwrap().add_note(&field.shared_interview, None, None, "after the laptop was lost").unwrap();
+    let b3 = tmp.path().join("b3.tbundle");
+    export(&field.dir, &a.recipient(), &b3);
+    assert_eq!(a.import(&b3).unwrap().outcome, "quarantined");
+    assert!(a.search("laptop was lost", 10).unwrap().is_empty());
+    assert_eq!(archive_answers(&a, &field.shared_interview), vault_answers(&field.dir, &field.shared_interview));
 }

@@ -105,6 +105,12 @@ pub enum DeviceCmd {
     },
     /// Trusted devices, their bundles and any missing sequence numbers.
     List(ArchiveDir),
+    /// Stop trusting a device (lost or seized laptop): its later bundles wait in quarantine.
+    Untrust {
+        #[command(flatten)]
+        dir: ArchiveDir,
+        key: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -200,6 +206,11 @@ pub fn run(cmd: &ArchiveCmd, out: &Out) -> Result<(), Error> {
                     r.counts.answers, r.counts.notes, r.withheld_interviews
                 )
             });
+        }
+        ArchiveCmd::Device(DeviceCmd::Untrust { dir, key }) => {
+            let mut a = open(dir)?;
+            a.untrust_device(key)?;
+            out.print(&json!({"untrusted": key}), |_| format!("No longer trusting device {key}; its later bundles will wait in quarantine."));
         }
         ArchiveCmd::Device(DeviceCmd::Trust { dir, key, name }) => {
             let mut a = open(dir)?;
