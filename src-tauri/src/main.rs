@@ -1,0 +1,267 @@
+//! Testimony desktop app: Tauri commands over `testimony-core`. This file only receives
+//! arguments, hands them to the vault thread (`worker.rs`) and returns what the core said;
+//! the rules live in the core (see `ops.rs` for what each command does).
+
+#![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
+
+mod error;
+mod ops;
+mod settings;
+mod worker;
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+
+use serde_json::Value;
+use tauri::{Manager, State};
+use testimony_core::SearchHit;
+use testimony_core::bundle::ExportReport;
+use testimony_core::codebook::Codebook;
+use testimony_core::model::{Consent, ConsentMethod, ConsentScopes, Interview, Note, Witness, WitnessIdentity, WitnessProfile};
+use zeroize::Zeroizing;
+
+use error::AppError;
+use ops::{AppInfo, FormState, NewInterviewArgs, Session, StatusAction, VaultInfo, WitnessSummary};
+use settings::Settings;
+use worker::Worker;
+
+struct AppPaths {
+    settings: PathBuf,
+    /// Started with TESTIMONY_VAULT (e.g. `./run demo`).
+    demo: bool,
+}
+
+type Res<T> = Result<T, AppError>;
+
+/// Runs `f` on the vault thread without blocking the async runtime.
+async fn on_vault<R: Send + 'static>(w: &Worker, f: impl FnOnce(&mut Session) -> Res<R> + Send + 'static) -> Res<R> {
+    let w = w.clone();
+    tauri::async_runtime::spawn_blocking(move || w.call(f)).await.map_err(|_| AppError::code("internal"))?
+}
+
+// ---- app, vault, lock --------------------------------------------------------------------
+
+#[tauri::command(rename_all = "snake_case")]
+async fn app_info(w: State<'_, Worker>, p: State<'_, AppPaths>) -> Res<AppInfo> {
+    let demo = p.demo;
+    on_vault(&w, move |s| Ok(s.info(demo))).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn create_vault(w: State<'_, Worker>, passphrase: String, interviewer: String) -> Res<()> {
+    let pass = Zeroizing::new(passphrase);
+    on_vault(&w, move |s| s.create_vault(&pass, &interviewer)).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn unlock(w: State<'_, Worker>, passphrase: String) -> Res<()> {
+    let pass = Zeroizing::new(passphrase);
+    on_vault(&w, move |s| s.unlock(&pass)).await
+}
+
+/// Closes the vault: the connection is dropped and SQLCipher wipes its key.
+#[tauri::command(rename_all = "snake_case")]
+async fn lock(w: State<'_, Worker>) -> Res<()> {
+    on_vault(&w, |s| {
+        s.lock();
+        Ok(())
+    })
+    .await
+}
+
+/// Sent by the UI while the interviewer is active; answers whether the vault is still open.
+#[tauri::command(rename_all = "snake_case")]
+async fn heartbeat(w: State<'_, Worker>) -> Res<bool> {
+    on_vault(&w, |s| Ok(s.vault.is_some())).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+fn passphrase_check(passphrase: String) -> Res<()> {
+    let pass = Zeroizing::new(passphrase);
+    testimony_core::keys::check_passphrase_strength(&pass)?;
+    Ok(())
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn change_passphrase(w: State<'_, Worker>, old: String, new: String) -> Res<()> {
+    let (old, new) = (Zeroizing::new(old), Zeroizing::new(new));
+    on_vault(&w, move |s| s.change_passphrase(&old, &new)).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn vault_info(w: State<'_, Worker>) -> Res<VaultInfo> {
+    on_vault(&w, |s| s.vault_info()).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn set_recipient(w: State<'_, Worker>, recipient: Option<String>) -> Res<()> {
+    on_vault(&w, move |s| s.set_recipient(recipient)).await
+}
+
+// ---- settings (no vault needed) ------------------------------------------------------------
+
+#[tauri::command(rename_all = "snake_case")]
+fn get_settings(p: State<'_, AppPaths>) -> Settings {
+    Settings::load(&p.settings)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+fn save_settings(w: State<'_, Worker>, p: State<'_, AppPaths>, settings: Settings) -> Res<()> {
+    settings.save(&p.settings)?;
+    w.idle_minutes.store(settings.idle_minutes, Ordering::Relaxed);
+    Ok(())
+}
+
+// ---- witnesses and consent ---------------------------------------------------------------------
+
+#[tauri::command(rename_all = "snake_case")]
+async fn list_witnesses(w: State<'_, Worker>) -> Res<Vec<WitnessSummary>> {
+    on_vault(&w, |s| s.witnesses()).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn create_witness(w: State<'_, Worker>, profile: WitnessProfile) -> Res<Witness> {
+    on_vault(&w, move |s| s.create_witness(profile)).await
+}
+
+/// Identifying details: asked for separately, only when the identity panel is opened.
+#[tauri::command(rename_all = "snake_case")]
+async fn get_identity(w: State<'_, Worker>, witness: String) -> Res<Option<WitnessIdentity>> {
+    on_vault(&w, move |s| s.identity(&witness)).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn set_identity(w: State<'_, Worker>, witness: String, identity: WitnessIdentity) -> Res<()> {
+    on_vault(&w, move |s| s.set_identity(&witness, identity)).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn set_consent(w: State<'_, Worker>, witness: String, scopes: ConsentScopes, method: ConsentMethod) -> Res<Consent> {
+    on_vault(&w, move |s| s.set_consent(&witness, scopes, method)).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn withdraw_consent(w: State<'_, Worker>, witness: String) -> Res<Consent> {
+    on_vault(&w, move |s| s.withdraw_consent(&witness)).await
+}
+
+// ---- codebook and interviews ---------------------------------------------------------------------
+
+#[tauri::command(rename_all = "snake_case")]
+async fn get_codebook(w: State<'_, Worker>, id: Option<String>, version: Option<String>) -> Res<Codebook> {
+    on_vault(&w, move |s| s.codebook(id.as_deref(), version.as_deref())).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn list_interviews(w: State<'_, Worker>, status: Option<String>, witness: Option<String>) -> Res<Vec<Interview>> {
+    on_vault(&w, move |s| s.interviews(status.as_deref(), witness.as_deref())).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn search(w: State<'_, Worker>, query: String) -> Res<Vec<SearchHit>> {
+    on_vault(&w, move |s| s.search(&query)).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn new_interview(w: State<'_, Worker>, args: NewInterviewArgs) -> Res<Interview> {
+    on_vault(&w, move |s| s.new_interview(args)).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn interview_form(w: State<'_, Worker>, interview_id: String) -> Res<FormState> {
+    on_vault(&w, move |s| s.form(&interview_id)).await
+}
+
+/// Returns only after the core committed the answer; the UI says "saved" on this reply.
+#[tauri::command(rename_all = "snake_case")]
+async fn set_answer(w: State<'_, Worker>, interview_id: String, instance_id: Option<String>, question_id: String, value: Value) -> Res<FormState> {
+    on_vault(&w, move |s| s.set_answer(&interview_id, instance_id.as_deref(), &question_id, &value)).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn clear_answer(w: State<'_, Worker>, interview_id: String, instance_id: Option<String>, question_id: String) -> Res<FormState> {
+    on_vault(&w, move |s| s.clear_answer(&interview_id, instance_id.as_deref(), &question_id)).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn add_group_instance(w: State<'_, Worker>, interview_id: String, group_id: String, parent_id: Option<String>) -> Res<FormState> {
+    on_vault(&w, move |s| s.add_group_instance(&interview_id, &group_id, parent_id.as_deref())).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn remove_group_instance(w: State<'_, Worker>, interview_id: String, instance_id: String) -> Res<FormState> {
+    on_vault(&w, move |s| s.remove_group_instance(&interview_id, &instance_id)).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn add_note(w: State<'_, Worker>, interview_id: String, question_id: Option<String>, instance_id: Option<String>, text: String) -> Res<Note> {
+    on_vault(&w, move |s| s.add_note(&interview_id, question_id.as_deref(), instance_id.as_deref(), &text)).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn set_interview_status(w: State<'_, Worker>, interview_id: String, action: StatusAction) -> Res<Interview> {
+    on_vault(&w, move |s| s.set_status(&interview_id, action)).await
+}
+
+// ---- audio -----------------------------------------------------------------------------------
+// AUDIO (issue #4 "Recording", built separately over the core's audio store + cpal capture):
+// the recording commands (start / pause / resume / stop, level, markers, playback) are added
+// here and registered in `invoke_handler` below. The UI's place for them is
+// `ui/src/components/RecordingPanel.svelte`.
+
+// ---- export ----------------------------------------------------------------------------------
+
+#[tauri::command(rename_all = "snake_case")]
+async fn export_bundle(w: State<'_, Worker>, dest_dir: String) -> Res<ExportReport> {
+    on_vault(&w, move |s| s.export(&dest_dir)).await
+}
+
+fn main() {
+    let env_vault = std::env::var_os("TESTIMONY_VAULT").filter(|v| !v.is_empty()).map(PathBuf::from);
+    tauri::Builder::default()
+        .setup(move |app| {
+            let demo = env_vault.is_some();
+            let vault_dir = match &env_vault {
+                Some(p) => std::path::absolute(p)?,
+                None => app.path().app_data_dir()?.join("vault"),
+            };
+            let settings_path = app.path().app_config_dir()?.join("settings.json");
+            let idle = Settings::load(&settings_path).idle_minutes;
+            app.manage(Worker::start(vault_dir, idle));
+            app.manage(AppPaths { settings: settings_path, demo });
+            Ok(())
+        })
+        .invoke_handler(tauri::generate_handler![
+            app_info,
+            create_vault,
+            unlock,
+            lock,
+            heartbeat,
+            passphrase_check,
+            change_passphrase,
+            vault_info,
+            set_recipient,
+            get_settings,
+            save_settings,
+            list_witnesses,
+            create_witness,
+            get_identity,
+            set_identity,
+            set_consent,
+            withdraw_consent,
+            get_codebook,
+            list_interviews,
+            search,
+            new_interview,
+            interview_form,
+            set_answer,
+            clear_answer,
+            add_group_instance,
+            remove_group_instance,
+            add_note,
+            set_interview_status,
+            export_bundle,
+        ])
+        .run(tauri::generate_context!())
+        .expect("Testimony could not start");
+}

@@ -1,0 +1,434 @@
+//! What each command does, as plain functions over the session (no Tauri types), so that the
+//! tests can drive them without a window. Every rule is the core's: these functions only
+//! translate arguments, call `testimony_core`, and shape the answer for the UI.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use testimony_core::bundle::{ExportOptions, ExportReport};
+use testimony_core::codebook::Codebook;
+use testimony_core::form::Form;
+use testimony_core::model::{
+    Consent, ConsentMethod, ConsentScopes, Interview, InterviewDetail, InterviewStatus, NewInterview, Note, Witness,
+    WitnessIdentity, WitnessProfile,
+};
+use testimony_core::{CreateOptions, SearchHit, Vault};
+
+use crate::error::AppError;
+
+/// The setting (inside the vault) that holds the archive's age recipient.
+pub const RECIPIENT_SETTING: &str = "archive_recipient";
+
+/// The vault directory and, while unlocked, the open vault. Locking drops the `Vault`: the
+/// database connection closes and SQLCipher wipes the key it held.
+pub struct Session {
+    pub dir: PathBuf,
+    pub vault: Option<Vault>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AppInfo {
+    pub vault_dir: String,
+    pub vault_exists: bool,
+    pub unlocked: bool,
+    pub demo: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VaultInfo {
+    pub interviewer: String,
+    pub device_id: String,
+    pub device_key: String,
+    /// The device key in groups of four, for reading aloud to the coordinator.
+    pub fingerprint: String,
+    pub recipient: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WitnessSummary {
+    pub witness: Witness,
+    pub consent: Option<Consent>,
+    pub has_identity: bool,
+}
+
+/// An interview as the form shows it: the records, plus what the core decides about them
+/// (which questions are visible where, which required ones are missing).
+#[derive(Debug, Clone, Serialize)]
+pub struct FormState {
+    pub detail: InterviewDetail,
+    /// `question_id` for top-level questions, `question_id@instance_id` inside an instance.
+    pub visible: Vec<String>,
+    /// Section ids whose skip logic shows them.
+    pub sections: Vec<String>,
+    pub missing_required: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct NewInterviewArgs {
+    pub witness: String,
+    pub languages: Vec<String>,
+    pub place: Option<String>,
+    pub interpreter: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusAction {
+    Complete,
+    Review,
+    Reopen,
+}
+
+pub fn vault_exists(dir: &Path) -> bool {
+    dir.join("vault.json").is_file()
+}
+
+fn empty_to_none(s: Option<String>) -> Option<String> {
+    s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+impl Session {
+    pub fn new(dir: PathBuf) -> Session {
+        Session { dir, vault: None }
+    }
+
+    pub fn vault(&mut self) -> Result<&mut Vault, AppError> {
+        self.vault.as_mut().ok_or_else(AppError::locked)
+    }
+
+    pub fn info(&self, demo: bool) -> AppInfo {
+        AppInfo { vault_dir: self.dir.display().to_string(), vault_exists: vault_exists(&self.dir), unlocked: self.vault.is_some(), demo }
+    }
+
+    pub fn create_vault(&mut self, passphrase: &str, interviewer: &str) -> Result<(), AppError> {
+        self.lock();
+        let v = Vault::create(&self.dir, passphrase, CreateOptions { interviewer: interviewer.trim().to_string(), ..Default::default() })?;
+        self.vault = Some(v);
+        Ok(())
+    }
+
+    pub fn unlock(&mut self, passphrase: &str) -> Result<(), AppError> {
+        self.lock();
+        self.vault = Some(Vault::open(&self.dir, passphrase)?);
+        Ok(())
+    }
+
+    pub fn lock(&mut self) {
+        self.vault = None;
+    }
+
+    /// The vault must be closed for the header to be replaced (the core takes the vault's
+    /// lock); it is reopened with whichever passphrase is now valid.
+    pub fn change_passphrase(&mut self, old: &str, new: &str) -> Result<(), AppError> {
+        self.vault()?;
+        // Checked before the vault is closed, so that a mistyped passphrase leaves it open.
+        testimony_core::keys::check_passphrase_strength(new)?;
+        drop(testimony_core::keys::Header::read(&self.dir)?.unseal(old)?);
+        self.lock();
+        let changed = Vault::change_passphrase(&self.dir, old, new);
+        let reopen = if changed.is_ok() { new } else { old };
+        self.vault = Some(Vault::open(&self.dir, reopen)?);
+        changed?;
+        Ok(())
+    }
+
+    pub fn vault_info(&mut self) -> Result<VaultInfo, AppError> {
+        let v = self.vault()?;
+        let key = v.device_public_key()?;
+        let fingerprint = key.as_bytes().chunks(4).map(|c| String::from_utf8_lossy(c).into_owned()).collect::<Vec<_>>().join(" ");
+        Ok(VaultInfo {
+            interviewer: v.interviewer().to_string(),
+            device_id: v.device_id().to_string(),
+            device_key: key,
+            fingerprint,
+            recipient: v.setting(RECIPIENT_SETTING)?,
+        })
+    }
+
+    pub fn set_recipient(&mut self, recipient: Option<String>) -> Result<(), AppError> {
+        let r = empty_to_none(recipient);
+        if let Some(r) = &r {
+            if !r.starts_with("age1") || r.len() < 20 || r.len() > 200 || !r.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(AppError::with_detail("invalid", "an archive recipient starts with age1 and has only letters and digits"));
+            }
+        }
+        self.vault()?.set_setting(RECIPIENT_SETTING, r.as_deref())?;
+        Ok(())
+    }
+
+    // ---- witnesses and consent -------------------------------------------------------------
+
+    pub fn witnesses(&mut self) -> Result<Vec<WitnessSummary>, AppError> {
+        let v = self.vault()?;
+        let mut out = Vec::new();
+        for w in v.witnesses()? {
+            let consent = v.consent(&w.meta.id)?;
+            let has_identity = v.witness_identity(&w.meta.id)?.is_some();
+            out.push(WitnessSummary { witness: w, consent, has_identity });
+        }
+        Ok(out)
+    }
+
+    pub fn create_witness(&mut self, profile: WitnessProfile) -> Result<Witness, AppError> {
+        let profile = WitnessProfile {
+            gender: empty_to_none(profile.gender),
+            home_province: empty_to_none(profile.home_province),
+            songbun: empty_to_none(profile.songbun),
+            ..profile
+        };
+        Ok(self.vault()?.add_witness(profile, None)?)
+    }
+
+    pub fn identity(&mut self, witness: &str) -> Result<Option<WitnessIdentity>, AppError> {
+        Ok(self.vault()?.witness_identity(witness)?)
+    }
+
+    pub fn set_identity(&mut self, witness: &str, identity: WitnessIdentity) -> Result<(), AppError> {
+        let identity = WitnessIdentity {
+            real_name: empty_to_none(identity.real_name),
+            contact: empty_to_none(identity.contact),
+            notes: empty_to_none(identity.notes),
+        };
+        self.vault()?.set_witness_identity(witness, identity)?;
+        Ok(())
+    }
+
+    /// Consent is taken by the vault's interviewer, now.
+    pub fn set_consent(&mut self, witness: &str, scopes: ConsentScopes, method: ConsentMethod) -> Result<Consent, AppError> {
+        let v = self.vault()?;
+        let by = v.interviewer().to_string();
+        Ok(v.set_consent(witness, scopes, &by, None, method)?)
+    }
+
+    pub fn withdraw_consent(&mut self, witness: &str) -> Result<Consent, AppError> {
+        Ok(self.vault()?.withdraw_consent(witness, None)?)
+    }
+
+    // ---- codebook and interviews -----------------------------------------------------------
+
+    pub fn codebook(&mut self, id: Option<&str>, version: Option<&str>) -> Result<Codebook, AppError> {
+        let v = self.vault()?;
+        let cb = match (id, version) {
+            (Some(id), Some(ver)) => v.codebook(id, ver)?,
+            _ => {
+                let d = Codebook::default_codebook();
+                v.codebook(&d.id, &d.version)?
+            }
+        };
+        Ok((*cb).clone())
+    }
+
+    pub fn interviews(&mut self, status: Option<&str>, witness: Option<&str>) -> Result<Vec<Interview>, AppError> {
+        let status = match status.filter(|s| !s.is_empty()) {
+            Some(s) => Some(InterviewStatus::parse(s).ok_or_else(|| AppError::with_detail("invalid", "unknown status"))?),
+            None => None,
+        };
+        Ok(self.vault()?.interviews(status, witness.filter(|w| !w.is_empty()))?)
+    }
+
+    pub fn search(&mut self, query: &str) -> Result<Vec<SearchHit>, AppError> {
+        Ok(self.vault()?.search(query, 500)?)
+    }
+
+    pub fn new_interview(&mut self, a: NewInterviewArgs) -> Result<Interview, AppError> {
+        let n = NewInterview {
+            witness: a.witness,
+            languages: a.languages,
+            place: empty_to_none(a.place),
+            interpreter: empty_to_none(a.interpreter),
+            ..Default::default()
+        };
+        Ok(self.vault()?.new_interview(n)?)
+    }
+
+    pub fn form(&mut self, interview_id: &str) -> Result<FormState, AppError> {
+        let v = self.vault()?;
+        let detail = v.interview_detail(interview_id)?;
+        let cb = v.codebook(&detail.interview.codebook_id, &detail.interview.codebook_version)?;
+        let form = Form::new(&cb, &detail.answers, &detail.instances);
+        let live: Vec<_> = detail.instances.iter().filter(|i| !i.deleted).collect();
+        let mut visible = Vec::new();
+        for q in &cb.questions {
+            match q.group.as_deref() {
+                None => {
+                    if form.is_visible(q, None) {
+                        visible.push(q.id.clone());
+                    }
+                }
+                Some(g) => {
+                    for inst in live.iter().filter(|i| i.group_id == g) {
+                        if form.is_visible(q, Some(&inst.meta.id)) {
+                            visible.push(format!("{}@{}", q.id, inst.meta.id));
+                        }
+                    }
+                }
+            }
+        }
+        let sections = cb
+            .sections
+            .iter()
+            .filter(|s| s.show_if_expr.as_ref().is_none_or(|e| e.eval(&|n| form.lookup(None, n))))
+            .map(|s| s.id.clone())
+            .collect();
+        let missing_required = form.missing_required();
+        Ok(FormState { detail: detail.clone(), visible, sections, missing_required })
+    }
+
+    pub fn set_answer(&mut self, interview_id: &str, instance: Option<&str>, question_id: &str, value: &Value) -> Result<FormState, AppError> {
+        self.vault()?.set_answer(interview_id, instance, question_id, value)?;
+        self.form(interview_id)
+    }
+
+    pub fn clear_answer(&mut self, interview_id: &str, instance: Option<&str>, question_id: &str) -> Result<FormState, AppError> {
+        self.vault()?.clear_answer(interview_id, instance, question_id)?;
+        self.form(interview_id)
+    }
+
+    pub fn add_group_instance(&mut self, interview_id: &str, group_id: &str, parent: Option<&str>) -> Result<FormState, AppError> {
+        self.vault()?.add_group_instance(interview_id, group_id, parent)?;
+        self.form(interview_id)
+    }
+
+    pub fn remove_group_instance(&mut self, interview_id: &str, instance_id: &str) -> Result<FormState, AppError> {
+        let v = self.vault()?;
+        // The instance must belong to the interview the form shows.
+        let detail = v.interview_detail(interview_id)?;
+        if !detail.instances.iter().any(|i| i.meta.id == instance_id) {
+            return Err(AppError::code("not_found"));
+        }
+        v.remove_group_instance(instance_id)?;
+        self.form(interview_id)
+    }
+
+    pub fn add_note(&mut self, interview_id: &str, question_id: Option<&str>, instance: Option<&str>, text: &str) -> Result<Note, AppError> {
+        Ok(self.vault()?.add_note(interview_id, question_id, instance, text)?)
+    }
+
+    pub fn set_status(&mut self, interview_id: &str, action: StatusAction) -> Result<Interview, AppError> {
+        let v = self.vault()?;
+        Ok(match action {
+            StatusAction::Complete => v.complete_interview(interview_id)?,
+            StatusAction::Review => v.review_interview(interview_id)?,
+            StatusAction::Reopen => v.reopen_interview(interview_id)?,
+        })
+    }
+
+    // ---- export ------------------------------------------------------------------------------
+
+    /// Exports what changed since the last bundle to a new file in `dest_dir`, encrypted to the
+    /// saved archive recipient.
+    pub fn export(&mut self, dest_dir: &str) -> Result<ExportReport, AppError> {
+        let v = self.vault()?;
+        let recipient = v.setting(RECIPIENT_SETTING)?.ok_or_else(|| AppError::code("no_recipient"))?;
+        let dest = Path::new(dest_dir.trim());
+        if dest_dir.trim().is_empty() || !dest.is_absolute() || !dest.is_dir() {
+            return Err(AppError::code("bad_destination"));
+        }
+        let stamp: String = testimony_core::vault::now().chars().filter(|c| c.is_ascii_digit()).take(14).collect();
+        let device: String = v.device_id().chars().filter(|c| c.is_ascii_hexdigit()).rev().take(8).collect::<Vec<_>>().into_iter().rev().collect();
+        let out = dest.join(format!("testimony-{device}-{stamp}.tbundle"));
+        if out.exists() {
+            return Err(AppError::code("bad_destination"));
+        }
+        let opts = ExportOptions { recipients: vec![recipient], full: false, include_identity: false };
+        Ok(v.export_bundle(&opts, &out)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const PASS: &str = "a long enough passphrase for tests";
+
+    fn session() -> (tempfile::TempDir, Session) {
+        let t = tempfile::tempdir().unwrap();
+        let s = Session::new(t.path().join("vault"));
+        (t, s)
+    }
+
+    #[test]
+    fn create_lock_unlock_and_errors() {
+        let (_t, mut s) = session();
+        assert!(!s.info(false).vault_exists);
+        assert_eq!(s.create_vault("short", "Kim").unwrap_err().code, "weak_passphrase");
+        s.create_vault(PASS, "Kim").unwrap();
+        assert!(s.info(false).unlocked);
+        s.lock();
+        assert!(s.vault.is_none());
+        assert_eq!(s.witnesses().unwrap_err().code, "locked");
+        assert_eq!(s.unlock("wrong passphrase here").unwrap_err().code, "wrong_passphrase");
+        s.unlock(PASS).unwrap();
+        assert_eq!(s.vault_info().unwrap().interviewer, "Kim");
+        // A second create refuses to overwrite.
+        assert_eq!(s.create_vault(PASS, "Kim").unwrap_err().code, "already_exists");
+    }
+
+    #[test]
+    fn witness_consent_interview_skip_logic_and_groups() {
+        let (_t, mut s) = session();
+        s.create_vault(PASS, "Kim").unwrap();
+        let w = s.create_witness(WitnessProfile { gender: Some("female".into()), birth_year: Some(1975), ..Default::default() }).unwrap();
+        assert!(w.code.starts_with("W-"));
+        s.set_identity(&w.code, WitnessIdentity { real_name: Some("Real Name".into()), ..Default::default() }).unwrap();
+        assert_eq!(s.identity(&w.code).unwrap().unwrap().real_name.as_deref(), Some("Real Name"));
+        // The core refuses transcription without audio recording.
+        let bad = ConsentScopes { transcribe: true, ..Default::default() };
+        assert_eq!(s.set_consent(&w.code, bad, ConsentMethod::Oral).unwrap_err().code, "invalid");
+        let c = s.set_consent(&w.code, ConsentScopes { share_archive: true, ..Default::default() }, ConsentMethod::Oral).unwrap();
+        assert_eq!(c.taken_by, "Kim");
+        let list = s.witnesses().unwrap();
+        assert!(list[0].has_identity && list[0].consent.is_some());
+        assert!(s.withdraw_consent(&w.code).unwrap().withdrawn_at.is_some());
+
+        let i = s.new_interview(NewInterviewArgs { witness: w.code.clone(), languages: vec!["ko".into()], place: None, interpreter: None }).unwrap();
+        let f = s.form(&i.meta.id).unwrap();
+        assert!(f.sections.contains(&"detention".to_string()));
+        assert!(f.visible.contains(&"ever_detained".to_string()));
+        assert!(!f.visible.contains(&"detention_episode".to_string()), "episodes hidden until ever_detained is yes");
+        let f = s.set_answer(&i.meta.id, None, "ever_detained", &json!("yes")).unwrap();
+        assert!(f.visible.contains(&"detention_episode".to_string()));
+        assert!(f.missing_required.contains(&"ctx_consent_script_read".to_string()), "required questions are reported");
+        let f = s.add_group_instance(&i.meta.id, "detention_episode", None).unwrap();
+        let inst = f.detail.instances[0].meta.id.clone();
+        assert!(f.visible.contains(&format!("det_facility_type@{inst}")));
+        let f = s.set_answer(&i.meta.id, Some(&inst), "det_facility_type", &json!("kyohwaso")).unwrap();
+        assert_eq!(f.detail.answers.len(), 2);
+        // Validation is the core's: an unknown vocabulary code is refused with a reason.
+        let e = s.set_answer(&i.meta.id, Some(&inst), "det_facility_type", &json!("nonsense")).unwrap_err();
+        assert_eq!(e.code, "invalid_answer");
+        let f = s.clear_answer(&i.meta.id, Some(&inst), "det_facility_type").unwrap();
+        assert_eq!(f.detail.answers.len(), 1);
+        let f = s.remove_group_instance(&i.meta.id, &inst).unwrap();
+        assert!(!f.visible.iter().any(|k| k.ends_with(&inst)));
+        assert_eq!(s.remove_group_instance(&i.meta.id, "no-such-instance").unwrap_err().code, "not_found");
+        assert_eq!(s.interviews(Some("draft"), None).unwrap().len(), 1);
+        assert_eq!(s.interviews(Some("complete"), None).unwrap().len(), 0);
+    }
+
+    #[test]
+    fn recipient_and_export_destination_are_checked() {
+        let (t, mut s) = session();
+        s.create_vault(PASS, "Kim").unwrap();
+        assert_eq!(s.export(t.path().to_str().unwrap()).unwrap_err().code, "no_recipient");
+        assert_eq!(s.set_recipient(Some("not-a-key".into())).unwrap_err().code, "invalid");
+        s.set_recipient(Some("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p".into())).unwrap();
+        assert!(s.vault_info().unwrap().recipient.is_some());
+        assert_eq!(s.export("relative/dir").unwrap_err().code, "bad_destination");
+    }
+
+    #[test]
+    fn change_passphrase_reopens_with_the_new_one() {
+        let (_t, mut s) = session();
+        s.create_vault(PASS, "Kim").unwrap();
+        assert_eq!(s.change_passphrase("wrong old passphrase", "another long passphrase").unwrap_err().code, "wrong_passphrase");
+        assert!(s.vault.is_some(), "a refused change leaves the vault open");
+        s.change_passphrase(PASS, "another long passphrase").unwrap();
+        assert!(s.vault.is_some());
+        s.lock();
+        assert_eq!(s.unlock(PASS).unwrap_err().code, "wrong_passphrase");
+        s.unlock("another long passphrase").unwrap();
+    }
+}

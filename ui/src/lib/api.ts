@@ -1,0 +1,68 @@
+// The only place the UI talks to the backend. Each function is one Tauri command; the rules
+// are enforced there (in testimony-core), not here.
+import { invoke } from '@tauri-apps/api/core';
+import type {
+  AppError, AppInfo, Codebook, Consent, ExportReport, FormState, Interview, Note, Scopes,
+  SearchHit, Settings, VaultInfo, Witness, WitnessIdentity, WitnessProfile, WitnessSummary,
+} from './types';
+
+export function asAppError(e: unknown): AppError {
+  if (e && typeof e === 'object' && 'code' in e && typeof (e as AppError).code === 'string') {
+    const a = e as AppError;
+    return { code: a.code, detail: a.detail ?? null };
+  }
+  return { code: 'unknown', detail: null };
+}
+
+/** Called with every error; the app uses it to notice that the vault was locked. */
+let onError: (e: AppError) => void = () => {};
+export function setErrorHook(f: (e: AppError) => void) { onError = f; }
+
+async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
+  try {
+    return await invoke<T>(cmd, args);
+  } catch (e) {
+    const err = asAppError(e);
+    onError(err);
+    throw err;
+  }
+}
+
+export const api = {
+  appInfo: () => call<AppInfo>('app_info'),
+  createVault: (passphrase: string, interviewer: string) => call<void>('create_vault', { passphrase, interviewer }),
+  unlock: (passphrase: string) => call<void>('unlock', { passphrase }),
+  lock: () => call<void>('lock'),
+  heartbeat: () => call<boolean>('heartbeat'),
+  passphraseCheck: (passphrase: string) => call<void>('passphrase_check', { passphrase }),
+  changePassphrase: (old: string, next: string) => call<void>('change_passphrase', { old, new: next }),
+  vaultInfo: () => call<VaultInfo>('vault_info'),
+  setRecipient: (recipient: string | null) => call<void>('set_recipient', { recipient }),
+  getSettings: () => call<Settings>('get_settings'),
+  saveSettings: (settings: Settings) => call<void>('save_settings', { settings }),
+  listWitnesses: () => call<WitnessSummary[]>('list_witnesses'),
+  createWitness: (profile: WitnessProfile) => call<Witness>('create_witness', { profile }),
+  getIdentity: (witness: string) => call<WitnessIdentity | null>('get_identity', { witness }),
+  setIdentity: (witness: string, identity: WitnessIdentity) => call<void>('set_identity', { witness, identity }),
+  setConsent: (witness: string, scopes: Scopes, method: 'oral' | 'written') => call<Consent>('set_consent', { witness, scopes, method }),
+  withdrawConsent: (witness: string) => call<Consent>('withdraw_consent', { witness }),
+  getCodebook: (id?: string, version?: string) => call<Codebook>('get_codebook', { id: id ?? null, version: version ?? null }),
+  listInterviews: (status: string | null, witness: string | null) => call<Interview[]>('list_interviews', { status, witness }),
+  search: (query: string) => call<SearchHit[]>('search', { query }),
+  newInterview: (args: { witness: string; languages: string[]; place: string | null; interpreter: string | null }) =>
+    call<Interview>('new_interview', { args }),
+  interviewForm: (interview_id: string) => call<FormState>('interview_form', { interview_id }),
+  setAnswer: (interview_id: string, instance_id: string | null, question_id: string, value: unknown) =>
+    call<FormState>('set_answer', { interview_id, instance_id, question_id, value }),
+  clearAnswer: (interview_id: string, instance_id: string | null, question_id: string) =>
+    call<FormState>('clear_answer', { interview_id, instance_id, question_id }),
+  addGroupInstance: (interview_id: string, group_id: string, parent_id: string | null) =>
+    call<FormState>('add_group_instance', { interview_id, group_id, parent_id }),
+  removeGroupInstance: (interview_id: string, instance_id: string) =>
+    call<FormState>('remove_group_instance', { interview_id, instance_id }),
+  addNote: (interview_id: string, question_id: string | null, instance_id: string | null, text: string) =>
+    call<Note>('add_note', { interview_id, question_id, instance_id, text }),
+  setInterviewStatus: (interview_id: string, action: 'complete' | 'review' | 'reopen') =>
+    call<Interview>('set_interview_status', { interview_id, action }),
+  exportBundle: (dest_dir: string) => call<ExportReport>('export_bundle', { dest_dir }),
+};

@@ -1,0 +1,298 @@
+// UI flows in Debian's Chromium against the built UI (ui/dist), with the Tauri IPC replaced
+// by mock-backend.js at the boundary. Run: npm run build && node --test tests/browser/
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { serve } from './server.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const DIST = join(here, '../../dist');
+const MOCK = join(here, 'mock-backend.js');
+const PASS = 'river lantern copper meadow';
+
+let browser, server, base;
+
+before(async () => {
+  server = await serve(DIST);
+  base = `http://127.0.0.1:${server.address().port}/`;
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+});
+after(async () => {
+  await browser?.close();
+  server?.close();
+});
+
+async function freshPage() {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  await page.addInitScript({ path: MOCK });
+  await page.goto(base);
+  return { page, context, errors };
+}
+const mock = (page) => page.evaluate(() => window.__mock);
+
+async function createVault(page) {
+  await page.getByLabel('English').check();
+  await page.getByTestId('interviewer').fill('Kim Field');
+  await page.getByTestId('passphrase').fill(PASS);
+  await page.getByTestId('confirm').fill(PASS);
+  await page.getByTestId('understood').check();
+  await page.getByTestId('create').click();
+  await page.getByTestId('nav-interviews').waitFor();
+}
+
+async function witnessWithConsent(page) {
+  await page.getByTestId('nav-witnesses').click();
+  await page.getByTestId('new-witness').click();
+  await page.getByTestId('birth-year').fill('1975');
+  await page.getByTestId('create-witness').click();
+  await page.getByTestId('created-pseudonym').waitFor();
+  await page.getByTestId('scope-record_audio').check();
+  await page.getByTestId('scope-share_archive').check();
+  await page.getByTestId('record-consent').click();
+  await page.getByTestId('consent-status').waitFor();
+}
+
+describe('Testimony UI (mocked backend)', () => {
+  it('first run: strength meter, irrecoverable warning, create vault', async () => {
+    const { page, context, errors } = await freshPage();
+    await page.getByTestId('first-run').waitFor();
+    // Korean by default.
+    assert.match(await page.locator('h1').innerText(), /보관함 만들기/);
+    await page.getByLabel('English').check();
+    assert.match(await page.locator('h1').innerText(), /Create your vault/);
+    assert.match(await page.getByRole('note').innerText(), /cannot be recovered/);
+    await page.getByTestId('passphrase').fill('short');
+    assert.equal(await page.getByTestId('strength').innerText(), 'Too weak');
+    await page.getByTestId('passphrase').fill(PASS);
+    assert.notEqual(await page.getByTestId('strength').innerText(), 'Too weak');
+    await page.getByTestId('interviewer').fill('Kim Field');
+    await page.getByTestId('confirm').fill(PASS + 'x');
+    await page.getByText('The two passphrases differ.').waitFor();
+    await page.getByTestId('confirm').fill(PASS);
+    assert.equal(await page.getByTestId('create').isDisabled(), true, 'needs the warning acknowledged');
+    await page.getByTestId('understood').check();
+    await page.getByTestId('create').click();
+    await page.getByTestId('nav-interviews').waitFor();
+    const m = await mock(page);
+    assert.equal(m.exists, true);
+    assert.equal(m.interviewer, 'Kim Field');
+    assert.deepEqual(m.settings, { language: 'en', idle_minutes: 5 });
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  it('first run: the core refusing a weak passphrase is shown without the passphrase', async () => {
+    const { page, context } = await freshPage();
+    await page.getByLabel('English').check();
+    await page.getByTestId('interviewer').fill('Kim');
+    await page.getByTestId('passphrase').fill('abcdefg');
+    await page.getByTestId('confirm').fill('abcdefg');
+    await page.getByTestId('understood').check();
+    await page.getByTestId('create').click();
+    const msg = await page.getByTestId('error').innerText();
+    assert.match(msg, /too weak/);
+    assert.doesNotMatch(msg, /abcdefg/);
+    await context.close();
+  });
+
+  it('witness with pseudonym, identity panel apart, consent with scope rules, withdrawal', async () => {
+    const { page, context, errors } = await freshPage();
+    await createVault(page);
+    await page.getByTestId('nav-witnesses').click();
+    await page.getByTestId('new-witness').click();
+    await page.getByTestId('birth-year').fill('1975');
+    await page.getByTestId('create-witness').click();
+    assert.match(await page.getByTestId('created-pseudonym').innerText(), /W-2026-0001/);
+    // The read-aloud script in both languages.
+    assert.match(await page.getByTestId('script-ko').innerText(), /참여는 선생님의 선택/);
+    assert.match(await page.getByTestId('script-en').innerText(), /Taking part is your choice/);
+    // Transcription without recording is refused (a core rule), and said so.
+    await page.getByTestId('scope-transcribe').check();
+    await page.getByTestId('record-consent').click();
+    assert.match(await page.getByTestId('consent-error').innerText(), /needs consent to record audio/);
+    await page.getByTestId('scope-record_audio').check();
+    await page.getByTestId('scope-share_archive').check();
+    await page.getByTestId('record-consent').click();
+    assert.match(await page.getByTestId('consent-status').innerText(), /Consent taken by Kim Field/);
+    let m = await mock(page);
+    assert.deepEqual(Object.values(m.consents)[0].scopes, { record_audio: true, transcribe: true, share_archive: true, quote_anonymously: false, publish_identified: false });
+    // Identity is not fetched until asked for.
+    assert.equal(m.calls.includes('get_identity'), false);
+    await page.getByTestId('show-identity').click();
+    await page.getByTestId('real-name').fill('홍길동');
+    await page.getByTestId('save-identity').click();
+    await page.getByTestId('identity-panel').getByText('Saved', { exact: true }).waitFor();
+    await page.getByTestId('hide-identity').click();
+    assert.equal(await page.getByText('홍길동').count(), 0);
+    m = await mock(page);
+    assert.equal(Object.values(m.identities)[0].real_name, '홍길동');
+    // Withdrawal asks first.
+    await page.getByTestId('withdraw').click();
+    await page.getByTestId('confirm-withdraw').click();
+    await page.getByTestId('consent-status').getByText('Consent withdrawn').waitFor();
+    assert.ok(Object.values((await mock(page)).consents)[0].withdrawn_at);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  it('interview: autosave, live skip logic, validation, repeatable group, searchable picker', async () => {
+    const { page, context, errors } = await freshPage();
+    await createVault(page);
+    await witnessWithConsent(page);
+    await page.getByTestId('nav-interviews').click();
+    await page.getByTestId('new-interview').click();
+    await page.getByTestId('new-interview-witness').selectOption('W-2026-0001');
+    await page.getByTestId('start-interview').click();
+    await page.getByTestId('field-bg_note').waitFor();
+    // Detention is skipped until ever_detained is yes; so is the follow-up question.
+    assert.equal(await page.getByTestId('section-detention').isDisabled(), true);
+    assert.equal(await page.getByTestId('field-detained_times').count(), 0);
+    // Typed answer: saved after the pause, and "Saved" only after the command returned.
+    await page.getByTestId('field-bg_note').locator('input').fill('교화소 출신 광부');
+    await page.getByTestId('field-bg_note').getByText('Saved', { exact: true }).waitFor();
+    assert.equal(await page.getByTestId('save-indicator').innerText(), 'Saved');
+    await page.getByTestId('ever_detained-yes').check();
+    await page.getByTestId('field-detained_times').waitFor();
+    assert.equal(await page.getByTestId('section-detention').isDisabled(), false);
+    // Validation: not a number (UI), above the maximum (core's reason), then valid.
+    const times = page.getByTestId('field-detained_times').locator('input');
+    await times.fill('abc');
+    await times.blur();
+    await page.getByTestId('field-detained_times').getByText('Not a number.').waitFor();
+    assert.equal(await page.getByTestId('save-indicator').innerText(), 'Not saved');
+    await times.fill('99');
+    await times.blur();
+    await page.getByTestId('field-detained_times').getByText(/above the maximum 50/).waitFor();
+    await times.fill('3');
+    await times.blur();
+    await page.getByTestId('field-detained_times').getByText('Saved', { exact: true }).waitFor();
+    // Repeatable group: two episodes, a picker filtered in Korean, remove one.
+    await page.getByTestId('section-detention').click();
+    await page.getByTestId('add-detention_episode').click();
+    await page.getByTestId('instance-detention_episode').first().waitFor();
+    await page.getByTestId('filter-facility_type').first().fill('교화');
+    assert.equal(await page.getByTestId('instance-detention_episode').first().locator('[data-testid^=opt-]').count(), 1);
+    await page.getByTestId('opt-kyohwaso').first().check();
+    await page.getByTestId('field-det_facility_type').first().getByText('Saved', { exact: true }).waitFor();
+    // Both languages are shown for each choice.
+    assert.match(await page.getByTestId('field-det_facility_type').first().innerText(), /Kyohwaso[\s\S]*교화소/);
+    await page.getByTestId('add-detention_episode').click();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=instance-detention_episode]').length === 2);
+    await page.getByTestId('field-det_start').nth(1).locator('input').fill('about 1998');
+    await page.getByTestId('field-det_start').nth(1).locator('input').blur();
+    await page.getByTestId('field-det_start').nth(1).getByText('Saved', { exact: true }).waitFor();
+    await page.getByTestId('remove-instance').first().click();
+    await page.getByTestId('confirm-remove-instance').click();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid=instance-detention_episode]').length === 1);
+    // Keyboard: the next section by keyboard only.
+    await page.getByTestId('next-section').focus();
+    await page.keyboard.press('Enter');
+    await page.getByTestId('field-cl_anything_else').waitFor();
+    const m = await mock(page);
+    const byQ = Object.fromEntries(m.answers.map((a) => [a.question_id, a.value]));
+    assert.equal(byQ.bg_note, '교화소 출신 광부');
+    assert.equal(byQ.ever_detained, 'yes');
+    assert.equal(byQ.detained_times, 3);
+    assert.equal(byQ.det_facility_type, 'kyohwaso');
+    assert.equal(byQ.det_start, 'about 1998');
+    assert.equal(m.instances.filter((i) => !i.deleted).length, 1);
+    // The list finds the interview by a Hangul search.
+    await page.getByTestId('back').click();
+    await page.getByTestId('search').fill('광부');
+    await page.getByText('교화소 출신 광부').waitFor();
+    await page.getByTestId('search').fill('없는말');
+    await page.getByTestId('empty').waitFor();
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  it('panic lock clears every screen; unlock needs the right passphrase', async () => {
+    const { page, context, errors } = await freshPage();
+    await createVault(page);
+    await witnessWithConsent(page);
+    assert.equal(await page.getByText('W-2026-0001').count() > 0, true);
+    await page.keyboard.press('Control+Shift+L');
+    await page.getByTestId('unlock').waitFor();
+    assert.equal((await mock(page)).unlocked, false, 'the backend was told to lock');
+    assert.equal(await page.getByText('W-2026-0001').count(), 0, 'nothing of the previous screen remains');
+    await page.getByTestId('unlock-passphrase').fill('not the passphrase');
+    await page.getByTestId('unlock-button').click();
+    assert.equal(await page.getByTestId('error').innerText(), 'Wrong passphrase.');
+    assert.equal(await page.getByTestId('unlock-passphrase').inputValue(), '', 'a wrong passphrase is not kept in the field');
+    await page.getByTestId('unlock-passphrase').fill(PASS);
+    await page.keyboard.press('Enter');
+    await page.getByTestId('nav-interviews').waitFor();
+    // The lock button does the same.
+    await page.getByTestId('panic-lock').click();
+    await page.getByTestId('unlock').waitFor();
+    assert.equal((await mock(page)).unlocked, false);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  it('locks by itself after the idle time', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.clock.install();
+    await page.addInitScript({ path: MOCK });
+    await page.goto(base);
+    await createVault(page);
+    await page.clock.fastForward('04:00');
+    assert.equal(await page.getByTestId('unlock').count(), 0);
+    await page.clock.fastForward('01:30');
+    await page.getByTestId('unlock').waitFor();
+    assert.match(await page.getByTestId('lock-notice').innerText(), /without activity/);
+    assert.equal((await mock(page)).unlocked, false);
+    await context.close();
+  });
+
+  it('language switch changes every string and is remembered', async () => {
+    const { page, context, errors } = await freshPage();
+    await createVault(page);
+    assert.equal(await page.getByTestId('nav-interviews').innerText(), 'Interviews');
+    await page.getByRole('button', { name: '한국어' }).click();
+    assert.equal(await page.getByTestId('nav-interviews').innerText(), '면담');
+    assert.equal(await page.getByTestId('nav-witnesses').innerText(), '증언자');
+    assert.equal(await page.evaluate(() => document.documentElement.lang), 'ko');
+    assert.equal((await mock(page)).settings.language, 'ko');
+    await page.getByTestId('nav-settings').click();
+    await page.getByTestId('lang-en').check();
+    assert.equal(await page.getByTestId('nav-settings').innerText(), 'Settings');
+    assert.equal((await mock(page)).settings.language, 'en');
+    // No English left on a Korean screen but names and codes.
+    await page.getByRole('button', { name: '한국어' }).click();
+    const text = await page.locator('main').innerText();
+    assert.doesNotMatch(text.replace(/English|Ctrl\+Shift\+L|Testimony|age1…|\/media\/usb/g, ''), /\b(the|and|Save|Lock)\b/);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  it('export: saved recipient, destination, report of exported and withheld', async () => {
+    const { page, context, errors } = await freshPage();
+    await createVault(page);
+    await witnessWithConsent(page);
+    await page.getByTestId('new-witness').click();
+    await page.getByTestId('create-witness').click();
+    await page.getByTestId('created-pseudonym').getByText('W-2026-0002').waitFor();
+    await page.getByTestId('nav-export').click();
+    await page.getByTestId('destination').fill('relative/path');
+    await page.getByTestId('recipient').fill('age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq');
+    await page.getByTestId('export').click();
+    assert.equal(await page.getByTestId('error').innerText(), 'Choose an existing folder (full path).');
+    await page.getByTestId('destination').fill('/media/usb');
+    await page.getByTestId('export').click();
+    await page.getByTestId('export-report').waitFor();
+    assert.match(await page.getByTestId('withheld-count').innerText(), /1 records of 1 witnesses withheld/);
+    assert.ok((await mock(page)).recipient.startsWith('age1'));
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+});

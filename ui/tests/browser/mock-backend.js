@@ -1,0 +1,235 @@
+// An in-memory stand-in for the Tauri backend, injected before the UI loads (Playwright
+// addInitScript). It answers the same commands with the same shapes and error codes, and
+// applies the few rules the flows exercise (passphrase floor, consent scope dependencies,
+// skip logic, vocabulary and range checks) so the UI's handling of them can be tested. The
+// real rules are the core's; the real app is tested end to end separately.
+(() => {
+  const fixture = {
+    id: 'test', version: '1', title: { en: 'Test codebook', ko: '시험 코드북' }, description: null,
+    vocabs: [
+      { id: 'facility_type', label: { en: 'Facility type', ko: '시설 유형' }, terms: [
+        { code: 'kyohwaso', label: { en: 'Kyohwaso (correctional labour camp)', ko: '교화소' }, help: null },
+        { code: 'kwalliso', label: { en: 'Kwalliso (political prison camp)', ko: '관리소' }, help: null },
+        { code: 'jipkyulso', label: { en: 'Jipkyulso (holding centre)', ko: '집결소' }, help: null },
+        { code: 'rodong_danryeondae', label: { en: 'Labour training camp', ko: '노동단련대' }, help: null },
+        { code: 'guryujang', label: { en: 'Police detention centre', ko: '구류장' }, help: null },
+        { code: 'kuryujang_bowibu', label: { en: 'State security detention centre', ko: '보위부 구류장' }, help: null },
+        { code: 'other', label: { en: 'Other', ko: '기타' }, help: null },
+      ] },
+      { id: 'province', label: { en: 'Province', ko: '도' }, terms: [
+        { code: 'north_hamgyong', label: { en: 'North Hamgyong', ko: '함경북도' }, help: null },
+        { code: 'ryanggang', label: { en: 'Ryanggang', ko: '량강도' }, help: null },
+      ] },
+    ],
+    sections: [
+      { id: 'background', title: { en: 'Background', ko: '배경' }, help: null, show_if: null },
+      { id: 'detention', title: { en: 'Detention', ko: '구금' }, help: null, show_if: "ever_detained == 'yes'" },
+      { id: 'closing', title: { en: 'Closing', ko: '마무리' }, help: null, show_if: null },
+    ],
+    questions: [
+      { id: 'bg_note', section: 'background', group: null, type: 'text', label: { en: 'Occupation', ko: '직업' }, help: null, required: true, vocab: null, show_if: null, min: null, max: null, unit: null },
+      { id: 'ever_detained', section: 'background', group: null, type: 'yes_no', label: { en: 'Were you ever detained?', ko: '구금된 적이 있습니까?' }, help: null, required: true, vocab: null, show_if: null, min: null, max: null, unit: null },
+      { id: 'detained_times', section: 'background', group: null, type: 'number', label: { en: 'How many times?', ko: '몇 번입니까?' }, help: null, required: false, vocab: null, show_if: "ever_detained == 'yes'", min: 1, max: 50, unit: { en: 'times', ko: '번' } },
+      { id: 'detention_episode', section: 'detention', group: null, type: 'group', label: { en: 'Detention episode', ko: '구금 사례' }, help: null, required: true, vocab: null, show_if: null, min: null, max: null, unit: null },
+      { id: 'det_facility_type', section: 'detention', group: 'detention_episode', type: 'single_choice', label: { en: 'Type of facility', ko: '시설 유형' }, help: null, required: true, vocab: 'facility_type', show_if: null, min: null, max: null, unit: null },
+      { id: 'det_start', section: 'detention', group: 'detention_episode', type: 'partial_date', label: { en: 'Start', ko: '시작' }, help: null, required: false, vocab: null, show_if: null, min: null, max: null, unit: null },
+      { id: 'cl_anything_else', section: 'closing', group: null, type: 'long_text', label: { en: 'Anything else?', ko: '더 하실 말씀?' }, help: null, required: false, vocab: null, show_if: null, min: null, max: null, unit: null },
+    ],
+  };
+
+  const S = {
+    exists: false, unlocked: false, passphrase: null, interviewer: null, recipient: null,
+    settings: { language: 'ko', idle_minutes: 5 },
+    witnesses: [], identities: {}, consents: {}, interviews: [], instances: [], answers: [], notes: [],
+    calls: [], n: 0,
+  };
+  window.__mock = S;
+  const now = () => new Date().toISOString();
+  const id = () => `id-${++S.n}`;
+  const meta = () => ({ id: id(), device_id: 'dev', created_at: now(), updated_at: now(), version: 1 });
+  const fail = (code, detail = null) => { throw { code, detail }; };
+  const need = () => { if (!S.unlocked) fail('locked'); };
+  const witness = (w) => S.witnesses.find((x) => x.code === w || x.id === w) || fail('not_found', 'witness');
+  const q = (qid) => fixture.questions.find((x) => x.id === qid) || fail('not_found', 'question');
+
+  function lookup(name, ctx) {
+    const a = S.answers.find((x) => x.question_id === name && (x.instance_id ?? null) === (q(name).group ? ctx : null));
+    return a ? a.value : undefined;
+  }
+  function evalIf(expr, ctx) {
+    if (!expr) return true;
+    const m = expr.match(/^(\w+) == '(\w+)'$/);
+    return lookup(m[1], ctx) === m[2];
+  }
+  function form(iid) {
+    const detail = {
+      interview: S.interviews.find((i) => i.id === iid) || fail('not_found', 'interview'),
+      instances: S.instances.filter((i) => i.interview_id === iid),
+      answers: S.answers.filter((a) => a.interview_id === iid),
+      notes: S.notes.filter((n) => n.interview_id === iid),
+      attachments: [],
+    };
+    const sections = fixture.sections.filter((s) => evalIf(s.show_if, null)).map((s) => s.id);
+    const visible = [];
+    const missing = [];
+    const live = detail.instances.filter((i) => !i.deleted);
+    for (const qq of fixture.questions) {
+      if (!sections.includes(qq.section)) continue;
+      if (!qq.group) {
+        if (evalIf(qq.show_if, null)) {
+          visible.push(qq.id);
+          if (qq.required && qq.type !== 'group' && lookup(qq.id, null) === undefined) missing.push(qq.id);
+          if (qq.required && qq.type === 'group' && !live.some((i) => i.group_id === qq.id)) missing.push(qq.id);
+        }
+      } else {
+        for (const inst of live.filter((i) => i.group_id === qq.group)) {
+          if (evalIf(qq.show_if, inst.id)) {
+            visible.push(`${qq.id}@${inst.id}`);
+            if (qq.required && !S.answers.some((a) => a.instance_id === inst.id && a.question_id === qq.id)) missing.push(`${qq.group}#${inst.ordinal}.${qq.id}`);
+          }
+        }
+      }
+    }
+    return JSON.parse(JSON.stringify({ detail, visible, sections, missing_required: missing }));
+  }
+  function validate(qq, v) {
+    if (qq.type === 'number') {
+      if (typeof v !== 'number') fail('invalid_answer', 'expected a number');
+      if (qq.max !== null && v > qq.max) fail('invalid_answer', `${v} is above the maximum ${qq.max}`);
+      if (qq.min !== null && v < qq.min) fail('invalid_answer', `${v} is below the minimum ${qq.min}`);
+    }
+    if (qq.type === 'single_choice') {
+      const voc = fixture.vocabs.find((x) => x.id === qq.vocab);
+      if (!voc.terms.some((t) => t.code === v)) fail('invalid_answer', 'not a code of this vocabulary');
+    }
+    if (qq.type === 'partial_date' && !/^((about|before|after) )?\d{4}(-\d{2}(-\d{2})?)?$/.test(v)) fail('invalid_answer', 'not a partial date');
+  }
+
+  const handlers = {
+    app_info: () => ({ vault_dir: '/tmp/mock', vault_exists: S.exists, unlocked: S.unlocked, demo: false }),
+    get_settings: () => ({ ...S.settings }),
+    save_settings: ({ settings }) => { S.settings = { ...settings }; },
+    passphrase_check: ({ passphrase }) => { if ([...passphrase].length < 10) fail('weak_passphrase', 'use at least 10 characters (a few words is best)'); },
+    create_vault: ({ passphrase, interviewer }) => {
+      if (S.exists) fail('already_exists');
+      if ([...passphrase].length < 10) fail('weak_passphrase', 'use at least 10 characters (a few words is best)');
+      if (!interviewer.trim()) fail('invalid', 'an interviewer profile name is required');
+      Object.assign(S, { exists: true, unlocked: true, passphrase, interviewer: interviewer.trim() });
+    },
+    unlock: ({ passphrase }) => { if (passphrase !== S.passphrase) fail('wrong_passphrase'); S.unlocked = true; },
+    lock: () => { S.unlocked = false; },
+    heartbeat: () => S.unlocked,
+    change_passphrase: (a) => { need(); if (a.old !== S.passphrase) fail('wrong_passphrase'); S.passphrase = a.new; },
+    vault_info: () => { need(); return { interviewer: S.interviewer, device_id: 'dev', device_key: 'ab'.repeat(32), fingerprint: 'abab abab abab abab', recipient: S.recipient }; },
+    set_recipient: ({ recipient }) => { need(); if (recipient && !recipient.startsWith('age1')) fail('invalid', 'an archive recipient starts with age1'); S.recipient = recipient; },
+    list_witnesses: () => { need(); return S.witnesses.map((w) => ({ witness: w, consent: S.consents[w.id] ?? null, has_identity: !!S.identities[w.id] })); },
+    create_witness: ({ profile }) => {
+      need();
+      if (profile.birth_year != null && (profile.birth_year < 1900 || profile.birth_year > 2026)) fail('invalid', 'birth year must be between 1900 and 2026');
+      const w = { ...meta(), code: `W-2026-${String(S.witnesses.length + 1).padStart(4, '0')}`, ...profile };
+      S.witnesses.push(w);
+      return w;
+    },
+    get_identity: ({ witness: w }) => { need(); return S.identities[witness(w).id] ?? null; },
+    set_identity: ({ witness: w, identity }) => { need(); S.identities[witness(w).id] = identity; },
+    set_consent: ({ witness: w, scopes, method }) => {
+      need();
+      if (scopes.transcribe && !scopes.record_audio) fail('invalid', 'consent to transcribe needs consent to record audio');
+      if (scopes.publish_identified && !scopes.share_archive) fail('invalid', 'consent to publish with identifying details needs consent to share with the archive');
+      const ww = witness(w);
+      const c = { ...meta(), witness_id: ww.id, scopes, taken_by: S.interviewer, taken_at: now(), method, withdrawn_at: null };
+      S.consents[ww.id] = c;
+      return c;
+    },
+    withdraw_consent: ({ witness: w }) => {
+      need();
+      const c = S.consents[witness(w).id] || fail('not_found', 'consent for witness');
+      if (c.withdrawn_at) fail('invalid', 'already withdrawn');
+      c.withdrawn_at = now();
+      return c;
+    },
+    get_codebook: () => { need(); return fixture; },
+    list_interviews: ({ status, witness: w }) => { need(); return S.interviews.filter((i) => (!status || i.status === status) && (!w || i.witness_code === w)); },
+    search: ({ query }) => {
+      need();
+      const terms = query.split(/\s+/).filter(Boolean).map((t) => t.toLowerCase());
+      return S.answers
+        .filter((a) => typeof a.value === 'string' && terms.every((t) => a.value.toLowerCase().includes(t)))
+        .map((a) => ({ interview_id: a.interview_id, witness_code: S.interviews.find((i) => i.id === a.interview_id).witness_code, record_id: a.id, kind: 'answer', snippet: a.value }));
+    },
+    new_interview: ({ args }) => {
+      need();
+      const w = witness(args.witness);
+      if (!args.languages.length) fail('invalid', 'name at least one interview language (e.g. ko)');
+      const i = { ...meta(), witness_id: w.id, witness_code: w.code, interviewer: S.interviewer, interpreter: args.interpreter, languages: args.languages,
+        place: args.place, started_at: now(), ended_at: null, codebook_id: 'test', codebook_version: '1', status: 'draft' };
+      S.interviews.push(i);
+      return i;
+    },
+    interview_form: ({ interview_id }) => { need(); return form(interview_id); },
+    set_answer: ({ interview_id, instance_id, question_id, value }) => {
+      need();
+      const qq = q(question_id);
+      validate(qq, value);
+      if (qq.group && !S.instances.some((i) => i.id === instance_id && !i.deleted)) fail('invalid', 'say which instance');
+      const existing = S.answers.find((a) => a.interview_id === interview_id && a.question_id === question_id && (a.instance_id ?? null) === (instance_id ?? null));
+      if (existing) { existing.value = value; existing.version++; } else S.answers.push({ ...meta(), interview_id, instance_id: instance_id ?? null, question_id, value });
+      return form(interview_id);
+    },
+    clear_answer: ({ interview_id, instance_id, question_id }) => {
+      need();
+      S.answers = S.answers.filter((a) => !(a.interview_id === interview_id && a.question_id === question_id && (a.instance_id ?? null) === (instance_id ?? null)));
+      return form(interview_id);
+    },
+    add_group_instance: ({ interview_id, group_id, parent_id }) => {
+      need();
+      const ordinal = S.instances.filter((i) => i.interview_id === interview_id && i.group_id === group_id).length + 1;
+      S.instances.push({ ...meta(), interview_id, group_id, parent_id: parent_id ?? null, ordinal, deleted: false });
+      return form(interview_id);
+    },
+    remove_group_instance: ({ interview_id, instance_id }) => {
+      need();
+      const inst = S.instances.find((i) => i.id === instance_id) || fail('not_found');
+      inst.deleted = true;
+      return form(interview_id);
+    },
+    add_note: ({ interview_id, question_id, instance_id, text }) => {
+      need();
+      const n = { ...meta(), interview_id, question_id, instance_id, text };
+      S.notes.push(n);
+      return n;
+    },
+    set_interview_status: ({ interview_id, action }) => {
+      need();
+      const i = S.interviews.find((x) => x.id === interview_id);
+      if (action === 'complete') {
+        const f = form(interview_id);
+        if (f.missing_required.length) fail('incomplete', f.missing_required.join(', '));
+        i.status = 'complete';
+      } else i.status = action === 'review' ? 'reviewed' : 'draft';
+      return i;
+    },
+    export_bundle: ({ dest_dir }) => {
+      need();
+      if (!S.recipient) fail('no_recipient');
+      if (!dest_dir.startsWith('/')) fail('bad_destination');
+      const shared = S.witnesses.filter((w) => S.consents[w.id]?.scopes.share_archive && !S.consents[w.id]?.withdrawn_at);
+      return { path: `${dest_dir}/testimony-dev-1.tbundle`, bundle_id: 'b', sequence: 1, kind: 'incremental', bytes: 1000,
+        counts: { witnesses: shared.length, interviews: S.interviews.filter((i) => shared.some((w) => w.id === i.witness_id)).length, answers: 0, audit_entries: 3 },
+        withheld: { witnesses: S.witnesses.length - shared.length, records: S.witnesses.length - shared.length, reasons: { no_share_consent: 0, consent_withdrawn: 0, no_consent_recorded: S.witnesses.length - shared.length } } };
+    },
+  };
+
+  window.__TAURI_INTERNALS__ = {
+    metadata: { currentWindow: { label: 'main' }, currentWebview: { windowLabel: 'main', label: 'main' } },
+    transformCallback: () => 0,
+    unregisterCallback: () => {},
+    invoke: async (cmd, args = {}) => {
+      // Passphrases are never recorded in the call log.
+      S.calls.push(cmd);
+      const h = handlers[cmd];
+      if (!h) throw { code: 'internal', detail: `mock has no command ${cmd}` };
+      return JSON.parse(JSON.stringify(h(args) ?? null));
+    },
+  };
+})();

@@ -1,0 +1,166 @@
+// The real app end to end: the built binary (Rust commands over testimony-core, the built
+// UI in WebKitGTK) driven through tauri-driver and WebKitWebDriver under Xvfb. Then the vault
+// is opened with the `testimony` CLI to check that what the UI said was saved is there, and
+// the exported bundle is opened with age | zstd | tar. Screenshots of the main screens in
+// both languages go to docs/screenshots/.
+//
+//   xvfb-run -a node --test tests/e2e/       (after building the app and the CLI)
+// Env: TESTIMONY_APP_BIN, TESTIMONY_CLI_BIN (default: $CARGO_TARGET_DIR or ../target, debug).
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, SHOTS, startApp } from './harness.mjs';
+const PASS = 'e2e river lantern copper meadow';
+const ANSWER = '교화소에서 매일 12시간 일했다 (e2e)';
+
+let tmp, app, d;
+
+before(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'testimony-e2e-'));
+  mkdirSync(SHOTS, { recursive: true });
+  // The app keeps its vault and settings under XDG directories: point them into tmp.
+  app = await startApp({ XDG_DATA_HOME: join(tmp, 'data'), XDG_CONFIG_HOME: join(tmp, 'config'), TESTIMONY_VAULT: '' });
+  d = app.d;
+});
+
+after(async () => {
+  await app?.stop();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+async function shot(name) {
+  await d.exec('window.scrollTo(0, 0); document.activeElement?.blur?.();');
+  await new Promise((r) => setTimeout(r, 500));
+  writeFileSync(join(SHOTS, `${name}.png`), await d.screenshot());
+}
+async function lang(l) {
+  await d.click(l === 'ko' ? 'header .lang-switch button[lang=ko]' : 'header .lang-switch button[lang=en]');
+  await d.wait('[data-testid=nav-interviews]', { text: l === 'ko' ? '면담' : 'Interviews' });
+}
+const tid = (id) => `[data-testid="${id}"]`;
+
+test('the whole flow in the real app, checked afterwards with the CLI', { timeout: 300_000 }, async () => {
+  // First run, Korean by default.
+  await d.wait('h1', { text: '보관함 만들기', timeout: 30_000 });
+  await new Promise((r) => setTimeout(r, 1000));
+  await shot('first-run-ko');
+  await d.click('input[name=lang]:not(:checked)');
+  await d.wait('h1', { text: 'Create your vault' });
+  await d.type(tid('interviewer'), 'E2E Interviewer');
+  await d.type(tid('passphrase'), PASS);
+  await d.type(tid('confirm'), PASS);
+  await d.click(tid('understood'));
+  await shot('first-run-en');
+  await d.click(tid('create'));
+  await d.wait(tid('nav-interviews'), { timeout: 60_000 });
+
+  // Witness and consent.
+  await d.click(tid('nav-witnesses'));
+  await d.click(tid('new-witness'));
+  await d.type(tid('birth-year'), '1975');
+  await d.click(tid('create-witness'));
+  const created = await d.text(tid('created-pseudonym'));
+  const code = created.match(/W-\d{4}-\d{4}/)[0];
+  await d.click(tid('scope-record_audio'));
+  await d.click(tid('scope-share_archive'));
+  await d.click(tid('record-consent'));
+  await d.wait(tid('consent-status'), { text: 'Consent taken by E2E Interviewer' });
+  await shot('witness-consent-en');
+  await lang('ko');
+  await d.wait(tid('consent-status'), { text: '동의' }).catch(() => {});
+  await shot('witness-consent-ko');
+  await lang('en');
+
+  // Interview: skip logic, a repeatable group, a picker, a long answer in Korean.
+  await d.click(tid('nav-interviews'));
+  await d.click(tid('new-interview'));
+  await d.click(`${tid('new-interview-witness')} option[value="${code}"]`);
+  await d.click(tid('start-interview'));
+  await d.click(tid('section-detention'));
+  await d.wait(tid('field-ever_detained'));
+  assert.deepEqual(await d.findAll(tid('add-detention_episode')), [], 'episodes hidden until the witness was detained');
+  await d.click(tid('ever_detained-yes'));
+  await d.wait(tid('field-ever_detained') + '[data-status=saved]');
+  await d.click(tid('add-detention_episode'));
+  await d.type(tid('filter-facility_type'), '교화');
+  await d.click(tid('opt-kyohwaso'));
+  await d.wait(tid('field-det_facility_type') + '[data-status=saved]');
+  await d.wait(tid('save-indicator'), { text: 'Saved' });
+  await shot('interview-form-en');
+  await lang('ko');
+  await d.wait(tid('save-indicator'), { text: '저장됨' });
+  await shot('interview-form-ko');
+  await lang('en');
+  await d.click(tid('section-closing'));
+  await d.type(`${tid('field-cl_anything_else')} textarea`, ANSWER);
+  await d.wait(tid('field-cl_anything_else') + '[data-status=saved]');
+  await d.click(tid('back'));
+  await d.type(tid('search'), '교화소');
+  await d.wait(tid('interview-table'), { text: ANSWER.slice(0, 10) });
+  await shot('interview-list-en');
+  await lang('ko');
+  await shot('interview-list-ko');
+  await lang('en');
+
+  // Export to an archive key made for the test.
+  const key = join(tmp, 'archive-key.txt');
+  execFileSync('age-keygen', ['-o', key], { stdio: 'pipe' });
+  const recipient = execFileSync('age-keygen', ['-y', key]).toString().trim();
+  const out = join(tmp, 'usb');
+  mkdirSync(out);
+  await d.click(tid('nav-export'));
+  await d.type(tid('recipient'), recipient);
+  await d.type(tid('destination'), out);
+  await d.click(tid('export'));
+  await d.wait(tid('export-report'), { timeout: 60_000 });
+  await shot('export-en');
+  await lang('ko');
+  await shot('export-ko');
+
+  // Settings (Korean), then English.
+  await d.click(tid('nav-settings'));
+  await d.wait(tid('fingerprint'));
+  await shot('settings-ko');
+  await lang('en');
+  await shot('settings-en');
+
+  // Panic lock: the key is dropped; unlock again.
+  await d.click(tid('panic-lock'));
+  await d.wait(tid('unlock'));
+  await shot('unlock-en');
+  await lang('ko').catch(() => {});
+  await d.click('form[data-testid=unlock] button[lang=ko]');
+  await d.wait('h1', { text: '보관함 열기' });
+  await shot('unlock-ko');
+  await d.type(tid('unlock-passphrase'), 'not the passphrase at all');
+  await d.click(tid('unlock-button'));
+  await d.wait(tid('error'), { text: '암호문이 틀렸습니다' });
+  await d.type(tid('unlock-passphrase'), PASS);
+  await d.click(tid('unlock-button'));
+  await d.wait(tid('nav-interviews'), { timeout: 60_000 });
+
+  // Close the app (the vault's lock is released), then check with the CLI.
+  await d.quit();
+  await new Promise((r) => setTimeout(r, 1000));
+  const vault = join(tmp, 'data/org.testimony.app/vault');
+  const env = { ...process.env, TESTIMONY_VAULT: vault, TESTIMONY_PASSPHRASE: PASS };
+  const cli = (...args) => JSON.parse(execFileSync(CLI, [...args, '--json'], { env }).toString());
+  const list = cli('interview', 'list');
+  assert.equal(list.length, 1);
+  const shown = cli('interview', 'show', list[0].id);
+  const answers = Object.fromEntries((shown.answers ?? shown.detail?.answers ?? []).map((a) => [a.question_id, a.value]));
+  assert.equal(answers.ever_detained, 'yes');
+  assert.equal(answers.det_facility_type, 'kyohwaso');
+  assert.equal(answers.cl_anything_else, ANSWER);
+  execFileSync(CLI, ['audit', 'verify'], { env });
+
+  // The bundle opens with standard tools.
+  const files = readdirSync(out).filter((f) => f.endsWith('.tbundle'));
+  assert.equal(files.length, 1);
+  const listing = execFileSync('sh', ['-c', `age -d -i "${key}" "${join(out, files[0])}" | zstd -d | tar -t`]).toString();
+  assert.match(listing, /manifest\.json/);
+  assert.match(listing, /records\/answers\.jsonl/);
+});

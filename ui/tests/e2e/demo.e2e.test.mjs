@@ -1,0 +1,58 @@
+// Demo mode, as `./run demo` starts it: a vault made by `testimony demo`, opened by the app
+// through TESTIMONY_VAULT. The app never reads the passphrase from the environment: it is typed.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CLI, SHOTS, startApp } from './harness.mjs';
+
+const PASS = 'demo passphrase - fictional data only';
+let tmp, app, d;
+
+before(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'testimony-demo-'));
+  mkdirSync(SHOTS, { recursive: true });
+  const vault = join(tmp, 'demo-vault');
+  execFileSync(CLI, ['demo'], { env: { ...process.env, TESTIMONY_VAULT: vault, TESTIMONY_PASSPHRASE: PASS }, stdio: 'pipe' });
+  app = await startApp({ XDG_CONFIG_HOME: join(tmp, 'config'), XDG_DATA_HOME: join(tmp, 'data'), TESTIMONY_VAULT: vault, TESTIMONY_PASSPHRASE: '' });
+  d = app.d;
+});
+after(async () => {
+  await app?.stop();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+const tid = (id) => `[data-testid="${id}"]`;
+async function shot(name) {
+  await d.exec('window.scrollTo(0, 0); document.activeElement?.blur?.();');
+  await new Promise((r) => setTimeout(r, 500));
+  writeFileSync(join(SHOTS, `${name}.png`), await d.screenshot());
+}
+
+test('the app opens the demo vault made by the CLI', { timeout: 180_000 }, async () => {
+  await d.wait(tid('unlock'), { timeout: 30_000 });
+  await d.type(tid('unlock-passphrase'), PASS);
+  await d.click(tid('unlock-button'));
+  await d.wait(tid('interview-table'), { timeout: 60_000 });
+  assert.equal((await d.findAll(`${tid('interview-table')} tbody tr`)).length, 24);
+  await shot('demo-list-ko');
+  // Hangul search through the vault's full-text index.
+  await d.type(tid('search'), '교화소');
+  await d.wait(`${tid('interview-table')} .snippet`, { text: '교화소' });
+  const hits = (await d.findAll(`${tid('interview-table')} tbody tr`)).length;
+  assert.ok(hits > 0 && hits < 24, `search narrowed the list (${hits})`);
+  // Status filter.
+  await d.type(tid('search'), ' ');
+  await d.click(`${tid('filter-status')} option[value=reviewed]`);
+  const reviewed = (await d.findAll(`${tid('interview-table')} tbody tr`)).length;
+  assert.ok(reviewed < 24);
+  // An interview opens with its answers; switch to English.
+  await d.click(`${tid('filter-status')} option[value=""]`);
+  await d.click(tid('open-interview'));
+  await d.wait(tid('field-ctx_setting'), { timeout: 30_000 });
+  await d.click('header .lang-switch button[lang=en]');
+  await d.wait(tid('nav-interviews'), { text: 'Interviews' });
+  await shot('demo-interview-en');
+});

@@ -1,0 +1,88 @@
+// A minimal W3C WebDriver client (plain HTTP) for tauri-driver: just what the end-to-end
+// test needs, so no WebDriver framework has to be installed.
+const ELEMENT = 'element-6066-11e4-a52e-4f735466cecf';
+
+export class Driver {
+  constructor(base) {
+    this.base = base;
+    this.session = null;
+  }
+  async req(method, path, body) {
+    const res = await fetch(`${this.base}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const json = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      const e = new Error(`${method} ${path}: ${json.value?.error ?? res.status} ${json.value?.message ?? ''}`);
+      e.wd = json.value?.error;
+      throw e;
+    }
+    return json.value;
+  }
+  s(path) {
+    return `/session/${this.session}${path}`;
+  }
+  async start(application) {
+    const v = await this.req('POST', '/session', { capabilities: { alwaysMatch: { 'tauri:options': { application } } } });
+    this.session = v.sessionId;
+  }
+  async quit() {
+    if (this.session) await this.req('DELETE', this.s('')).catch(() => {});
+    this.session = null;
+  }
+  async findAll(css) {
+    const v = await this.req('POST', this.s('/elements'), { using: 'css selector', value: css });
+    return v.map((e) => e[ELEMENT]);
+  }
+  /** Waits until `css` matches a displayed element (or, with `gone`, until nothing matches). */
+  async wait(css, { timeout = 15000, gone = false, text = null } = {}) {
+    const end = Date.now() + timeout;
+    let last = '';
+    for (;;) {
+      try {
+        const els = await this.findAll(css);
+        if (gone && els.length === 0) return null;
+        for (const el of els) {
+          if (gone) break;
+          const shown = await this.req('GET', this.s(`/element/${el}/displayed`)).catch(() => true);
+          if (!shown) continue;
+          if (text === null) return el;
+          last = await this.req('GET', this.s(`/element/${el}/text`));
+          if (text instanceof RegExp ? text.test(last) : last.includes(text)) return el;
+        }
+      } catch (e) {
+        if (e.wd !== 'stale element reference') throw e;
+      }
+      if (Date.now() > end) throw new Error(`timed out waiting for ${css}${gone ? ' to go' : ''}${text ? ` with text ${text} (last: ${last})` : ''}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  async click(css, opts) {
+    const el = await this.wait(css, opts);
+    await this.req('POST', this.s(`/element/${el}/click`), {});
+    return el;
+  }
+  async type(css, text, { clear = true } = {}) {
+    const el = await this.wait(css);
+    if (clear) await this.req('POST', this.s(`/element/${el}/clear`), {});
+    await this.req('POST', this.s(`/element/${el}/value`), { text });
+    return el;
+  }
+  async text(css) {
+    const el = await this.wait(css);
+    return this.req('GET', this.s(`/element/${el}/text`));
+  }
+  async exec(script, args = []) {
+    return this.req('POST', this.s('/execute/sync'), { script, args });
+  }
+  async screenshot() {
+    return Buffer.from(await this.req('GET', this.s('/screenshot')), 'base64');
+  }
+  async keys(...keys) {
+    const actions = keys.flatMap((k) => [{ type: 'keyDown', value: k }]).concat([...keys].reverse().map((k) => ({ type: 'keyUp', value: k })));
+    await this.req('POST', this.s('/actions'), { actions: [{ type: 'key', id: 'kb', actions }] });
+    await this.req('DELETE', this.s('/actions')).catch(() => {});
+  }
+}
