@@ -107,12 +107,32 @@ pub(crate) fn replace_with(db: &mut Db<'_>, kind: &str, id: &str, body: &Value, 
            interview_id = excluded.interview_id, witness_id = excluded.witness_id, updated_at = excluded.updated_at, body = excluded.body",
         vals![kind, id, version, key, interview_id.clone(), witness_id, body["updated_at"].as_str(), body.to_string()],
     )?;
-    db.execute("DELETE FROM search_index WHERE record_id = ?1", vals![id])?;
+    unindex(db, id)?;
     if let Some(text) = searchable(k, body) {
         db.execute(
             "INSERT INTO search_index (record_id, interview_id, kind, body) VALUES (?1, ?2, ?3, ?4)",
             vals![id, interview_id.unwrap_or_default(), kind, text],
         )?;
+        if !db.is_postgres() {
+            db.execute("INSERT OR REPLACE INTO search_rowids (record_id, fts_rowid) VALUES (?1, last_insert_rowid())", vals![id])?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes a record's search entry. FTS5 cannot look a row up by an UNINDEXED column (a
+/// `DELETE … WHERE record_id` scans the whole index, so imports slowed quadratically:
+/// docs/performance.md); the embedded store finds the row by rowid through `search_rowids`.
+/// PostgreSQL's plain table has an index on `record_id`.
+pub(crate) fn unindex(db: &mut Db<'_>, id: &str) -> Result<()> {
+    if db.is_postgres() {
+        db.execute("DELETE FROM search_index WHERE record_id = ?1", vals![id])?;
+        return Ok(());
+    }
+    let row = db.query_opt("SELECT fts_rowid FROM search_rowids WHERE record_id = ?1", vals![id])?;
+    if let Some(r) = row {
+        db.execute("DELETE FROM search_index WHERE rowid = ?1", vals![r.int(0)?])?;
+        db.execute("DELETE FROM search_rowids WHERE record_id = ?1", vals![id])?;
     }
     Ok(())
 }
@@ -225,7 +245,7 @@ impl<'c> Merge<'c> {
             .collect::<Result<Vec<(String, String)>>>()?;
         for (kind, id) in ids {
             self.db.execute("DELETE FROM records WHERE kind = ?1 AND id = ?2", vals![&kind, &id])?;
-            self.db.execute("DELETE FROM search_index WHERE record_id = ?1", vals![&id])?;
+            unindex(&mut self.db, &id)?;
             if kind == "attachment" {
                 self.db.execute("DELETE FROM attachments WHERE id = ?1", vals![&id])?;
             }
@@ -362,7 +382,7 @@ impl BundleSink for Merge<'_> {
             match current {
                 Some(k) if k == self.report.public_key => {
                     self.db.execute("DELETE FROM records WHERE kind = ?1 AND id = ?2", vals![target.code(), &id])?;
-                    self.db.execute("DELETE FROM search_index WHERE record_id = ?1", vals![&id])?;
+                    unindex(&mut self.db, &id)?;
                     self.report.deleted += 1;
                 }
                 Some(k) => {

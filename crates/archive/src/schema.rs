@@ -81,11 +81,18 @@ CREATE TABLE return_codebooks (
     PRIMARY KEY (public_key, id, version)) STRICT;
 "#;
 
+/// Version 3 (embedded only): where each record's text sits in the FTS5 index, so replacing it
+/// is a lookup by rowid rather than a scan of the whole index (the vault's schema v5 fix).
+const V3_SEARCH_ROWIDS: &str = r#"
+CREATE TABLE search_rowids (record_id TEXT PRIMARY KEY, fts_rowid INTEGER NOT NULL) STRICT;
+INSERT OR REPLACE INTO search_rowids (record_id, fts_rowid) SELECT record_id, rowid FROM search_index;
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2_RETURNS)])
+    Migrations::new(vec![M::up(V1), M::up(V2_RETURNS), M::up(V3_SEARCH_ROWIDS)])
 }
 
-pub const LATEST: u64 = 2;
+pub const LATEST: u64 = 3;
 
 /// The PostgreSQL schema, version 1: the tables of `V1` except `meta`/`secrets` (which stay in
 /// the local SQLCipher database), plus `archive_meta` (schema version, archive id) and a plain
