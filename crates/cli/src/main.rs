@@ -2,6 +2,7 @@
 //! for scripts, exit code 0 only on success. Errors name ids and fields, never content.
 
 mod archive;
+mod audio;
 mod passphrase;
 mod show;
 
@@ -96,6 +97,11 @@ enum Cmd {
     },
     /// Apply a return bundle from the archive: verified, all or nothing, idempotent.
     ImportReturn { file: PathBuf },
+    /// Record audio for an interview straight into the vault (or import a WAV file).
+    Record(audio::RecordArgs),
+    /// Recordings: list, show, markers, export as WAV (plaintext), delete.
+    #[command(subcommand)]
+    Recording(audio::RecordingCmd),
     /// The central archive (coordinators): import bundles, trust devices, search.
     #[command(subcommand)]
     Archive(archive::ArchiveCmd),
@@ -375,6 +381,7 @@ fn error_kind(e: &Error) -> &'static str {
         Error::NothingToExport(_) => "nothing_to_export",
         Error::Db(_) | Error::Migration(_) | Error::Io(_) => "io",
         Error::Server(_) => "server",
+        Error::Audio(_) => "audio",
     }
 }
 
@@ -464,6 +471,8 @@ fn run(cli: &Cli) -> Result<(), Error> {
             });
         }
         Cmd::Archive(c) => archive::run(c, &out)?,
+        Cmd::Record(a) => audio::record(cli, &out, a)?,
+        Cmd::Recording(c) => audio::run(cli, &out, c)?,
         Cmd::Consent(c) => consent(cli, &out, c)?,
         Cmd::Interview(c) => interview(cli, &out, c, lang)?,
         Cmd::Search { query, limit } => {

@@ -47,6 +47,10 @@ pub enum Error {
     /// never carries row contents (only the server's message and SQLSTATE, without DETAIL).
     #[error("database server error: {0}")]
     Server(String),
+    /// Audio capture or an audio file: no input device, the device failed, a file that is not
+    /// a usable WAV. Never carries audio.
+    #[error("audio error: {0}")]
+    Audio(String),
     #[error("schema migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     #[error("file error: {0}")]

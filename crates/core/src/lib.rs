@@ -1,6 +1,7 @@
 //! Testimony core: the encrypted vault, the codebook, the records and their rules.
 //! No UI and no async runtime: the CLI, the desktop app and the archive all build on this.
 
+pub mod audio;
 pub mod audit;
 pub mod bundle;
 pub mod codebook;

@@ -117,6 +117,36 @@ CREATE TABLE return_imports (
     imported_at TEXT NOT NULL, summary TEXT NOT NULL) STRICT;
 "#;
 
+/// Version 7: audio recordings, stored only here (so encrypted at rest). A recording belongs
+/// to an interview; its audio is a sequence of chunks of about a second (format in audio.rs and
+/// ARCHITECTURE.md), each committed on its own; markers tie moments to questions.
+const V7_AUDIO: &str = r#"
+CREATE TABLE recordings (
+    id TEXT PRIMARY KEY, device_id TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL, interview_id TEXT NOT NULL REFERENCES interviews(id),
+    started_at TEXT NOT NULL, stopped_at TEXT,
+    sample_rate INTEGER NOT NULL CHECK (sample_rate BETWEEN 8000 AND 192000),
+    channels INTEGER NOT NULL CHECK (channels BETWEEN 1 AND 2),
+    format TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('recording', 'stopped')),
+    samples INTEGER NOT NULL DEFAULT 0, duration_ms INTEGER NOT NULL DEFAULT 0,
+    chunks INTEGER NOT NULL DEFAULT 0, audio_sha256 TEXT,
+    recovered INTEGER NOT NULL DEFAULT 0) STRICT;
+CREATE INDEX recordings_interview ON recordings (interview_id);
+CREATE INDEX recordings_status ON recordings (status);
+CREATE TABLE audio_chunks (
+    recording_id TEXT NOT NULL REFERENCES recordings(id), seq INTEGER NOT NULL,
+    segment INTEGER NOT NULL, start_sample INTEGER NOT NULL, n_samples INTEGER NOT NULL CHECK (n_samples > 0),
+    sha256 BLOB NOT NULL, data BLOB NOT NULL) STRICT;
+CREATE UNIQUE INDEX audio_chunks_seq ON audio_chunks (recording_id, seq);
+CREATE UNIQUE INDEX audio_chunks_start ON audio_chunks (recording_id, start_sample);
+CREATE TABLE audio_markers (
+    id TEXT PRIMARY KEY, device_id TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL, recording_id TEXT NOT NULL REFERENCES recordings(id),
+    at_ms INTEGER NOT NULL CHECK (at_ms >= 0), question_id TEXT, label TEXT NOT NULL) STRICT;
+CREATE INDEX audio_markers_recording ON audio_markers (recording_id, at_ms);
+"#;
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1_RECORDS),
@@ -125,8 +155,9 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V4_BUNDLES),
         M::up(V5_SEARCH_ROWIDS),
         M::up(V6_RETURN_IMPORTS),
+        M::up(V7_AUDIO),
     ])
 }
 
 /// The schema version this build creates and reads.
-pub const LATEST: u64 = 6;
+pub const LATEST: u64 = 7;

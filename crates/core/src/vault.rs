@@ -34,6 +34,10 @@ pub struct Vault {
     pub(crate) device_id: String,
     pub(crate) actor: String,
     codebooks: RefCell<HashMap<(String, String), Rc<Codebook>>>,
+    // Kept (zeroized on drop) only so that a recording writer can open its own connection to
+    // this database (audio.rs); SQLCipher holds the same key for as long as `conn` is open.
+    key: DataKey,
+    keying: Keying,
 }
 
 impl std::fmt::Debug for Vault {
@@ -176,7 +180,6 @@ impl Vault {
         let key = keys::random_data_key();
         let header = Header::seal(&key, passphrase, opts.kdf)?;
         let mut conn = open_db(&dir.join(DB_FILE), &key, true, keying)?;
-        drop(key);
         configure(&conn)?;
         schema::migrations().to_latest(&mut conn)?;
         restrict_permissions(dir)?;
@@ -207,6 +210,8 @@ impl Vault {
             device_id,
             actor: opts.interviewer.trim().to_string(),
             codebooks: RefCell::new(HashMap::new()),
+            key,
+            keying,
         };
         v.ensure_codebook(&Codebook::default_codebook())?;
         Ok(v)
@@ -228,7 +233,6 @@ impl Vault {
         };
         let key = header.unseal(passphrase)?;
         let mut conn = open_db(&db_path, &key, false, keying)?;
-        drop(key);
         // First real read: with the right key, failure here means damage, not a bad passphrase.
         let version = match schema_version(&conn).and_then(|v| {
             conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
@@ -256,8 +260,11 @@ impl Vault {
         };
         let device_id = get("device_id")?;
         let actor = get("interviewer")?;
-        let v = Vault { conn, dir: dir.to_path_buf(), _lock: lock_file, device_id, actor, codebooks: RefCell::new(HashMap::new()) };
+        let mut v = Vault { conn, dir: dir.to_path_buf(), _lock: lock_file, device_id, actor, codebooks: RefCell::new(HashMap::new()), key, keying };
         v.ensure_codebook(&Codebook::default_codebook())?;
+        // A recording the last process never stopped (it crashed or lost power) is stopped
+        // now, with the chunks that were committed.
+        crate::audio::recover_interrupted(&mut v)?;
         Ok(v)
     }
 
@@ -368,6 +375,18 @@ impl Vault {
         let mut st = self.conn.prepare("SELECT id, version, added_at FROM codebooks ORDER BY added_at DESC")?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// A second connection to this vault's database, configured like the first, with a handle
+    /// on the vault's lock (the lock is held while either is open). For a writer that runs on
+    /// its own thread, such as a recording's chunk writer.
+    pub(crate) fn second_connection(&self) -> Result<(Connection, File)> {
+        let conn = open_db(&self.dir.join(DB_FILE), &self.key, false, self.keying)?;
+        configure(&conn)?;
+        if schema_version(&conn)? != schema::LATEST {
+            return Err(Error::Corrupt("the database schema changed while the vault was open".into()));
+        }
+        Ok((conn, self._lock.try_clone()?))
     }
 
     /// Runs `f` atomically. Outside a batch this is its own durable commit; inside `batch` it

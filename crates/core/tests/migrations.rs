@@ -78,3 +78,27 @@ fn every_earlier_schema_version_upgrades_with_data_intact() {
 fn raw_version(v: &Vault) -> i64 {
     raw_conn(v.dir(), PASS).query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap()
 }
+
+/// Version 7 (audio) on a vault written at version 6: the tables exist, a recording can be
+/// made, and one left in progress is stopped on the next open.
+#[test]
+fn audio_tables_after_upgrade_from_version_6() {
+    use testimony_core::audio::RecordingStatus;
+    use testimony_core::model::{ConsentMethod, ConsentScopes};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("v");
+    vault_at_version(&dir, 6);
+    let mut v = Vault::open(&dir, PASS).unwrap();
+    assert_eq!(raw_version(&v) as u64, LATEST);
+    assert!(v.recordings("i1").unwrap().is_empty());
+    v.set_consent("w1", ConsentScopes { record_audio: true, ..Default::default() }, "tester", None, ConsentMethod::Oral).unwrap();
+    let rec = v.start_recording("i1", 16_000, 1).unwrap();
+    v.recording_writer(&rec.meta.id).unwrap().append(&[1, -1, 2, -2]).unwrap();
+    drop(v);
+    let v = Vault::open(&dir, PASS).unwrap();
+    let rec = v.recording(&rec.meta.id).unwrap();
+    assert_eq!((rec.status, rec.samples, rec.recovered), (RecordingStatus::Stopped, 4, true));
+    let samples: Vec<i16> = v.read_samples(&rec.meta.id, 0, None).unwrap().flat_map(Result::unwrap).collect();
+    assert_eq!(samples, [1, -1, 2, -2]);
+    v.audit_verify().unwrap();
+}
