@@ -282,11 +282,6 @@ fn totals(conn: &Connection, recording_id: &str) -> Result<Totals> {
     Ok(Totals { chunks, samples, sha256: hex::encode(h.finalize()) })
 }
 
-fn touch_interview(tx: &Connection, cx: &Ctx, id: &str) -> Result<()> {
-    tx.execute("UPDATE interviews SET updated_at = ?2 WHERE id = ?1", params![id, cx.now])?;
-    Ok(())
-}
-
 /// Marks `id` stopped with what its chunks hold. Inside the caller's transaction; the status
 /// changes first, so that this transaction holds the write lock before it counts: a writer on
 /// another connection can add nothing after the count.
@@ -306,7 +301,6 @@ fn finish(tx: &Connection, cx: &Ctx, id: &str, recovered: bool) -> Result<Record
         params![id, t.samples as i64, ms_of(t.samples, rate) as i64, t.chunks as i64, t.sha256],
     )?;
     let rec = get_recording(tx, id)?;
-    touch_interview(tx, cx, &rec.interview_id)?;
     audit::append(tx, cx, "recording", id, if recovered { "recover" } else { "stop" }, &rec)?;
     Ok(rec)
 }
@@ -343,7 +337,6 @@ impl Vault {
                 params![id, cx.device_id, cx.now, interview_id, sample_rate, channels, FORMAT],
             )?;
             let rec = get_recording(tx, &id)?;
-            touch_interview(tx, cx, interview_id)?;
             audit::append(tx, cx, "recording", &id, "create", &rec)?;
             Ok(rec)
         })
@@ -449,7 +442,6 @@ impl Vault {
                 &format!("INSERT INTO audio_markers ({META}, recording_id, at_ms, question_id, label) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)"),
                 params![m.meta.id, m.meta.device_id, m.meta.created_at, m.meta.updated_at, m.meta.version, m.recording_id, m.at_ms as i64, m.question_id, m.label],
             )?;
-            touch_interview(tx, cx, &rec.interview_id)?;
             audit::append(tx, cx, "audio_marker", &m.meta.id, "create", &m)?;
             Ok(m)
         })
@@ -486,7 +478,6 @@ impl Vault {
                 audit::append(tx, cx, "audio_marker", &m.meta.id, "delete", &serde_json::json!({"id": m.meta.id, "deleted": true}))?;
             }
             tx.execute("DELETE FROM recordings WHERE id = ?1", [recording_id])?;
-            touch_interview(tx, cx, &rec.interview_id)?;
             audit::append(tx, cx, "recording", recording_id, "delete", &serde_json::json!({"id": recording_id, "deleted": true}))
         })?;
         if self.conn.is_autocommit() {

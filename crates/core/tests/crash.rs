@@ -18,6 +18,11 @@ use testimony_core::{Error, Vault};
 
 const CHILD_ENV: &str = "TESTIMONY_CRASH_CHILD";
 
+/// The two crash tests run one after the other: a child spawned by one briefly holds copies
+/// of the parent's file descriptors (until exec closes them), including a vault's lock, which
+/// made the other test's reopen fail with "locked" now and then.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn iterations() -> usize {
     std::env::var("TESTIMONY_CRASH_ITERATIONS").ok().and_then(|s| s.parse().ok()).unwrap_or(200)
 }
@@ -97,6 +102,7 @@ fn kill_at_random(mut child: std::process::Child, rng: &mut impl Rng, startup_ms
 
 #[test]
 fn sigkill_while_saving_never_loses_a_saved_answer_or_corrupts_the_vault() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let dir: PathBuf = tmp.path().join("v");
     let interview = {
@@ -171,6 +177,7 @@ fn crash_child_passwd() {
 
 #[test]
 fn sigkill_during_passphrase_change_leaves_one_passphrase_working() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("v");
     drop(Vault::create(&dir, A, Default::default()).unwrap());
