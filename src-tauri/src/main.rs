@@ -10,7 +10,8 @@ mod settings;
 mod worker;
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use serde_json::Value;
 use tauri::{Manager, State};
@@ -24,6 +25,10 @@ use error::AppError;
 use ops::{AppInfo, FormState, NewInterviewArgs, Session, StatusAction, VaultInfo, WitnessSummary};
 use settings::Settings;
 use worker::Worker;
+
+/// Set once the window has started closing (so the second close request goes through).
+#[derive(Default)]
+struct Closing(AtomicBool);
 
 struct AppPaths {
     settings: PathBuf,
@@ -209,6 +214,20 @@ async fn set_interview_status(w: State<'_, Worker>, interview_id: String, action
 // here and registered in `invoke_handler` below. The UI's place for them is
 // `ui/src/components/RecordingPanel.svelte`.
 
+// ---- closing the window -----------------------------------------------------------------------
+
+/// The UI calls this once it has saved what was waiting (see `on_window_event` below): the
+/// vault is locked and the window goes.
+#[tauri::command(rename_all = "snake_case")]
+async fn close_window(w: State<'_, Worker>, window: tauri::WebviewWindow) -> Res<()> {
+    let _ = on_vault(&w, |s| {
+        s.lock();
+        Ok(())
+    })
+    .await;
+    window.destroy().map_err(|_| AppError::code("internal"))
+}
+
 // ---- export ----------------------------------------------------------------------------------
 
 #[tauri::command(rename_all = "snake_case")]
@@ -230,6 +249,26 @@ fn main() {
             app.manage(Worker::start(vault_dir, idle));
             app.manage(AppPaths { settings: settings_path, demo });
             Ok(())
+        })
+        .manage(Closing::default())
+        // Closing the window first lets the UI save the answers still waiting for their pause
+        // (autosave), then locks the vault; if the UI does not answer within 3 s, it closes
+        // anyway.
+        .on_window_event(|window, event| {
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                let closing = window.state::<Closing>();
+                if closing.0.swap(true, Ordering::SeqCst) {
+                    return;
+                }
+                api.prevent_close();
+                if let Some(webview) = window.app_handle().get_webview_window(window.label()) {
+                    let _ = webview.eval("window.__testimonyBeforeClose && window.__testimonyBeforeClose()");
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_secs(3));
+                        let _ = webview.destroy();
+                    });
+                }
+            }
         })
         .invoke_handler(tauri::generate_handler![
             app_info,
@@ -260,6 +299,7 @@ fn main() {
             remove_group_instance,
             add_note,
             set_interview_status,
+            close_window,
             export_bundle,
         ])
         .run(tauri::generate_context!())

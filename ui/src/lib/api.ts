@@ -64,5 +64,6 @@ export const api = {
     call<Note>('add_note', { interview_id, question_id, instance_id, text }),
   setInterviewStatus: (interview_id: string, action: 'complete' | 'review' | 'reopen') =>
     call<Interview>('set_interview_status', { interview_id, action }),
+  closeWindow: () => call<void>('close_window'),
   exportBundle: (dest_dir: string) => call<ExportReport>('export_bundle', { dest_dir }),
 };

@@ -209,6 +209,7 @@
       } else i.status = action === 'review' ? 'reviewed' : 'draft';
       return i;
     },
+    close_window: () => {},
     export_bundle: ({ dest_dir }) => {
       need();
       if (!S.recipient) fail('no_recipient');

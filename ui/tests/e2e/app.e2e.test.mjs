@@ -11,10 +11,14 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CLI, SHOTS, startApp } from './harness.mjs';
+
+const here = dirname(fileURLToPath(import.meta.url));
 const PASS = 'e2e river lantern copper meadow';
 const ANSWER = '교화소에서 매일 12시간 일했다 (e2e)';
+const LAST = '마지막으로 덧붙인 말 (typed just before closing)';
 
 let tmp, app, d;
 
@@ -142,9 +146,21 @@ test('the whole flow in the real app, checked afterwards with the CLI', { timeou
   await d.click(tid('unlock-button'));
   await d.wait(tid('nav-interviews'), { timeout: 60_000 });
 
-  // Close the app (the vault's lock is released), then check with the CLI.
+  // Type an answer and close the window at once, before autosave's pause is over: closing
+  // saves what is waiting first (the window's close request goes through the UI).
+  await d.click(tid('open-interview'));
+  await d.click(tid('section-closing'));
+  await d.type(`${tid('field-cl_anything_else')} textarea`, LAST, { clear: true });
+  // As a window manager does when the close button is clicked (Xvfb has none).
+  const t0 = Date.now();
+  execFileSync('/usr/bin/python3', [join(here, 'wm-close.py')]);
+  // The app's process ends (the vault's lock is released with it). Well before the backend's
+  // 3 s fallback: the UI saved and closed the window itself.
+  const running = () => execFileSync('sh', ['-c', 'pgrep -x testimony-app || true']).toString().trim() !== '';
+  while (running() && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 50));
+  const closedIn = Date.now() - t0;
+  assert.ok(closedIn < 2500, `the UI closed the window after saving (${closedIn} ms)`);
   await d.quit();
-  await new Promise((r) => setTimeout(r, 1000));
   const vault = join(tmp, 'data/org.testimony.app/vault');
   const env = { ...process.env, TESTIMONY_VAULT: vault, TESTIMONY_PASSPHRASE: PASS };
   const cli = (...args) => JSON.parse(execFileSync(CLI, [...args, '--json'], { env }).toString());
@@ -154,7 +170,7 @@ test('the whole flow in the real app, checked afterwards with the CLI', { timeou
   const answers = Object.fromEntries((shown.answers ?? shown.detail?.answers ?? []).map((a) => [a.question_id, a.value]));
   assert.equal(answers.ever_detained, 'yes');
   assert.equal(answers.det_facility_type, 'kyohwaso');
-  assert.equal(answers.cl_anything_else, ANSWER);
+  assert.equal(answers.cl_anything_else, LAST, 'the answer typed just before closing was saved');
   execFileSync(CLI, ['audit', 'verify'], { env });
 
   // The bundle opens with standard tools.

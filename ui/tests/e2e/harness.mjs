@@ -1,5 +1,5 @@
 // Starts tauri-driver (which starts the app through WebKitWebDriver) with a given environment.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Driver } from './webdriver.mjs';
@@ -11,7 +11,19 @@ export const APP = process.env.TESTIMONY_APP_BIN ?? join(targetDir, 'debug/testi
 export const CLI = process.env.TESTIMONY_CLI_BIN ?? join(targetDir, 'debug/testimony');
 export const SHOTS = process.env.TESTIMONY_SCREENSHOTS ?? join(repo, 'docs/screenshots');
 
+const appPids = () =>
+  new Set(execFileSync('sh', ['-c', 'pgrep -x testimony-app || true']).toString().split(/\s+/).filter(Boolean).map(Number));
+const alive = (pid) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 export async function startApp(env) {
+  const before = appPids();
   const port = 4444 + Math.floor(Math.random() * 1000);
   const proc = spawn('tauri-driver', ['--port', String(port), '--native-port', String(port + 1000)], {
     env: { ...process.env, ...env },
@@ -32,10 +44,17 @@ export async function startApp(env) {
       await new Promise((r) => setTimeout(r, 200));
     }
   }
+  // The app process this session started (WebKitWebDriver starts it).
+  const ours = [...appPids()].filter((p) => !before.has(p));
   return {
     d,
     async stop() {
       await d.quit();
+      for (let i = 0; i < 50 && ours.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
+      for (const pid of ours.filter(alive)) {
+        console.error(`testimony-app ${pid} was still running after the session ended; stopping it`);
+        process.kill(pid);
+      }
       proc.kill();
     },
   };
