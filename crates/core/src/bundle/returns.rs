@@ -200,8 +200,13 @@ impl Vault {
         Ok(saved.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default())
     }
 
-    /// Saves the archive recipients once, so that exports need not repeat them.
+    /// Saves the archive recipients once, so that exports need not repeat them (the CLI's
+    /// `recipient set` and the app's settings). An empty list forgets them.
     pub fn set_archive_recipients(&mut self, recipients: &[String]) -> Result<()> {
+        if recipients.is_empty() {
+            self.conn.execute("DELETE FROM meta WHERE key = 'archive_recipients'", [])?;
+            return Ok(());
+        }
         parse_recipients(recipients)?;
         let list: Vec<String> = recipients.iter().map(|r| r.trim().to_string()).collect();
         self.conn.execute(
