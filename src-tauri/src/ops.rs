@@ -17,9 +17,6 @@ use testimony_core::{CreateOptions, SearchHit, Vault};
 
 use crate::error::AppError;
 
-/// The setting (inside the vault) that holds the archive's age recipient.
-pub const RECIPIENT_SETTING: &str = "archive_recipient";
-
 /// The vault directory and, while unlocked, the open vault. Locking drops the `Vault`: the
 /// database connection closes and SQLCipher wipes the key it held.
 pub struct Session {
@@ -142,18 +139,16 @@ impl Session {
             device_id: v.device_id().to_string(),
             device_key: key,
             fingerprint,
-            recipient: v.setting(RECIPIENT_SETTING)?,
+            recipient: Some(v.archive_recipients()?.join(" ")).filter(|r| !r.is_empty()),
         })
     }
 
+    /// Saves the archive recipients (`age1…`, separated by spaces or commas) in the vault, where
+    /// the CLI's `recipient set` keeps them too; nothing clears them. The core checks each key.
     pub fn set_recipient(&mut self, recipient: Option<String>) -> Result<(), AppError> {
-        let r = empty_to_none(recipient);
-        if let Some(r) = &r {
-            if !r.starts_with("age1") || r.len() < 20 || r.len() > 200 || !r.bytes().all(|b| b.is_ascii_alphanumeric()) {
-                return Err(AppError::with_detail("invalid", "an archive recipient starts with age1 and has only letters and digits"));
-            }
-        }
-        self.vault()?.set_setting(RECIPIENT_SETTING, r.as_deref())?;
+        let list: Vec<String> =
+            recipient.unwrap_or_default().split(|c: char| c == ',' || c.is_whitespace()).filter(|r| !r.is_empty()).map(str::to_string).collect();
+        self.vault()?.set_archive_recipients(&list)?;
         Ok(())
     }
 
@@ -320,7 +315,10 @@ impl Session {
     /// saved archive recipient.
     pub fn export(&mut self, dest_dir: &str) -> Result<ExportReport, AppError> {
         let v = self.vault()?;
-        let recipient = v.setting(RECIPIENT_SETTING)?.ok_or_else(|| AppError::code("no_recipient"))?;
+        let recipients = v.archive_recipients()?;
+        if recipients.is_empty() {
+            return Err(AppError::code("no_recipient"));
+        }
         let dest = Path::new(dest_dir.trim());
         if dest_dir.trim().is_empty() || !dest.is_absolute() || !dest.is_dir() {
             return Err(AppError::code("bad_destination"));
@@ -331,7 +329,7 @@ impl Session {
         if out.exists() {
             return Err(AppError::code("bad_destination"));
         }
-        let opts = ExportOptions { recipients: vec![recipient], full: false, include_identity: false };
+        let opts = ExportOptions { recipients, full: false, include_identity: false };
         Ok(v.export_bundle(&opts, &out)?)
     }
 }
@@ -414,8 +412,11 @@ mod tests {
         s.create_vault(PASS, "Kim").unwrap();
         assert_eq!(s.export(t.path().to_str().unwrap()).unwrap_err().code, "no_recipient");
         assert_eq!(s.set_recipient(Some("not-a-key".into())).unwrap_err().code, "invalid");
-        s.set_recipient(Some("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p".into())).unwrap();
-        assert!(s.vault_info().unwrap().recipient.is_some());
+        let key = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+        s.set_recipient(Some(format!(" {key}, {key} "))).unwrap();
+        assert_eq!(s.vault_info().unwrap().recipient.as_deref(), Some(format!("{key} {key}").as_str()));
+        s.set_recipient(Some(key.into())).unwrap();
+        assert_eq!(s.vault_info().unwrap().recipient.as_deref(), Some(key));
         assert_eq!(s.export("relative/dir").unwrap_err().code, "bad_destination");
     }
 

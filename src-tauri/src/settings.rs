@@ -1,7 +1,7 @@
 //! App settings readable before unlocking (the unlock screen needs the language): a small
 //! JSON file in the app's config directory holding ONLY the UI language and the idle-lock
 //! minutes. Nothing from the vault is ever written here. The archive recipient lives inside
-//! the vault (`Vault::set_setting`).
+//! the vault (`Vault::set_archive_recipients`).
 
 use std::fs;
 use std::io::Write;

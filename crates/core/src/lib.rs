@@ -14,11 +14,9 @@ pub mod partial_date;
 mod records;
 pub mod schema;
 mod search;
-mod settings;
 pub mod vault;
 
 pub use error::{Error, Result};
 pub use records::{MAX_ATTACHMENT_BYTES, MAX_NOTE_CHARS};
 pub use search::SearchHit;
-pub use settings::MAX_SETTING_CHARS;
 pub use vault::{CreateOptions, Vault};
