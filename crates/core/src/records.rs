@@ -655,14 +655,14 @@ fn write_identity(tx: &Connection, cx: &Ctx, witness_id: &str, id: &WitnessIdent
 
 /// Adds a record's text to the search index and remembers the index row, so that replacing it
 /// later is a lookup by rowid rather than a scan of the whole index.
-fn index(tx: &Connection, record_id: &str, interview_id: &str, kind: &str, body: &str) -> Result<()> {
+pub(crate) fn index(tx: &Connection, record_id: &str, interview_id: &str, kind: &str, body: &str) -> Result<()> {
     tx.execute("INSERT INTO search_index (record_id, interview_id, kind, body) VALUES (?1, ?2, ?3, ?4)", params![record_id, interview_id, kind, body])?;
     let row = tx.last_insert_rowid();
     tx.execute("INSERT OR REPLACE INTO search_rowids (record_id, fts_rowid) VALUES (?1, ?2)", params![record_id, row])?;
     Ok(())
 }
 
-fn unindex(tx: &Connection, record_id: &str) -> Result<()> {
+pub(crate) fn unindex(tx: &Connection, record_id: &str) -> Result<()> {
     let row: Option<i64> = tx.query_row("SELECT fts_rowid FROM search_rowids WHERE record_id = ?1", [record_id], |r| r.get(0)).optional()?;
     if let Some(row) = row {
         tx.execute("DELETE FROM search_index WHERE rowid = ?1", [row])?;

@@ -342,18 +342,13 @@ fn parse<T: serde::de::DeserializeOwned>(kind: RecordKind, v: Value) -> Result<T
     serde_json::from_value(v).map_err(|_| bad(format!("a {} record is malformed", kind.code())))
 }
 
+/// Replaces a record's search entry (none when `text` is None), as local saves do.
 fn index_text(tx: &Connection, id: &str, interview_id: &str, kind: &str, text: Option<&str>) -> Result<()> {
-    let row: Option<i64> = tx.query_row("SELECT fts_rowid FROM search_rowids WHERE record_id = ?1", [id], |r| r.get(0)).optional()?;
-    if let Some(row) = row {
-        tx.execute("DELETE FROM search_index WHERE rowid = ?1", [row])?;
-        tx.execute("DELETE FROM search_rowids WHERE record_id = ?1", [id])?;
+    crate::records::unindex(tx, id)?;
+    match text {
+        Some(t) => crate::records::index(tx, id, interview_id, kind, t),
+        None => Ok(()),
     }
-    if let Some(t) = text {
-        tx.execute("INSERT INTO search_index (record_id, interview_id, kind, body) VALUES (?1, ?2, ?3, ?4)", params![id, interview_id, kind, t])?;
-        let r = tx.last_insert_rowid();
-        tx.execute("INSERT INTO search_rowids (record_id, fts_rowid) VALUES (?1, ?2)", params![id, r])?;
-    }
-    Ok(())
 }
 
 impl BundleSink for ReturnSink<'_> {
