@@ -457,7 +457,8 @@ impl Vault {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Deletes a stopped recording with its audio and markers, in one transaction, audited. The
+    /// Deletes a stopped recording with its audio, markers and transcripts (each transcript as
+    /// [`Vault::delete_transcript`] does), in one transaction, audited. The
     /// rows are overwritten (`secure_delete`), and a WAL checkpoint afterwards keeps old page
     /// images of the audio from lingering there.
     ///
@@ -477,6 +478,7 @@ impl Vault {
                 tx.execute("DELETE FROM audio_markers WHERE id = ?1", [&m.meta.id])?;
                 audit::append(tx, cx, "audio_marker", &m.meta.id, "delete", &serde_json::json!({"id": m.meta.id, "deleted": true}))?;
             }
+            crate::transcript::delete_transcripts_of_recording(tx, cx, recording_id)?;
             tx.execute("DELETE FROM recordings WHERE id = ?1", [recording_id])?;
             audit::append(tx, cx, "recording", recording_id, "delete", &serde_json::json!({"id": recording_id, "deleted": true}))
         })?;

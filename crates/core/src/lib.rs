@@ -14,6 +14,7 @@ pub mod partial_date;
 mod records;
 pub mod schema;
 mod search;
+pub mod transcript;
 pub mod vault;
 
 pub use error::{Error, Result};

@@ -147,6 +147,43 @@ CREATE TABLE audio_markers (
 CREATE INDEX audio_markers_recording ON audio_markers (recording_id, at_ms);
 "#;
 
+/// Version 8: transcripts of recordings (transcript.rs). A transcript is made window by window
+/// (`transcript_windows` records which windows of the audio are done, so a transcription that
+/// was interrupted resumes without repeating or losing one); its segments are records like
+/// any other (RecordMeta columns, audited, searchable) and keep the model's own words in
+/// `machine_text` beside the reviewed `text`. `transcript_history` keeps every version of a
+/// segment (the machine's, each correction, each translation) with who and when.
+const V8_TRANSCRIPTS: &str = r#"
+CREATE TABLE transcripts (
+    id TEXT PRIMARY KEY, device_id TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL, recording_id TEXT NOT NULL REFERENCES recordings(id),
+    interview_id TEXT NOT NULL REFERENCES interviews(id),
+    model TEXT NOT NULL, language TEXT, window_ms INTEGER NOT NULL CHECK (window_ms > 0),
+    status TEXT NOT NULL CHECK (status IN ('running', 'done')),
+    windows_total INTEGER CHECK (windows_total >= 0)) STRICT;
+CREATE INDEX transcripts_recording ON transcripts (recording_id);
+CREATE UNIQUE INDEX transcripts_running ON transcripts (recording_id, model) WHERE status = 'running';
+CREATE TABLE transcript_windows (
+    transcript_id TEXT NOT NULL REFERENCES transcripts(id), window INTEGER NOT NULL CHECK (window >= 0),
+    segments INTEGER NOT NULL, saved_at TEXT NOT NULL, PRIMARY KEY (transcript_id, window)) STRICT;
+CREATE TABLE transcript_segments (
+    id TEXT PRIMARY KEY, device_id TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL, transcript_id TEXT NOT NULL REFERENCES transcripts(id),
+    interview_id TEXT NOT NULL REFERENCES interviews(id), seq INTEGER NOT NULL,
+    start_ms INTEGER NOT NULL CHECK (start_ms >= 0), end_ms INTEGER NOT NULL CHECK (end_ms >= start_ms),
+    text TEXT NOT NULL, machine_text TEXT, language TEXT, confidence REAL,
+    translation TEXT, translation_language TEXT,
+    speaker TEXT CHECK (speaker IN ('interviewer', 'witness', 'interpreter')),
+    reviewed INTEGER NOT NULL DEFAULT 0, redactions TEXT NOT NULL DEFAULT '[]') STRICT;
+CREATE INDEX transcript_segments_order ON transcript_segments (transcript_id, start_ms, end_ms, seq);
+CREATE TABLE transcript_history (
+    id TEXT PRIMARY KEY, segment_id TEXT NOT NULL, transcript_id TEXT NOT NULL,
+    at TEXT NOT NULL, actor TEXT NOT NULL, device_id TEXT NOT NULL, action TEXT NOT NULL,
+    related_segment TEXT, content TEXT NOT NULL) STRICT;
+CREATE INDEX transcript_history_segment ON transcript_history (segment_id);
+CREATE INDEX transcript_history_transcript ON transcript_history (transcript_id);
+"#;
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1_RECORDS),
@@ -156,8 +193,9 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V5_SEARCH_ROWIDS),
         M::up(V6_RETURN_IMPORTS),
         M::up(V7_AUDIO),
+        M::up(V8_TRANSCRIPTS),
     ])
 }
 
 /// The schema version this build creates and reads.
-pub const LATEST: u64 = 7;
+pub const LATEST: u64 = 8;
