@@ -45,6 +45,9 @@ impl From<Error> for AppError {
             Error::AuditBroken(_) => AppError::code("audit_broken"),
             Error::Codebook(_) => AppError::code("codebook"),
             Error::Io(_) => AppError::code("io"),
+            // Capture or device failures: the core's message names the device's problem
+            // (never audio), e.g. the audio system's own error.
+            Error::Audio(m) => AppError::with_detail("audio", m),
             // Storage and everything else: no detail, since a database message could in
             // principle quote a value.
             _ => AppError::code("storage"),
@@ -68,5 +71,7 @@ mod tests {
         assert_eq!(e, AppError::with_detail("invalid_answer", "expected a number"));
         let e: AppError = Error::NotFound("witness", "W-2026-0001".into()).into();
         assert_eq!(e, AppError::with_detail("not_found", "witness"));
+        let e: AppError = Error::Audio("cannot open the audio input (device busy)".into()).into();
+        assert_eq!(e, AppError::with_detail("audio", "cannot open the audio input (device busy)"));
     }
 }

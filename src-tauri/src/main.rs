@@ -4,6 +4,7 @@
 
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod audio;
 mod error;
 mod ops;
 mod settings;
@@ -14,13 +15,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
-use tauri::{Manager, State};
+use tauri::{AppHandle, Manager, State};
 use testimony_core::SearchHit;
+use testimony_core::audio::capture::CpalSource;
+use testimony_core::audio::{Marker, Recording};
 use testimony_core::bundle::ExportReport;
 use testimony_core::codebook::Codebook;
 use testimony_core::model::{Consent, ConsentMethod, ConsentScopes, Interview, Note, Witness, WitnessIdentity, WitnessProfile};
 use zeroize::Zeroizing;
 
+use audio::{RecordingState, RecordingSummary};
 use error::AppError;
 use ops::{AppInfo, FormState, NewInterviewArgs, Session, StatusAction, VaultInfo, WitnessSummary};
 use settings::Settings;
@@ -34,6 +38,8 @@ struct AppPaths {
     settings: PathBuf,
     /// Started with TESTIMONY_VAULT (e.g. `./run demo`).
     demo: bool,
+    /// The panic shortcut is registered system-wide (see `register_panic_shortcut`).
+    global_panic: bool,
 }
 
 type Res<T> = Result<T, AppError>;
@@ -48,8 +54,8 @@ async fn on_vault<R: Send + 'static>(w: &Worker, f: impl FnOnce(&mut Session) ->
 
 #[tauri::command(rename_all = "snake_case")]
 async fn app_info(w: State<'_, Worker>, p: State<'_, AppPaths>) -> Res<AppInfo> {
-    let demo = p.demo;
-    on_vault(&w, move |s| Ok(s.info(demo))).await
+    let (demo, global_panic) = (p.demo, p.global_panic);
+    on_vault(&w, move |s| Ok(AppInfo { global_panic, ..s.info(demo) })).await
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -209,10 +215,107 @@ async fn set_interview_status(w: State<'_, Worker>, interview_id: String, action
 }
 
 // ---- audio -----------------------------------------------------------------------------------
-// AUDIO (issue #4 "Recording", built separately over the core's audio store + cpal capture):
-// the recording commands (start / pause / resume / stop, level, markers, playback) are added
-// here and registered in `invoke_handler` below. The UI's place for them is
-// `ui/src/components/RecordingPanel.svelte`.
+// See audio.rs: the recorder lives beside the vault thread; start, stop, markers and reads are
+// vault jobs; status, pause and resume only touch the recorder.
+
+/// Starts recording the interview from the default audio input.
+#[tauri::command(rename_all = "snake_case")]
+async fn recording_start(w: State<'_, Worker>, interview_id: String) -> Res<RecordingState> {
+    on_vault(&w, move |s| {
+        s.start_recording(&interview_id, || {
+            CpalSource::default_input().map_err(|e| match e {
+                testimony_core::Error::Audio(m) => AppError::with_detail("no_audio_device", m),
+                e => e.into(),
+            })
+        })
+    })
+    .await
+}
+
+/// The recording in progress (clock, level), or none. Does not wait for the vault thread.
+#[tauri::command(rename_all = "snake_case")]
+async fn recording_status(w: State<'_, Worker>) -> Res<Option<RecordingState>> {
+    Ok(audio::status(&w.audio))
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn recording_pause(w: State<'_, Worker>, paused: bool) -> Res<RecordingState> {
+    audio::pause(&w.audio, paused)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn recording_stop(w: State<'_, Worker>) -> Res<Recording> {
+    on_vault(&w, |s| s.stop_recording()).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn recording_marker(w: State<'_, Worker>, recording_id: String, question_id: Option<String>, label: String) -> Res<Marker> {
+    on_vault(&w, move |s| s.add_marker(&recording_id, question_id.as_deref(), &label)).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn list_recordings(w: State<'_, Worker>, interview_id: String) -> Res<Vec<RecordingSummary>> {
+    on_vault(&w, move |s| s.recordings(&interview_id)).await
+}
+
+/// A window of decoded samples for playback, as raw bytes (an ArrayBuffer in the webview).
+#[tauri::command(rename_all = "snake_case")]
+async fn recording_window(w: State<'_, Worker>, recording_id: String, from_ms: u64, to_ms: u64) -> Res<tauri::ipc::Response> {
+    on_vault(&w, move |s| s.recording_window(&recording_id, from_ms, to_ms)).await.map(tauri::ipc::Response::new)
+}
+
+// ---- panic shortcut ---------------------------------------------------------------------------
+
+/// Registers Ctrl+Shift+L with the desktop (X11 key grab through tauri-plugin-global-shortcut),
+/// so that it locks even while another window has the focus. Under Wayland no application
+/// may grab keys: there it works only inside the window (the UI's own handler), and the
+/// settings screen says so. Returns whether the system-wide shortcut is in place.
+fn register_panic_shortcut(app: &tauri::App) -> bool {
+    use tauri_plugin_global_shortcut::{GlobalShortcutExt, ShortcutState};
+    let wayland = std::env::var("XDG_SESSION_TYPE").is_ok_and(|t| t == "wayland")
+        || (std::env::var_os("WAYLAND_DISPLAY").is_some() && std::env::var_os("DISPLAY").is_none());
+    if wayland || std::env::var_os("DISPLAY").is_none() {
+        return false;
+    }
+    let plugin = tauri_plugin_global_shortcut::Builder::new()
+        .with_handler(|app, _shortcut, event| {
+            if event.state == ShortcutState::Pressed {
+                panic_lock(app);
+            }
+        })
+        .build();
+    if app.handle().plugin(plugin).is_err() {
+        return false;
+    }
+    app.global_shortcut().register("ctrl+shift+KeyL").is_ok()
+}
+
+/// The panic shortcut pressed anywhere: the UI saves what is waiting and locks (as for the
+/// button); if it has not locked within 2 s (a hung page), the vault is locked here and the
+/// UI is told to clear its screens.
+fn panic_lock(app: &AppHandle) {
+    let webview = app.get_webview_window("main");
+    if let Some(wv) = &webview {
+        let _ = wv.eval("window.__testimonyPanic && window.__testimonyPanic()");
+    }
+    let w = app.state::<Worker>().inner().clone();
+    std::thread::spawn(move || {
+        let Ok(seen) = w.call(|s| Ok(s.locks)) else { return };
+        std::thread::sleep(Duration::from_secs(2));
+        let locked_here = w
+            .call(move |s| {
+                let fallback = s.locks == seen && s.vault.is_some();
+                if fallback {
+                    s.lock();
+                }
+                Ok(fallback)
+            })
+            .unwrap_or(false);
+        if let (true, Some(wv)) = (locked_here, webview) {
+            let _ = wv.eval("window.__testimonyLocked && window.__testimonyLocked()");
+        }
+    });
+}
 
 // ---- closing the window -----------------------------------------------------------------------
 
@@ -247,7 +350,8 @@ fn main() {
             let settings_path = app.path().app_config_dir()?.join("settings.json");
             let idle = Settings::load(&settings_path).idle_minutes;
             app.manage(Worker::start(vault_dir, idle));
-            app.manage(AppPaths { settings: settings_path, demo });
+            let global_panic = register_panic_shortcut(app);
+            app.manage(AppPaths { settings: settings_path, demo, global_panic });
             Ok(())
         })
         .manage(Closing::default())
@@ -301,7 +405,25 @@ fn main() {
             set_interview_status,
             close_window,
             export_bundle,
+            recording_start,
+            recording_status,
+            recording_pause,
+            recording_stop,
+            recording_marker,
+            list_recordings,
+            recording_window,
         ])
-        .run(tauri::generate_context!())
-        .expect("Testimony could not start");
+        .build(tauri::generate_context!())
+        .expect("Testimony could not start")
+        .run(|app, event| {
+            // However the app ends (last window gone, a signal Tauri handles), a recording in
+            // progress is stopped and the vault closed before the process exits.
+            if let tauri::RunEvent::Exit = event {
+                let w = app.state::<Worker>().inner().clone();
+                let _ = w.call(|s| {
+                    s.lock();
+                    Ok(())
+                });
+            }
+        });
 }

@@ -15,6 +15,7 @@ use testimony_core::model::{
 };
 use testimony_core::{CreateOptions, SearchHit, Vault};
 
+use crate::audio::AudioSlot;
 use crate::error::AppError;
 
 /// The vault directory and, while unlocked, the open vault. Locking drops the `Vault`: the
@@ -22,6 +23,11 @@ use crate::error::AppError;
 pub struct Session {
     pub dir: PathBuf,
     pub vault: Option<Vault>,
+    /// The recording in progress; shared with the commands that read its level and clock
+    /// without going through the vault thread (see `audio.rs`).
+    pub audio: AudioSlot,
+    /// Counts locks, so that a delayed fallback lock can tell whether one happened since.
+    pub locks: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -30,6 +36,8 @@ pub struct AppInfo {
     pub vault_exists: bool,
     pub unlocked: bool,
     pub demo: bool,
+    /// Ctrl+Shift+L is registered system-wide (X11), not only inside the window.
+    pub global_panic: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -86,8 +94,8 @@ fn empty_to_none(s: Option<String>) -> Option<String> {
 }
 
 impl Session {
-    pub fn new(dir: PathBuf) -> Session {
-        Session { dir, vault: None }
+    pub fn new(dir: PathBuf, audio: AudioSlot) -> Session {
+        Session { dir, vault: None, audio, locks: 0 }
     }
 
     pub fn vault(&mut self) -> Result<&mut Vault, AppError> {
@@ -95,7 +103,13 @@ impl Session {
     }
 
     pub fn info(&self, demo: bool) -> AppInfo {
-        AppInfo { vault_dir: self.dir.display().to_string(), vault_exists: vault_exists(&self.dir), unlocked: self.vault.is_some(), demo }
+        AppInfo {
+            vault_dir: self.dir.display().to_string(),
+            vault_exists: vault_exists(&self.dir),
+            unlocked: self.vault.is_some(),
+            demo,
+            global_panic: false,
+        }
     }
 
     pub fn create_vault(&mut self, passphrase: &str, interviewer: &str) -> Result<(), AppError> {
@@ -111,8 +125,12 @@ impl Session {
         Ok(())
     }
 
+    /// Stops a recording in progress first (its audio so far is kept, the recording ends
+    /// stopped), then drops the vault.
     pub fn lock(&mut self) {
+        self.stop_recording_for_lock();
         self.vault = None;
+        self.locks += 1;
     }
 
     /// The vault must be closed for the header to be replaced (the core takes the vault's
@@ -343,7 +361,7 @@ mod tests {
 
     fn session() -> (tempfile::TempDir, Session) {
         let t = tempfile::tempdir().unwrap();
-        let s = Session::new(t.path().join("vault"));
+        let s = Session::new(t.path().join("vault"), AudioSlot::default());
         (t, s)
     }
 

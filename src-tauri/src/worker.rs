@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
+use crate::audio::{AudioSlot, capturing};
 use crate::error::AppError;
 use crate::ops::Session;
 
@@ -20,6 +21,8 @@ type Job = Box<dyn FnOnce(&mut Session) + Send>;
 pub struct Worker {
     tx: mpsc::Sender<Job>,
     pub idle_minutes: Arc<AtomicU32>,
+    /// The recording in progress (shared with the session on the vault thread).
+    pub audio: AudioSlot,
 }
 
 impl Worker {
@@ -27,13 +30,21 @@ impl Worker {
         let (tx, rx) = mpsc::channel::<Job>();
         let idle = Arc::new(AtomicU32::new(idle_minutes));
         let idle2 = idle.clone();
+        let audio = AudioSlot::default();
+        let audio2 = audio.clone();
         std::thread::Builder::new()
             .name("vault".into())
             .spawn(move || {
-                let mut s = Session::new(dir);
+                let mut s = Session::new(dir, audio2);
                 let mut last = Instant::now();
                 loop {
-                    match rx.recv_timeout(Duration::from_secs(5)) {
+                    let next = rx.recv_timeout(Duration::from_secs(5));
+                    // While audio is being captured the interviewer is at work (listening):
+                    // the idle lock waits. A paused recording does not hold it off.
+                    if capturing(&s.audio) {
+                        last = Instant::now();
+                    }
+                    match next {
                         Ok(job) => {
                             // A job that arrives after the idle limit finds the vault locked.
                             if idle_expired(last, &idle2) {
@@ -52,7 +63,7 @@ impl Worker {
                 }
             })
             .expect("the vault thread starts");
-        Worker { tx, idle_minutes: idle }
+        Worker { tx, idle_minutes: idle, audio }
     }
 
     /// Runs `f` on the vault thread and waits for its result.

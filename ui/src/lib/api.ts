@@ -2,8 +2,9 @@
 // are enforced there (in testimony-core), not here.
 import { invoke } from '@tauri-apps/api/core';
 import type {
-  AppError, AppInfo, Codebook, Consent, ExportReport, FormState, Interview, Note, Scopes,
-  SearchHit, Settings, VaultInfo, Witness, WitnessIdentity, WitnessProfile, WitnessSummary,
+  AppError, AppInfo, Codebook, Consent, ExportReport, FormState, Interview, Marker, Note, Recording,
+  RecordingState, RecordingSummary, Scopes, SearchHit, Settings, VaultInfo, Witness, WitnessIdentity,
+  WitnessProfile, WitnessSummary,
 } from './types';
 
 export function asAppError(e: unknown): AppError {
@@ -66,4 +67,22 @@ export const api = {
     call<Interview>('set_interview_status', { interview_id, action }),
   closeWindow: () => call<void>('close_window'),
   exportBundle: (dest_dir: string) => call<ExportReport>('export_bundle', { dest_dir }),
+  recordingStart: (interview_id: string) => call<RecordingState>('recording_start', { interview_id }),
+  recordingStatus: () => call<RecordingState | null>('recording_status'),
+  recordingPause: (paused: boolean) => call<RecordingState>('recording_pause', { paused }),
+  recordingStop: () => call<Recording>('recording_stop'),
+  recordingMarker: (recording_id: string, question_id: string | null, label: string) =>
+    call<Marker>('recording_marker', { recording_id, question_id, label }),
+  listRecordings: (interview_id: string) => call<RecordingSummary[]>('list_recordings', { interview_id }),
+  /** Raw 16-bit PCM of a stretch of a recording (see src-tauri audio.rs). */
+  recordingWindow: async (recording_id: string, from_ms: number, to_ms: number): Promise<ArrayBuffer> =>
+    asArrayBuffer(await call<unknown>('recording_window', { recording_id, from_ms: Math.floor(from_ms), to_ms: Math.ceil(to_ms) })),
 };
+
+/** A raw IPC response arrives as an ArrayBuffer (or, over a fallback channel, as a byte array). */
+function asArrayBuffer(v: unknown): ArrayBuffer {
+  if (v instanceof ArrayBuffer) return v;
+  if (ArrayBuffer.isView(v)) return v.buffer.slice(v.byteOffset, v.byteOffset + v.byteLength) as ArrayBuffer;
+  if (Array.isArray(v)) return Uint8Array.from(v as number[]).buffer;
+  throw { code: 'internal', detail: null };
+}

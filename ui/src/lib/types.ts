@@ -73,7 +73,7 @@ export interface InterviewDetail { interview: Interview; instances: GroupInstanc
 export interface FormState { detail: InterviewDetail; visible: string[]; sections: string[]; missing_required: string[] }
 
 export interface SearchHit { interview_id: string; witness_code: string; record_id: string; kind: string; snippet: string }
-export interface AppInfo { vault_dir: string; vault_exists: boolean; unlocked: boolean; demo: boolean }
+export interface AppInfo { vault_dir: string; vault_exists: boolean; unlocked: boolean; demo: boolean; global_panic: boolean }
 export interface VaultInfo { interviewer: string; device_id: string; device_key: string; fingerprint: string; recipient: string | null }
 export interface Settings { language: Lang; idle_minutes: number }
 export interface ExportReport {
@@ -86,6 +86,35 @@ export interface ExportReport {
   withheld: { witnesses: number; records: number; reasons: { no_share_consent: number; consent_withdrawn: number; no_consent_recorded: number } };
 }
 
+/** The recording in progress (src-tauri audio.rs RecordingState). */
+export interface RecordingState {
+  recording_id: string;
+  interview_id: string;
+  sample_rate: number;
+  elapsed_ms: number;
+  saved_ms: number;
+  paused: boolean;
+  running: boolean;
+  failed: boolean;
+  level: { rms: number; peak: number };
+}
+export interface Recording extends RecordMeta {
+  interview_id: string;
+  started_at: string;
+  stopped_at: string | null;
+  sample_rate: number;
+  channels: number;
+  format: string;
+  status: 'recording' | 'stopped';
+  samples: number;
+  duration_ms: number;
+  chunks: number;
+  audio_sha256: string | null;
+  recovered: boolean;
+}
+export interface Marker extends RecordMeta { recording_id: string; at_ms: number; question_id: string | null; label: string }
+export interface RecordingSummary { recording: Recording; markers: Marker[] }
+
 /** The error every command rejects with. `code` is translated; `detail` is the core's own
  * people-facing reason (never content). */
 export interface AppError { code: string; detail: string | null }
@@ -95,5 +124,6 @@ export const ERROR_CODES = [
   'wrong_passphrase', 'not_a_vault', 'corrupt', 'newer_version', 'vault_in_use', 'already_exists',
   'weak_passphrase', 'invalid_answer', 'not_found', 'not_allowed', 'invalid', 'incomplete',
   'nothing_to_export', 'audit_broken', 'codebook', 'io', 'storage', 'internal', 'locked',
-  'no_recipient', 'bad_destination', 'unknown',
+  'no_recipient', 'bad_destination', 'audio', 'no_audio_device', 'no_audio_consent', 'no_audio_arrived',
+  'recording_active', 'not_recording', 'unknown',
 ] as const;

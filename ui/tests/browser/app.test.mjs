@@ -48,16 +48,24 @@ async function createVault(page) {
   await page.getByTestId('nav-interviews').waitFor();
 }
 
-async function witnessWithConsent(page) {
+async function witnessWithConsent(page, { audio = true } = {}) {
   await page.getByTestId('nav-witnesses').click();
   await page.getByTestId('new-witness').click();
   await page.getByTestId('birth-year').fill('1975');
   await page.getByTestId('create-witness').click();
   await page.getByTestId('created-pseudonym').waitFor();
-  await page.getByTestId('scope-record_audio').check();
+  if (audio) await page.getByTestId('scope-record_audio').check();
   await page.getByTestId('scope-share_archive').check();
   await page.getByTestId('record-consent').click();
   await page.getByTestId('consent-status').waitFor();
+}
+
+async function newInterview(page) {
+  await page.getByTestId('nav-interviews').click();
+  await page.getByTestId('new-interview').click();
+  await page.getByTestId('new-interview-witness').selectOption('W-2026-0001');
+  await page.getByTestId('start-interview').click();
+  await page.getByTestId('field-bg_note').waitFor();
 }
 
 describe('Testimony UI (mocked backend)', () => {
@@ -292,6 +300,148 @@ describe('Testimony UI (mocked backend)', () => {
     await page.getByTestId('export-report').waitFor();
     assert.match(await page.getByTestId('withheld-count').innerText(), /1 records of 1 witnesses withheld/);
     assert.ok((await mock(page)).recipient.startsWith('age1'));
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  it('recording: start, level and clock, markers tied to the question on screen, pause, resume, stop', async () => {
+    const { page, context, errors } = await freshPage();
+    await createVault(page);
+    await witnessWithConsent(page);
+    await newInterview(page);
+    const panel = page.getByTestId('recording-panel');
+    await page.getByTestId('rec-start').click();
+    await page.getByTestId('rec-state').getByText('Recording', { exact: true }).waitFor();
+    // The clock runs and the meter shows the input (the mock's level is -20 dBFS: 67 %).
+    await page.getByTestId('rec-elapsed').getByText('0:01').waitFor();
+    assert.equal(await page.getByTestId('rec-level').getAttribute('value'), '67');
+    assert.equal(await page.getByTestId('rec-level-word').innerText(), 'Good level');
+    // A marker from the keyboard while typing an answer: tied to that question.
+    await page.getByTestId('field-bg_note').locator('input').fill('광부');
+    await page.keyboard.press('Control+m');
+    await page.getByTestId('rec-marker-added').getByText(/Marker at 0:0\d: Occupation/).waitFor();
+    // Pause: the clock stops; resume: it goes on.
+    await page.getByTestId('rec-pause').click();
+    await page.getByTestId('rec-state').getByText('Paused').waitFor();
+    const paused = await page.getByTestId('rec-elapsed').innerText();
+    await page.waitForTimeout(1300);
+    assert.equal(await page.getByTestId('rec-elapsed').innerText(), paused, 'the clock stands still while paused');
+    assert.equal((await mock(page)).active.paused, true);
+    await page.getByTestId('rec-resume').click();
+    await page.getByTestId('rec-state').getByText('Recording', { exact: true }).waitFor();
+    // Recording goes on in another section: the marker button ties it to that section's
+    // first question on screen.
+    await page.getByTestId('section-closing').click();
+    await page.getByTestId('field-cl_anything_else').waitFor();
+    await page.getByTestId('rec-marker').click();
+    await page.getByTestId('rec-marker-added').getByText(/Anything else\?/).waitFor();
+    // …and on other screens: the header shows it and leads back.
+    await page.getByTestId('back').click();
+    await page.getByTestId('rec-indicator').click();
+    await page.getByTestId('rec-state').getByText('Recording', { exact: true }).waitFor();
+    assert.equal(await panel.getAttribute('data-state'), 'recording');
+    await page.getByTestId('rec-stop').click();
+    await page.getByTestId('rec-start').waitFor();
+    assert.equal(await page.getByTestId('rec-indicator').count(), 0);
+    const m = await mock(page);
+    assert.equal(m.active, null);
+    assert.equal(m.recordings.length, 1);
+    assert.ok(m.recordings[0].duration_ms >= 1000);
+    assert.deepEqual(m.markers.map((x) => x.question_id), ['bg_note', 'cl_anything_else']);
+    assert.deepEqual(m.markers.map((x) => x.label), ['Occupation', 'Anything else?']);
+    assert.ok(m.markers[0].at_ms < m.markers[1].at_ms);
+    // The list under the panel shows it with its markers.
+    await page.getByTestId('recordings').locator('summary').click();
+    assert.match(await page.getByTestId('recording-item').innerText(), /Markers: 2/);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  it('recording: refused without audio consent (pointing to consent), and without a microphone', async () => {
+    const { page, context, errors } = await freshPage();
+    await createVault(page);
+    await witnessWithConsent(page, { audio: false });
+    await newInterview(page);
+    await page.getByTestId('rec-start').click();
+    assert.match(await page.getByTestId('rec-error').innerText(), /has not agreed to audio recording/);
+    assert.equal((await mock(page)).active, null);
+    await page.getByTestId('rec-consent-link').click();
+    await page.getByTestId('new-witness').waitFor();
+    // With consent but no input device: a clear message, nothing recorded.
+    await page.getByText('W-2026-0001').first().click();
+    await page.getByTestId('scope-record_audio').check();
+    await page.getByTestId('record-consent').click();
+    await page.evaluate(() => { window.__mock.audioDevice = false; });
+    await page.getByTestId('nav-interviews').click();
+    await page.getByTestId('open-interview').click();
+    await page.getByTestId('rec-start').click();
+    assert.match(await page.getByTestId('rec-error').innerText(), /No microphone was found/);
+    assert.equal(await page.getByTestId('rec-consent-link').count(), 0);
+    assert.equal((await mock(page)).recordings.length, 0);
+    // Korean too.
+    await page.getByRole('button', { name: '한국어' }).click();
+    assert.match(await page.getByTestId('rec-error').innerText(), /마이크를 찾지 못했습니다/);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  it('locking while recording stops the recording first', async () => {
+    const { page, context, errors } = await freshPage();
+    await createVault(page);
+    await witnessWithConsent(page);
+    await newInterview(page);
+    await page.getByTestId('rec-start').click();
+    await page.getByTestId('rec-elapsed').getByText('0:01').waitFor();
+    await page.keyboard.press('Control+Shift+L');
+    await page.getByTestId('unlock').waitFor();
+    const m = await mock(page);
+    assert.equal(m.active, null);
+    assert.equal(m.recordings.length, 1, 'the recording was stopped and kept');
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  it('playback: windows read from the vault, seek by keyboard, jump to a marker', async () => {
+    const { page, context, errors } = await freshPage();
+    await createVault(page);
+    await witnessWithConsent(page);
+    await newInterview(page);
+    await page.evaluate(() => {
+      const m = window.__mock;
+      m.addRecording(m.interviews[0].id, 3 * 60 * 60 * 1000, [
+        { at_ms: 95_000, question_id: 'ever_detained', label: 'Were you ever detained?' },
+        { at_ms: 2 * 60 * 60 * 1000 + 5_000, question_id: null, label: 'Marker' },
+      ]);
+    });
+    // Reopen the interview so that the list is read again.
+    await page.getByTestId('back').click();
+    await page.getByTestId('open-interview').click();
+    await page.getByTestId('recordings').locator('summary').click();
+    assert.match(await page.getByTestId('recording-duration').innerText(), /^3:00:00$/);
+    await page.getByTestId('open-player').click();
+    assert.equal(await page.getByTestId('play-position').innerText(), '0:00 / 3:00:00');
+    // Seek by keyboard: one second per arrow key.
+    await page.getByTestId('seek').focus();
+    for (let k = 0; k < 5; k++) await page.keyboard.press('ArrowRight');
+    assert.match(await page.getByTestId('play-position').innerText(), /^0:05 \//);
+    assert.equal((await mock(page)).windows.length, 0, 'nothing is read before playing');
+    // Jump to a marker: playback starts there, reading a few seconds at a time.
+    await page.getByTestId('jump-marker').nth(1).click();
+    await page.waitForFunction(() => window.__mock.windows.length >= 2);
+    const w = (await mock(page)).windows;
+    assert.equal(w[0].from_ms, 2 * 60 * 60 * 1000 + 5_000);
+    assert.ok(w.every((x) => x.to_ms - x.from_ms <= 4000), 'small windows, never the whole recording');
+    assert.equal(w[1].from_ms, w[0].to_ms, 'windows follow each other without a gap');
+    assert.ok(w.length <= 3, `only a little is read ahead (${w.length} windows)`);
+    assert.match(await page.getByTestId('play-position').innerText(), /^2:00:0\d \//);
+    assert.equal(await page.getByTestId('play-toggle').innerText(), 'Pause');
+    await page.getByTestId('play-toggle').click();
+    assert.equal(await page.getByTestId('play-toggle').innerText(), 'Play');
+    // The first marker: its question is kept with it.
+    assert.equal(await page.getByTestId('jump-marker').first().getAttribute('data-question'), 'ever_detained');
+    await page.getByTestId('jump-marker').first().click();
+    await page.waitForFunction(() => window.__mock.windows.some((x) => x.from_ms === 95_000));
+    assert.match(await page.getByTestId('play-position').innerText(), /^1:3\d \//);
     assert.deepEqual(errors, []);
     await context.close();
   });

@@ -42,6 +42,9 @@
     settings: { language: 'ko', idle_minutes: 5 },
     witnesses: [], identities: {}, consents: {}, interviews: [], instances: [], answers: [], notes: [],
     calls: [], n: 0,
+    // Audio: the recording in progress, stopped recordings, markers, playback reads. Tests
+    // may set audioDevice = false (no microphone).
+    audioDevice: true, active: null, recordings: [], markers: [], windows: [],
   };
   window.__mock = S;
   const now = () => new Date().toISOString();
@@ -105,8 +108,36 @@
     if (qq.type === 'partial_date' && !/^((about|before|after) )?\d{4}(-\d{2}(-\d{2})?)?$/.test(v)) fail('invalid_answer', 'not a partial date');
   }
 
+  // The recorder's clock: real time while not paused.
+  function tickRec() {
+    const a = S.active;
+    if (!a) return;
+    const t = Date.now();
+    if (!a.paused) a.elapsed_ms += t - a.last;
+    a.last = t;
+  }
+  function recState() {
+    tickRec();
+    const a = S.active;
+    if (!a) return null;
+    return { recording_id: a.recording_id, interview_id: a.interview_id, sample_rate: 48000, elapsed_ms: a.elapsed_ms,
+      saved_ms: Math.floor(a.elapsed_ms / 1000) * 1000, paused: a.paused, running: true, failed: false,
+      level: a.paused ? { rms: 0, peak: 0 } : { rms: 0.1, peak: 0.3 } };
+  }
+  function recording(over) {
+    return { ...meta(), interview_id: '', started_at: now(), stopped_at: now(), sample_rate: 48000, channels: 1, format: 'pcm16-delta-zstd',
+      status: 'stopped', samples: 0, duration_ms: 0, chunks: 0, audio_sha256: 'ab', recovered: false, ...over };
+  }
+  // Test helper: a stopped recording of `ms` with markers [{at_ms, question_id, label}].
+  S.addRecording = (interview_id, ms, markers = []) => {
+    const r = recording({ interview_id, duration_ms: ms, samples: ms * 48, chunks: Math.ceil(ms / 1000) });
+    S.recordings.push(r);
+    for (const m of markers) S.markers.push({ ...meta(), recording_id: r.id, ...m });
+    return r.id;
+  };
+
   const handlers = {
-    app_info: () => ({ vault_dir: '/tmp/mock', vault_exists: S.exists, unlocked: S.unlocked, demo: false }),
+    app_info: () => ({ vault_dir: '/tmp/mock', vault_exists: S.exists, unlocked: S.unlocked, demo: false, global_panic: false }),
     get_settings: () => ({ ...S.settings }),
     save_settings: ({ settings }) => { S.settings = { ...settings }; },
     passphrase_check: ({ passphrase }) => { if ([...passphrase].length < 10) fail('weak_passphrase', 'use at least 10 characters (a few words is best)'); },
@@ -117,7 +148,8 @@
       Object.assign(S, { exists: true, unlocked: true, passphrase, interviewer: interviewer.trim() });
     },
     unlock: ({ passphrase }) => { if (passphrase !== S.passphrase) fail('wrong_passphrase'); S.unlocked = true; },
-    lock: () => { S.unlocked = false; },
+    // As the backend: a recording in progress is stopped (its audio kept) before the vault closes.
+    lock: () => { if (S.active) handlers.recording_stop(); S.unlocked = false; },
     heartbeat: () => S.unlocked,
     change_passphrase: (a) => { need(); if (a.old !== S.passphrase) fail('wrong_passphrase'); S.passphrase = a.new; },
     vault_info: () => { need(); return { interviewer: S.interviewer, device_id: 'dev', device_key: 'ab'.repeat(32), fingerprint: 'abab abab abab abab', recipient: S.recipient }; },
@@ -210,6 +242,57 @@
       return i;
     },
     close_window: () => {},
+    recording_start: ({ interview_id }) => {
+      need();
+      if (S.active) fail('recording_active');
+      const i = S.interviews.find((x) => x.id === interview_id) || fail('not_found', 'interview');
+      const c = S.consents[i.witness_id];
+      if (!c || !c.scopes.record_audio || c.withdrawn_at) fail('no_audio_consent');
+      if (!S.audioDevice) fail('no_audio_device', 'no audio input device found (is a microphone connected and allowed?)');
+      S.active = { recording_id: id(), interview_id, elapsed_ms: 0, paused: false, last: Date.now(), started_at: now() };
+      return recState();
+    },
+    recording_status: () => recState(),
+    recording_pause: ({ paused }) => { if (!S.active) fail('not_recording'); tickRec(); S.active.paused = paused; return recState(); },
+    recording_stop: () => {
+      need();
+      if (!S.active) fail('not_recording');
+      tickRec();
+      const a = S.active;
+      S.active = null;
+      const r = recording({ id: a.recording_id, interview_id: a.interview_id, started_at: a.started_at, duration_ms: a.elapsed_ms,
+        samples: a.elapsed_ms * 48, chunks: Math.ceil(a.elapsed_ms / 1000) });
+      S.recordings.push(r);
+      return r;
+    },
+    recording_marker: ({ recording_id, question_id, label }) => {
+      need();
+      if (!S.active || S.active.recording_id !== recording_id) fail('not_recording');
+      if (question_id) q(question_id);
+      tickRec();
+      const m = { ...meta(), recording_id, at_ms: S.active.elapsed_ms, question_id, label };
+      S.markers.push(m);
+      return m;
+    },
+    list_recordings: ({ interview_id }) => {
+      need();
+      const live = S.active && S.active.interview_id === interview_id
+        ? [recording({ id: S.active.recording_id, interview_id, status: 'recording', stopped_at: null, duration_ms: recState().saved_ms })] : [];
+      return [...S.recordings.filter((r) => r.interview_id === interview_id), ...live]
+        .map((r) => ({ recording: r, markers: S.markers.filter((m) => m.recording_id === r.id).sort((a, b) => a.at_ms - b.at_ms) }));
+    },
+    // A 440 Hz tone as raw 16-bit PCM (an ArrayBuffer, as Tauri returns raw responses).
+    recording_window: ({ recording_id, from_ms, to_ms }) => {
+      need();
+      const r = S.recordings.find((x) => x.id === recording_id) || fail('not_found', 'recording');
+      if (to_ms <= from_ms || to_ms - from_ms > 30000) fail('invalid', 'a playback window is 1 to 30000 ms');
+      S.windows.push({ from_ms, to_ms });
+      const end = Math.min(to_ms, r.duration_ms);
+      const frames = Math.max(0, Math.floor((end * 48000) / 1000) - Math.floor((from_ms * 48000) / 1000));
+      const pcm = new Int16Array(frames);
+      for (let k = 0; k < frames; k++) pcm[k] = Math.round(Math.sin(((from_ms * 48 + k) / 48000) * 440 * 2 * Math.PI) * 8000);
+      return pcm.buffer;
+    },
     export_bundle: ({ dest_dir }) => {
       need();
       if (!S.recipient) fail('no_recipient');
@@ -230,7 +313,9 @@
       S.calls.push(cmd);
       const h = handlers[cmd];
       if (!h) throw { code: 'internal', detail: `mock has no command ${cmd}` };
-      return JSON.parse(JSON.stringify(h(args) ?? null));
+      const out = h(args);
+      if (out instanceof ArrayBuffer) return out;
+      return JSON.parse(JSON.stringify(out ?? null));
     },
   };
 })();
