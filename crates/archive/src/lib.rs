@@ -20,6 +20,7 @@ use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension};
+use sha2::Digest as _;
 use serde::Serialize;
 use serde_json::Value;
 use testimony_core::bundle::{self, ReadOutcome};
@@ -651,7 +652,38 @@ impl Archive {
             "answers": children("answer")?,
             "notes": children("note")?,
             "attachments": children("attachment")?,
+            "recordings": children("recording")?,
+            "audio_markers": children("audio_marker")?,
         }))
+    }
+
+    /// Writes a recording's audio (WAV) to `out`, decrypting it part by part (memory stays
+    /// flat however long the recording), and checks it against its hash at the end. THIS
+    /// WRITES PLAINTEXT AUDIO: only where the coordinator asked. Returns the bytes written.
+    pub fn recording_wav(&self, recording_id: &str, out: &mut dyn Write) -> Result<u64> {
+        let row = self
+            .db()
+            .query_opt("SELECT sha256, size, parts FROM audio WHERE recording_id = ?1", vals![recording_id])?
+            .ok_or_else(|| Error::NotFound("recording audio", recording_id.to_string()))?;
+        let (sha, size, parts) = (row.text(0)?, row.int(1)? as u64, row.int(2)?);
+        let reader = AudioParts { archive: self, recording_id: recording_id.to_string(), next: 0, parts, buf: Vec::new(), pos: 0 };
+        let mut plain = bundle::decrypt(reader, std::slice::from_ref(&self.identity)).map_err(|_| Error::Corrupt(format!("the audio of recording {recording_id} cannot be decrypted")))?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut written = 0u64;
+        loop {
+            let n = plain.read(&mut buf).map_err(|_| Error::Corrupt(format!("the audio of recording {recording_id} is damaged")))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            out.write_all(&buf[..n])?;
+            written += n as u64;
+        }
+        if written != size || hex::encode(hasher.finalize()) != sha {
+            return Err(Error::Corrupt(format!("the audio of recording {recording_id} does not match its hash")));
+        }
+        Ok(written)
     }
 
     /// An attachment's bytes, decrypted and checked against their hash.
@@ -669,7 +701,7 @@ impl Archive {
         Ok(plain)
     }
 
-    /// Full-text search over answers and notes. Embedded: trigram index (LIKE for 1–2
+    /// Full-text search over answers, notes and marker labels. Embedded: trigram index (LIKE for 1–2
     /// characters). PostgreSQL: ILIKE over the search table (no extension needed).
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
         let q = query.trim();
@@ -797,4 +829,37 @@ fn gaps(sorted: &[i64]) -> Vec<i64> {
         expect = s + 1;
     }
     out
+}
+
+/// Reads a recording's encrypted audio from its parts, one part (about 1 MiB) at a time.
+struct AudioParts<'a> {
+    archive: &'a Archive,
+    recording_id: String,
+    next: i64,
+    parts: i64,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl Read for AudioParts<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.buf.len() {
+            if self.next == self.parts {
+                return Ok(0);
+            }
+            let row = self
+                .archive
+                .db()
+                .query_opt("SELECT data FROM audio_parts WHERE recording_id = ?1 AND part = ?2", vals![&self.recording_id, self.next])
+                .map_err(std::io::Error::other)?
+                .ok_or_else(|| std::io::Error::other("an audio part is missing"))?;
+            self.buf = row.blob(0).map_err(std::io::Error::other)?;
+            self.pos = 0;
+            self.next += 1;
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
 }

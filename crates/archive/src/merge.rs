@@ -11,7 +11,7 @@
 //!
 //! The rules are written once, against [`Db`], and hold for both back-ends.
 
-use std::io::Write;
+use std::io::{self, Read, Write};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -41,6 +41,8 @@ pub struct ImportReport {
     /// Records removed because the witness withdrew consent.
     pub purged_for_withdrawal: u64,
     pub attachments: u64,
+    /// Recordings whose audio the bundle carried (stored, or checked against the copy held).
+    pub recordings_audio: u64,
     /// Sequence numbers from this device that have not arrived (after this import).
     pub gaps: Vec<i64>,
     /// Bundles of this device that were waiting for this one and are now merged too.
@@ -73,6 +75,7 @@ fn searchable(kind: RecordKind, v: &Value) -> Option<String> {
             _ => None,
         },
         RecordKind::Note => v["text"].as_str().map(str::to_string),
+        RecordKind::AudioMarker => v["label"].as_str().map(str::to_string),
         _ => None,
     }
     // PostgreSQL text cannot hold NUL; nobody searches for one.
@@ -133,6 +136,97 @@ pub(crate) fn unindex(db: &mut Db<'_>, id: &str) -> Result<()> {
     if let Some(r) = row {
         db.execute("DELETE FROM search_index WHERE rowid = ?1", vals![r.int(0)?])?;
         db.execute("DELETE FROM search_rowids WHERE record_id = ?1", vals![id])?;
+    }
+    Ok(())
+}
+
+/// Deletes the bytes that belong to a deleted record: an attachment's, a recording's audio.
+fn drop_bytes(db: &mut Db<'_>, kind: &str, id: &str) -> Result<()> {
+    match kind {
+        "attachment" => {
+            db.execute("DELETE FROM attachments WHERE id = ?1", vals![id])?;
+        }
+        "recording" => {
+            db.execute("DELETE FROM audio_parts WHERE recording_id = ?1", vals![id])?;
+            db.execute("DELETE FROM audio WHERE recording_id = ?1", vals![id])?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Feeds a hasher as a writer.
+struct HashTo<'h>(&'h mut Sha256);
+
+impl Write for HashTo<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Size of the parts a recording's encrypted audio is stored in.
+pub(crate) const AUDIO_PART_BYTES: usize = 1 << 20;
+
+/// Stores an encrypted stream as numbered rows of `audio_parts`. A database error is kept
+/// aside (the age writer would only pass on an `io::Error`) and returned by `finish`.
+struct PartWriter<'d, 'c> {
+    db: &'d mut Db<'c>,
+    recording_id: String,
+    buf: Vec<u8>,
+    parts: i64,
+    failed: Option<Error>,
+}
+
+impl PartWriter<'_, '_> {
+    fn flush_part(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let data = std::mem::replace(&mut self.buf, Vec::with_capacity(AUDIO_PART_BYTES));
+        match self.db.execute("INSERT INTO audio_parts (recording_id, part, data) VALUES (?1, ?2, ?3)", vals![&self.recording_id, self.parts, data]) {
+            Ok(_) => {
+                self.parts += 1;
+                Ok(())
+            }
+            Err(e) => {
+                self.failed = Some(e);
+                Err(io::Error::other("storing audio failed"))
+            }
+        }
+    }
+}
+
+impl Write for PartWriter<'_, '_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = buf.len().min(AUDIO_PART_BYTES - self.buf.len());
+        self.buf.extend_from_slice(&buf[..n]);
+        if self.buf.len() == AUDIO_PART_BYTES {
+            self.flush_part()?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Checks a bundle's WAV header against the recording it belongs to: the canonical 44-byte
+/// PCM header the format prescribes, the recording's rate and channels, and exactly its samples.
+fn check_wav_header(h: &[u8; 44], size: u64, recording: &Value) -> Result<()> {
+    let u16_at = |i: usize| u16::from_le_bytes([h[i], h[i + 1]]);
+    let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+    let canonical = &h[0..4] == b"RIFF" && &h[8..16] == b"WAVEfmt " && u32_at(16) == 16 && u16_at(20) == 1 && u16_at(34) == 16 && &h[36..40] == b"data";
+    if !canonical {
+        return Err(bad("a recording's audio is not a 16-bit PCM WAV file with the canonical header"));
+    }
+    let (channels, rate, data_len) = (u16_at(22) as u64, u32_at(24) as u64, u32_at(40) as u64);
+    let samples = recording["samples"].as_u64().unwrap_or(u64::MAX);
+    if Some(rate) != recording["sample_rate"].as_u64() || Some(channels) != recording["channels"].as_u64() || data_len + 44 != size || samples.checked_mul(channels * 2) != Some(data_len) {
+        return Err(bad("a recording's audio does not match its recording (rate, channels or length)"));
     }
     Ok(())
 }
@@ -246,9 +340,7 @@ impl<'c> Merge<'c> {
         for (kind, id) in ids {
             self.db.execute("DELETE FROM records WHERE kind = ?1 AND id = ?2", vals![&kind, &id])?;
             unindex(&mut self.db, &id)?;
-            if kind == "attachment" {
-                self.db.execute("DELETE FROM attachments WHERE id = ?1", vals![&id])?;
-            }
+            drop_bytes(&mut self.db, &kind, &id)?;
             self.report.purged_for_withdrawal += 1;
         }
         Ok(())
@@ -383,6 +475,7 @@ impl BundleSink for Merge<'_> {
                 Some(k) if k == self.report.public_key => {
                     self.db.execute("DELETE FROM records WHERE kind = ?1 AND id = ?2", vals![target.code(), &id])?;
                     unindex(&mut self.db, &id)?;
+                    drop_bytes(&mut self.db, target.code(), &id)?;
                     self.report.deleted += 1;
                 }
                 Some(k) => {
@@ -430,6 +523,60 @@ impl BundleSink for Merge<'_> {
             self.db.execute("INSERT INTO attachments (id, sha256, size, data) VALUES (?1, ?2, ?3, ?4)", vals![id, sha, data.len() as i64, out])?;
         }
         self.report.attachments += 1;
+        Ok(())
+    }
+
+    fn audio(&mut self, recording_id: &str, size: u64, wav: &mut dyn Read) -> Result<()> {
+        // The recording's record came earlier in this bundle (the reader checks that the
+        // bundle carries it). If it is not here, a later bundle that already arrived deleted it.
+        // Audio is kept once per recording id, whichever device sent it (a copied vault sends
+        // the same recording); every later copy must be the same bytes.
+        let Some(row) = self.db.query_opt("SELECT body FROM records WHERE kind = 'recording' AND id = ?1", vals![recording_id])? else {
+            return Ok(());
+        };
+        let body = row.text(0)?;
+        let recording: Value = serde_json::from_str(&body).map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
+        let mut header = [0u8; 44];
+        wav.read_exact(&mut header).map_err(|_| bad("a recording's audio is shorter than a WAV header"))?;
+        check_wav_header(&header, size, &recording)?;
+        let known = self.db.query_opt("SELECT sha256, size FROM audio WHERE recording_id = ?1", vals![recording_id])?;
+        let mut hasher = Sha256::new();
+        hasher.update(header);
+        if let Some(known) = known {
+            // Sent again (a full bundle, a consent change): audio never changes once stopped,
+            // so it must be the same bytes.
+            io::copy(wav, &mut HashTo(&mut hasher)).map_err(|_| bad("the bundle is damaged or truncated"))?;
+            let sha = hex::encode(hasher.finalize());
+            if sha != known.text(0)? {
+                return Err(bad(format!("recording {recording_id} arrives with audio different from the archive's copy")));
+            }
+        } else {
+            let enc = age::Encryptor::with_recipients(std::iter::once(&self.recipient as &dyn age::Recipient)).expect("one recipient");
+            let mut parts = PartWriter { db: &mut self.db, recording_id: recording_id.to_string(), buf: Vec::with_capacity(AUDIO_PART_BYTES), parts: 0, failed: None };
+            let written = (|| -> io::Result<()> {
+                let mut w = enc.wrap_output(&mut parts)?;
+                w.write_all(&header)?;
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = wav.read(&mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    hasher.update(&buf[..n]);
+                    w.write_all(&buf[..n])?;
+                }
+                w.finish()?;
+                parts.flush_part()
+            })();
+            if let Some(e) = parts.failed.take() {
+                return Err(e);
+            }
+            written.map_err(|_| bad("the bundle is damaged or truncated"))?;
+            let sha = hex::encode(hasher.finalize());
+            let n = parts.parts;
+            self.db.execute("INSERT INTO audio (recording_id, sha256, size, parts) VALUES (?1, ?2, ?3, ?4)", vals![recording_id, &sha, size as i64, n])?;
+        }
+        self.report.recordings_audio += 1;
         Ok(())
     }
 

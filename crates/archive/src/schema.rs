@@ -88,11 +88,21 @@ CREATE TABLE search_rowids (record_id TEXT PRIMARY KEY, fts_rowid INTEGER NOT NU
 INSERT OR REPLACE INTO search_rowids (record_id, fts_rowid) SELECT record_id, rowid FROM search_index;
 "#;
 
+/// Version 4: recordings' audio. Each recording's WAV file from its bundle, age-encrypted to
+/// the archive's own key as one stream and stored in parts of about 1 MiB, so that neither an
+/// import nor a playback holds a whole recording in memory.
+const V4_AUDIO: &str = r#"
+CREATE TABLE audio (
+    recording_id TEXT PRIMARY KEY, sha256 TEXT NOT NULL, size INTEGER NOT NULL, parts INTEGER NOT NULL) STRICT;
+CREATE TABLE audio_parts (
+    recording_id TEXT NOT NULL, part INTEGER NOT NULL, data BLOB NOT NULL, PRIMARY KEY (recording_id, part)) STRICT;
+"#;
+
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2_RETURNS), M::up(V3_SEARCH_ROWIDS)])
+    Migrations::new(vec![M::up(V1), M::up(V2_RETURNS), M::up(V3_SEARCH_ROWIDS), M::up(V4_AUDIO)])
 }
 
-pub const LATEST: u64 = 3;
+pub const LATEST: u64 = 4;
 
 /// The PostgreSQL schema, version 1: the tables of `V1` except `meta`/`secrets` (which stay in
 /// the local SQLCipher database), plus `archive_meta` (schema version, archive id) and a plain
@@ -159,6 +169,14 @@ CREATE TABLE return_codebooks (
     PRIMARY KEY (public_key, id, version));
 "#;
 
+/// PostgreSQL version 3: as `V4_AUDIO`.
+const PG_V3_AUDIO: &str = r#"
+CREATE TABLE audio (
+    recording_id TEXT COLLATE "C" PRIMARY KEY, sha256 TEXT NOT NULL, size BIGINT NOT NULL, parts BIGINT NOT NULL);
+CREATE TABLE audio_parts (
+    recording_id TEXT COLLATE "C" NOT NULL, part BIGINT NOT NULL, data BYTEA NOT NULL, PRIMARY KEY (recording_id, part));
+"#;
+
 /// PostgreSQL migrations, in order; `archive_meta.schema_version` counts those applied.
-pub const PG_MIGRATIONS: &[&str] = &[PG_V1, PG_V2_RETURNS];
+pub const PG_MIGRATIONS: &[&str] = &[PG_V1, PG_V2_RETURNS, PG_V3_AUDIO];
 pub const PG_LATEST: u64 = PG_MIGRATIONS.len() as u64;

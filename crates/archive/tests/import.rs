@@ -183,12 +183,36 @@ on_both_backends!(
     a_resolved_conflict_returns_but_unsent_local_edits_are_kept,
     bad_return_bundles_are_rejected_and_change_nothing_in_the_vault,
     a_bundle_needing_an_earlier_one_waits_for_it,
+    a_deleted_recording_is_deleted_in_the_archive_with_its_audio,
 );
 
 struct Field {
     dir: PathBuf,
     shared_interview: String,
     private_interview: String,
+    shared_recording: String,
+    private_recording: String,
+}
+
+/// Two seconds of 16 kHz mono audio as a WAV file (a rising tone: not silence, not noise).
+fn tone_wav(seconds: usize) -> Vec<u8> {
+    let samples: Vec<i16> = (0..seconds * 16_000).map(|i| ((i as f64 * (0.05 + i as f64 * 1e-7)).sin() * 8000.0) as i16).collect();
+    let mut out = testimony_core::audio::wav_header(16_000, 1, samples.len() as u32 * 2).to_vec();
+    out.extend(samples.iter().flat_map(|s| s.to_le_bytes()));
+    out
+}
+
+fn vault_wav(vault: &Path, recording: &str) -> Vec<u8> {
+    let v = Vault::open(vault, VAULT_PASS).unwrap();
+    let mut out = Vec::new();
+    v.export_wav(recording, &mut out).unwrap();
+    out
+}
+
+fn archive_wav(a: &Archive, recording: &str) -> testimony_core::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    a.recording_wav(recording, &mut out)?;
+    Ok(out)
 }
 
 fn consent(share: bool) -> ConsentScopes {
@@ -212,9 +236,18 @@ fn field_vault(dir: &Path) -> Field {
     v.set_answer(&i.meta.id, None, "cl_anything_else", &json!("wigs and false eyelashes every day")).unwrap();
     v.add_note(&i.meta.id, None, None, "증언자가 피곤해 보였다").unwrap();
     v.add_attachment(&i.meta.id, "sketch-map.png", "image/png", b"\x89PNG fictional sketch map bytes").unwrap();
+    let rec = v.import_wav(&i.meta.id, &tone_wav(2)[..]).unwrap();
+    v.add_marker(&rec.meta.id, 700, Some("cl_anything_else"), "guard tower 감시탑").unwrap();
     let p = v.new_interview(NewInterview { witness: private.code.clone(), languages: vec!["ko".into()], ..Default::default() }).unwrap();
     v.set_answer(&p.meta.id, None, "cl_anything_else", &json!("PRIVATE-ANSWER-MUST-NOT-TRAVEL")).unwrap();
-    Field { dir: dir.to_path_buf(), shared_interview: i.meta.id, private_interview: p.meta.id }
+    let private_rec = v.import_wav(&p.meta.id, &tone_wav(1)[..]).unwrap();
+    Field {
+        dir: dir.to_path_buf(),
+        shared_interview: i.meta.id,
+        private_interview: p.meta.id,
+        shared_recording: rec.meta.id,
+        private_recording: private_rec.meta.id,
+    }
 }
 
 fn export(vault: &Path, archive_recipient: &str, out: &Path) -> testimony_core::bundle::ExportReport {
@@ -306,6 +339,35 @@ fn two_exports_with_edits_in_between_import_to_what_the_vault_holds(store: &Stor
     assert!(a.search("eyelashes every day", 10).unwrap().is_empty(), "the old text was replaced");
     let att = &detail["attachments"][0];
     assert_eq!(a.attachment_data(att["id"].as_str().unwrap()).unwrap(), b"\x89PNG fictional sketch map bytes");
+    // The recording, its marker (searchable) and its audio, exactly as the vault holds it; the
+    // private witness's recording never arrived.
+    assert_eq!(i1.recordings_audio, 1);
+    assert_eq!(detail["recordings"].as_array().unwrap().len(), 1);
+    assert_eq!(detail["audio_markers"][0]["at_ms"], json!(700));
+    assert_eq!(archive_wav(&a, &field.shared_recording).unwrap(), vault_wav(&field.dir, &field.shared_recording));
+    assert!(matches!(archive_wav(&a, &field.private_recording), Err(Error::NotFound(..))));
+    assert_eq!(a.search("감시탑", 10).unwrap().len(), 1);
+}
+
+/// A recording deleted on the laptop is deleted in the archive, audio and marker included.
+fn a_deleted_recording_is_deleted_in_the_archive_with_its_audio(store: &Store) {
+    let (tmp, field, mut a) = setup(store);
+    let b1 = tmp.path().join("b1.tbundle");
+    export(&field.dir, &a.recipient(), &b1);
+    a.import(&b1).unwrap();
+    assert!(archive_wav(&a, &field.shared_recording).is_ok());
+    Vault::open(&field.dir, VAULT_PASS).unwrap().delete_recording(&field.shared_recording).unwrap();
+    let b2 = tmp.path().join("b2.tbundle");
+    let r2 = export(&field.dir, &a.recipient(), &b2);
+    assert_eq!((r2.counts.tombstones, r2.counts.recordings), (2, 0));
+    let i2 = a.import(&b2).unwrap();
+    assert_eq!(i2.deleted, 2, "{i2:?}");
+    let detail = a.interview_detail(&field.shared_interview).unwrap();
+    assert!(detail["recordings"].as_array().unwrap().is_empty() && detail["audio_markers"].as_array().unwrap().is_empty());
+    assert!(matches!(archive_wav(&a, &field.shared_recording), Err(Error::NotFound(..))));
+    assert!(a.search("감시탑", 10).unwrap().is_empty());
+    // The first bundle again changes nothing: the deletion is final.
+    assert_eq!(a.import(&b1).unwrap().outcome, "already_imported");
 }
 
 fn importing_the_same_bundle_twice_changes_nothing_and_says_so(store: &Store) {
@@ -913,6 +975,9 @@ fn both_back_ends_end_in_identical_archives_after_the_same_bundles() {
     }
     let views: Vec<Value> = archives.iter().map(archive_view).collect();
     assert_eq!(views[0], views[1], "embedded and PostgreSQL archives differ");
+    for a in &archives {
+        assert_eq!(archive_wav(a, &field.shared_recording).unwrap(), vault_wav(&field.dir, &field.shared_recording));
+    }
     assert_eq!(archive_answers(&archives[0], &field.shared_interview), vault_answers(&field.dir, &field.shared_interview));
     assert_eq!(views[0]["details"].as_array().unwrap().len(), 1);
 }

@@ -77,6 +77,15 @@ pub enum ArchiveCmd {
         dir: ArchiveDir,
         id: String,
     },
+    /// Write a recording's audio as a WAV file (PLAINTEXT audio: only where you mean to).
+    RecordingWav {
+        #[command(flatten)]
+        dir: ArchiveDir,
+        recording: String,
+        /// Output file (must not exist).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Full-text search (Korean and English).
     Search {
         #[command(flatten)]
@@ -294,8 +303,20 @@ pub fn run(cmd: &ArchiveCmd, out: &Out) -> Result<(), Error> {
                 for at in d["attachments"].as_array().into_iter().flatten() {
                     s.push_str(&format!("  attachment: {} ({} bytes)\n", text(at, "name"), at["size"]));
                 }
+                for r in d["recordings"].as_array().into_iter().flatten() {
+                    s.push_str(&format!("  recording: {} ({} ms)\n", text(r, "id"), r["duration_ms"]));
+                }
+                for m in d["audio_markers"].as_array().into_iter().flatten() {
+                    s.push_str(&format!("  marker: {} at {} ms: {}\n", text(m, "recording_id"), m["at_ms"], text(m, "label")));
+                }
                 s.trim_end().to_string()
             });
+        }
+        ArchiveCmd::RecordingWav { dir, recording, out: file } => {
+            let a = open(dir)?;
+            let bytes = crate::audio::write_new_file(file, |w| a.recording_wav(recording, w))?;
+            eprintln!("warning: {} holds the recording as plaintext audio, readable by anyone who can read the file.", file.display());
+            out.print(&json!({"path": file, "bytes": bytes, "plaintext": true}), |_| format!("Wrote {} ({bytes} bytes).", file.display()));
         }
         ArchiveCmd::Search { dir, query, limit } => {
             let a = open(dir)?;

@@ -201,6 +201,12 @@ fn show(r: &Recording, segments: &[Segment], markers: &[Marker]) -> String {
 
 /// Writes the WAV to a new file (owner-only permissions); a failed export leaves no file.
 fn export_wav(v: &testimony_core::Vault, recording: &str, file: &Path) -> Result<u64, Error> {
+    write_new_file(file, |w| v.export_wav(recording, w))
+}
+
+/// Creates `file` (owner-only; it must not exist), lets `body` write it, syncs it, and removes
+/// it again if anything failed, so no half-written plaintext file is left behind.
+pub(crate) fn write_new_file(file: &Path, body: impl FnOnce(&mut dyn Write) -> Result<u64, Error>) -> Result<u64, Error> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
@@ -214,7 +220,7 @@ fn export_wav(v: &testimony_core::Vault, recording: &str, file: &Path) -> Result
     })?;
     let result = (|| {
         let mut w = std::io::BufWriter::new(&f);
-        let n = v.export_wav(recording, &mut w)?;
+        let n = body(&mut w)?;
         w.flush()?;
         f.sync_all()?;
         Ok(n)

@@ -382,6 +382,7 @@ fn error_kind(e: &Error) -> &'static str {
         Error::Db(_) | Error::Migration(_) | Error::Io(_) => "io",
         Error::Server(_) => "server",
         Error::Audio(_) => "audio",
+        Error::Cancelled => "cancelled",
     }
 }
 

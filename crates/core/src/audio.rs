@@ -200,9 +200,10 @@ pub fn decode_chunk(data: &[u8], channels: u16, frames: u32) -> Result<Vec<i16>>
     Ok(out)
 }
 
-const REC_COLS: &str = "id, device_id, created_at, updated_at, version, interview_id, started_at, stopped_at, sample_rate, channels, format, status, samples, duration_ms, chunks, audio_sha256, recovered";
+pub(crate) const MARKER_COLS: &str = "id, device_id, created_at, updated_at, version, recording_id, at_ms, question_id, label";
+pub(crate) const REC_COLS: &str = "id, device_id, created_at, updated_at, version, interview_id, started_at, stopped_at, sample_rate, channels, format, status, samples, duration_ms, chunks, audio_sha256, recovered";
 
-fn recording_row(r: &Row) -> rusqlite::Result<Recording> {
+pub(crate) fn recording_row(r: &Row) -> rusqlite::Result<Recording> {
     Ok(Recording {
         meta: meta(r, 0)?,
         interview_id: r.get(5)?,
@@ -220,7 +221,7 @@ fn recording_row(r: &Row) -> rusqlite::Result<Recording> {
     })
 }
 
-fn marker_row(r: &Row) -> rusqlite::Result<Marker> {
+pub(crate) fn marker_row(r: &Row) -> rusqlite::Result<Marker> {
     Ok(Marker {
         meta: meta(r, 0)?,
         recording_id: r.get(5)?,
@@ -462,10 +463,8 @@ impl Vault {
     /// rows are overwritten (`secure_delete`), and a WAL checkpoint afterwards keeps old page
     /// images of the audio from lingering there.
     ///
-    /// No tombstone is written yet: bundles do not carry recordings, and the archive refuses a
-    /// bundle with a tombstone of a record type it does not know (which would block every
-    /// later bundle of this device). Add `recording`/`audio_marker` tombstones together with
-    /// recordings in bundles.
+    /// Tombstones for the recording and its markers tell the archive to delete its copies
+    /// (audio included) with the next bundle.
     pub fn delete_recording(&mut self, recording_id: &str) -> Result<()> {
         let rec = self.recording(recording_id)?;
         if rec.status == RecordingStatus::Recording {
@@ -474,12 +473,20 @@ impl Vault {
         let markers = self.markers(recording_id)?;
         self.write(|tx, cx| {
             tx.execute("DELETE FROM audio_chunks WHERE recording_id = ?1", [recording_id])?;
+            let tombstone = |tx: &Connection, id: &str, kind: &str| {
+                tx.execute(
+                    "INSERT OR REPLACE INTO tombstones (record_id, record_type, interview_id, device_id, deleted_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, kind, rec.interview_id, cx.device_id, cx.now],
+                )
+            };
             for m in &markers {
                 tx.execute("DELETE FROM audio_markers WHERE id = ?1", [&m.meta.id])?;
+                tombstone(tx, &m.meta.id, "audio_marker")?;
                 audit::append(tx, cx, "audio_marker", &m.meta.id, "delete", &serde_json::json!({"id": m.meta.id, "deleted": true}))?;
             }
             crate::transcript::delete_transcripts_of_recording(tx, cx, recording_id)?;
             tx.execute("DELETE FROM recordings WHERE id = ?1", [recording_id])?;
+            tombstone(tx, recording_id, "recording")?;
             audit::append(tx, cx, "recording", recording_id, "delete", &serde_json::json!({"id": recording_id, "deleted": true}))
         })?;
         if self.conn.is_autocommit() {

@@ -51,6 +51,9 @@ pub enum Error {
     /// a usable WAV. Never carries audio.
     #[error("audio error: {0}")]
     Audio(String),
+    /// The user cancelled a long operation (an export); nothing was written or recorded.
+    #[error("cancelled; nothing was written")]
+    Cancelled,
     #[error("schema migration failed: {0}")]
     Migration(#[from] rusqlite_migration::Error),
     #[error("file error: {0}")]

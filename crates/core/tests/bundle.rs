@@ -55,6 +55,7 @@ struct Collect {
     codebooks: Vec<(String, String, String)>,
     records: Vec<(RecordKind, Value)>,
     attachments: BTreeMap<String, Vec<u8>>,
+    audio: BTreeMap<String, Vec<u8>>,
     audit: Vec<BundleAuditEntry>,
 }
 
@@ -74,6 +75,13 @@ impl BundleSink for Collect {
     }
     fn attachment(&mut self, id: &str, data: &[u8]) -> testimony_core::Result<()> {
         assert!(self.attachments.insert(id.into(), data.to_vec()).is_none(), "attachment {id} delivered twice");
+        Ok(())
+    }
+    fn audio(&mut self, id: &str, size: u64, wav: &mut dyn Read) -> testimony_core::Result<()> {
+        let mut data = Vec::new();
+        wav.read_to_end(&mut data)?;
+        assert_eq!(data.len() as u64, size);
+        assert!(self.audio.insert(id.into(), data).is_none(), "audio {id} delivered twice");
         Ok(())
     }
     fn audit_entry(&mut self, entry: &BundleAuditEntry) -> testimony_core::Result<()> {
@@ -172,6 +180,19 @@ struct Fixture {
     a_attachment: String,
     attachment: Vec<u8>,
     b_attachment: String,
+    a_recording: String,
+    a_marker: String,
+    /// A's recording as the vault exports it (WAV).
+    a_wav: Vec<u8>,
+    b_recording: String,
+}
+
+/// A WAV file of `seconds` of 16 kHz mono noise-like audio.
+fn wav(seconds: usize, seed: u64) -> Vec<u8> {
+    let samples: Vec<u8> = noise(seconds * 16_000 * 2, seed);
+    let mut out = testimony_core::audio::wav_header(16_000, 1, samples.len() as u32).to_vec();
+    out.extend(samples);
+    out
 }
 
 /// Incompressible bytes, so that a bundle spans several age chunks (64 KiB each).
@@ -191,7 +212,7 @@ fn fixture() -> Fixture {
     let out = tmp.path().join("out");
     std::fs::create_dir(&out).unwrap();
     let mut v = new_vault(&tmp.path().join("v"));
-    let share_identified = ConsentScopes { share_archive: true, publish_identified: true, ..Default::default() };
+    let share_identified = ConsentScopes { share_archive: true, publish_identified: true, record_audio: true, ..Default::default() };
     let share = ConsentScopes { share_archive: true, quote_anonymously: true, ..Default::default() };
     let no_share = ConsentScopes { record_audio: true, transcribe: true, ..Default::default() };
 
@@ -203,10 +224,16 @@ fn fixture() -> Fixture {
     let mut attachment = b"ATTACH-CANARY-A ".to_vec();
     attachment.extend(noise(150_000, 0x9e37_79b9_7f4a_7c15));
     let att = v.add_attachment(&a.interview, "sketch.png", "image/png", &attachment).unwrap();
+    let a_rec = v.import_wav(&a.interview, &wav(3, 0x51)[..]).unwrap();
+    let a_marker = v.add_marker(&a_rec.meta.id, 1500, Some("cl_anything_else"), "MARKER-A guard tower").unwrap();
+    let mut a_wav = Vec::new();
+    v.export_wav(&a_rec.meta.id, &mut a_wav).unwrap();
 
     let d = person(&mut v, "D", Some(share), STORY_D);
     let b = person(&mut v, "B", Some(no_share), "SECRET-B 보위부 구류장");
     let b_att = v.add_attachment(&b.interview, "b-doc.txt", "text/plain", b"ATTACH-CANARY-B").unwrap();
+    let b_rec = v.import_wav(&b.interview, &wav(1, 0x52)[..]).unwrap();
+    v.add_marker(&b_rec.meta.id, 100, None, "MARKER-B secret").unwrap();
     let c = person(&mut v, "C", Some(share), "SECRET-C 철회된 증언");
     v.withdraw_consent(&c.code, None).unwrap();
     let e = person(&mut v, "E", None, "SECRET-E no consent yet");
@@ -228,6 +255,10 @@ fn fixture() -> Fixture {
         a_attachment: att.meta.id,
         attachment,
         b_attachment: b_att.meta.id,
+        a_recording: a_rec.meta.id,
+        a_marker: a_marker.meta.id,
+        a_wav,
+        b_recording: b_rec.meta.id,
     }
 }
 
@@ -258,6 +289,7 @@ impl Fixture {
             }
         }
         ids.insert(self.b_attachment.clone());
+        ids.insert(self.b_recording.clone());
         ids
     }
     fn files_in_out(&self) -> BTreeSet<String> {
@@ -351,11 +383,23 @@ fn round_trip_delivers_shared_records_and_withholds_the_rest() {
         (counts.witnesses, counts.consents, counts.interviews, counts.group_instances, counts.answers, counts.notes, counts.attachments, counts.tombstones),
         (2, 3, 2, 1, 4, 1, 1, 0)
     );
+    assert_eq!((counts.recordings, counts.audio_markers), (1, 1));
     assert_eq!(r.withheld.witnesses, 3);
     assert_eq!((r.withheld.reasons.no_share_consent, r.withheld.reasons.consent_withdrawn, r.withheld.reasons.no_consent_recorded), (1, 1, 1));
-    // B: witness, consent, interview, answer, attachment; C: witness, interview, answer (its
-    // consent travels); E: witness, interview, answer.
-    assert_eq!(r.withheld.records, 5 + 3 + 3);
+    // B: witness, consent, interview, answer, attachment, recording, marker; C: witness,
+    // interview, answer (its consent travels); E: witness, interview, answer.
+    assert_eq!(r.withheld.records, 7 + 3 + 3);
+    // A's recording travels with its marker and its audio, as the WAV the vault exports; B's
+    // does not.
+    assert_eq!(c.ids(RecordKind::Recording), set([&f.a_recording]));
+    assert_eq!(c.ids(RecordKind::AudioMarker), set([&f.a_marker]));
+    assert_eq!(c.audio.keys().collect::<Vec<_>>(), [&f.a_recording]);
+    assert_eq!(c.audio[&f.a_recording], f.a_wav);
+    let rec = c.of(RecordKind::Recording)[0].clone();
+    assert_eq!((rec["audio"].as_str(), rec["format"].as_str(), rec["sample_rate"].as_u64(), rec["interview_id"].as_str()), (Some(format!("audio/{}.wav", f.a_recording).as_str()), Some("wav-pcm16"), Some(16_000), Some(f.a.interview.as_str())));
+    let marker = c.of(RecordKind::AudioMarker)[0].clone();
+    assert_eq!((marker["recording_id"].as_str(), marker["interview_id"].as_str(), marker["at_ms"].as_u64()), (Some(f.a_recording.as_str()), Some(f.a.interview.as_str()), Some(1500)));
+    assert!(c.mentions("MARKER-B").is_empty());
 
     // The whole audit chain travels; entries about anything withheld are redacted.
     let total = f.v.audit_verify().unwrap().entries as u64;
@@ -375,8 +419,8 @@ fn round_trip_delivers_shared_records_and_withholds_the_rest() {
     }
     // B (witness, identity, consent, interview, answer, attachment), C (the same less the
     // attachment, plus the withdrawal), E (witness, identity, interview, answer), and the
-    // identities of A and D.
-    assert_eq!(redacted, 6 + 6 + 4 + 2);
+    // identities of A and D, and B's recording (start, stop) and marker.
+    assert_eq!(redacted, 6 + 6 + 4 + 2 + 3);
     assert!(c.audit.iter().any(|e| !e.redacted && e.record_id.as_deref() == Some(f.a.answer.as_str())));
 
     // With include_identity: identity only for the witness whose consent allows it.
@@ -607,7 +651,8 @@ fn incremental_bundles_carry_changes_and_chain() {
     let story = c4.of(RecordKind::Answer).into_iter().find(|v| v["id"] == json!(f.a.answer)).unwrap().clone();
     assert_eq!(story["value"], json!(new_story));
     assert!(c4.mentions("SECRET-").is_empty());
-    assert_eq!(r4.withheld.records, 5 + 3 + 3);
+    assert_eq!(r4.withheld.records, 7 + 3 + 3);
+    assert_eq!(c4.audio[&f.a_recording], f.a_wav, "a full bundle carries the audio again");
 }
 
 #[test]
@@ -819,6 +864,10 @@ fn forging_helpers_make_readable_bundles() {
             Ok(())
         }
         fn attachment(&mut self, _: &str, _: &[u8]) -> testimony_core::Result<()> {
+            self.0 += 1;
+            Ok(())
+        }
+        fn audio(&mut self, _: &str, _: u64, _: &mut dyn Read) -> testimony_core::Result<()> {
             self.0 += 1;
             Ok(())
         }
@@ -1130,6 +1179,10 @@ fn paths_that_could_escape_are_rejected() {
         "codebooks/x.toml",
         "codebooks/x@../1.toml",
         "audit/../../entries.jsonl",
+        "audio/../../evil.wav",
+        "audio/.wav",
+        "audio/a/b.wav",
+        "audio/x",
         "./records/answers.jsonl",
         "manifest.json",
     ];
@@ -1296,4 +1349,107 @@ fn exporter_refuses_bad_recipients_and_existing_files() {
     assert_eq!(f.files_in_out(), set(["taken.tbundle"]));
     // None of the refusals used up the first sequence number.
     assert_eq!(f.export("1.tbundle", false, false).unwrap().sequence, 1);
+}
+
+// ---- recordings and their audio ---------------------------------------------------------------
+
+#[test]
+fn a_recording_and_its_audio_travel_together_or_not_at_all() {
+    let g = good();
+    let c = read_ok(&g.bytes, &g.key);
+    let rec = c.ids(RecordKind::Recording).into_iter().next().expect("the fixture has a shared recording");
+    let audio = format!("audio/{rec}.wav");
+    // The audio left out (the manifest listing it afresh, correctly signed).
+    let m = rejected(&forged(|_, files| files.retain(|(p, _)| *p != audio)), &g.key, "recording without audio");
+    assert!(m.contains("without its audio"), "{m}");
+    // The recording left out, its audio kept.
+    let m = rejected(
+        &forged(|m, files| {
+            files.retain(|(p, _)| p != "records/recordings.jsonl" && p != "records/audio_markers.jsonl");
+            m["counts"]["recordings"] = json!(0);
+            m["counts"]["audio_markers"] = json!(0);
+        }),
+        &g.key,
+        "audio without recording",
+    );
+    assert!(m.contains("does not carry"), "{m}");
+    // Audio under the name of a recording the bundle does not carry.
+    let m = rejected(&forged(|_, files| files.iter_mut().find(|(p, _)| *p == audio).unwrap().0 = "audio/other-recording.wav".into()), &g.key, "renamed audio");
+    assert!(m.contains("does not carry"), "{m}");
+}
+
+#[test]
+fn a_recording_still_running_waits_for_the_bundle_after_it_stops_and_its_markers_with_it() {
+    let mut f = fixture();
+    let live = f.v.start_recording(&f.a.interview, 16_000, 1).unwrap();
+    let mut w = f.v.recording_writer(&live.meta.id).unwrap();
+    w.append(&vec![300i16; 16_000]).unwrap();
+    let marker = f.v.add_marker(&live.meta.id, 200, None, "during").unwrap();
+    f.export("1.tbundle", false, false).unwrap();
+    let c1 = f.read("1.tbundle");
+    assert!(!c1.ids(RecordKind::Recording).contains(&live.meta.id), "a running recording does not travel");
+    assert!(!c1.ids(RecordKind::AudioMarker).contains(&marker.meta.id), "nor its markers");
+    w.append(&vec![-300i16; 8_000]).unwrap();
+    drop(w);
+    f.v.stop_recording(&live.meta.id).unwrap();
+    f.export("2.tbundle", false, false).unwrap();
+    let c2 = f.read("2.tbundle");
+    assert_eq!(c2.ids(RecordKind::Recording), set([&live.meta.id]));
+    assert_eq!(c2.ids(RecordKind::AudioMarker), set([&marker.meta.id]));
+    let mut wav = Vec::new();
+    f.v.export_wav(&live.meta.id, &mut wav).unwrap();
+    assert_eq!(c2.audio[&live.meta.id], wav);
+    assert_eq!(wav.len(), 44 + 24_000 * 2);
+
+    // Deleting it sends tombstones for it and its marker, and no audio.
+    f.v.delete_recording(&live.meta.id).unwrap();
+    f.export("3.tbundle", false, false).unwrap();
+    let c3 = f.read("3.tbundle");
+    assert_eq!(c3.ids(RecordKind::Tombstone), set([&live.meta.id, &marker.meta.id]));
+    let kinds: BTreeSet<String> = c3.of(RecordKind::Tombstone).iter().map(|t| t["record_type"].as_str().unwrap().to_string()).collect();
+    assert_eq!(kinds, set(["recording", "audio_marker"]));
+    assert!(c3.audio.is_empty() && c3.ids(RecordKind::Recording).is_empty());
+}
+
+// ---- progress and cancel ---------------------------------------------------------------------
+
+#[test]
+fn export_reports_progress_and_a_cancelled_export_leaves_nothing() {
+    use std::ops::ControlFlow;
+    use testimony_core::bundle::{ExportPhase, ExportProgress};
+    let mut f = fixture();
+    // About 3.8 MB of audio, so that progress is reported along the way, not only at the ends.
+    f.v.import_wav(&f.a.interview, &wav(120, 0x77)[..]).unwrap();
+    let opts = f.opts(false, false);
+
+    // Cancelled while hashing, then while writing: no file, no partial file, no bundle recorded.
+    for stop_in in [ExportPhase::Checking, ExportPhase::Writing] {
+        let mut calls = 0;
+        let r = f.v.export_bundle_with_progress(&opts, &f.out.join("c.tbundle"), &mut |p: ExportProgress| {
+            calls += 1;
+            if p.phase == stop_in && p.done_bytes > 0 { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+        });
+        assert!(matches!(r, Err(Error::Cancelled)), "{stop_in:?}: {r:?}");
+        assert!(calls >= 2);
+        assert!(f.files_in_out().is_empty(), "{stop_in:?}: {:?} left behind", f.files_in_out());
+    }
+
+    let mut seen: Vec<ExportProgress> = Vec::new();
+    let r = f.v.export_bundle_with_progress(&opts, &f.out.join("1.tbundle"), &mut |p| {
+        seen.push(p);
+        ControlFlow::Continue(())
+    });
+    let r = r.unwrap();
+    assert_eq!(r.sequence, 1, "the cancelled exports were not recorded");
+    assert_eq!(f.files_in_out(), set(["1.tbundle"]));
+    let fractions: Vec<f64> = seen.iter().map(ExportProgress::fraction).collect();
+    assert!(fractions.windows(2).all(|w| w[0] <= w[1]), "progress never goes back: {fractions:?}");
+    assert_eq!(fractions.first().copied(), Some(0.0));
+    assert_eq!(fractions.last().copied(), Some(1.0));
+    let middle = fractions.iter().filter(|&&x| x > 0.0 && x < 1.0).count();
+    assert!(middle >= 4, "progress along the way, not only at the ends: {fractions:?}");
+    assert_eq!(seen.last().unwrap().phase, ExportPhase::Writing);
+    // The bundle is whole.
+    let c = f.read("1.tbundle");
+    assert_eq!(c.audio.len(), 2);
 }

@@ -24,6 +24,10 @@ impl BundleSink for Accept {
     fn attachment(&mut self, _: &str, _: &[u8]) -> Result<()> {
         Ok(())
     }
+    fn audio(&mut self, _: &str, _: u64, wav: &mut dyn std::io::Read) -> Result<()> {
+        std::io::copy(wav, &mut std::io::sink())?;
+        Ok(())
+    }
     fn audit_entry(&mut self, _: &BundleAuditEntry) -> Result<()> {
         Ok(())
     }

@@ -6,6 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, MAIN_DB, OptionalExtension, params};
@@ -15,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::*;
 use crate::error::{Error, Result};
+use crate::audio::{REC_COLS, marker_row, recording_row};
 use crate::model::ConsentScope;
 use crate::records::{CONSENT_COLS, INTERVIEW_SELECT, WITNESS_COLS, answer_row, consent_row, instance_row, interview_row, witness_row};
 use crate::vault::{Vault, new_id, now};
@@ -41,6 +43,106 @@ pub struct ExportReport {
     pub bytes: u64,
 }
 
+/// How far an export has come. An export reads everything twice: once to hash it (the signed
+/// manifest, which lists every hash, must come first in the bundle), then to compress and
+/// encrypt it. Sizes are of the payload before compression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ExportProgress {
+    pub phase: ExportPhase,
+    pub done_bytes: u64,
+    pub total_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportPhase {
+    /// Hashing records, attachments and audio for the manifest.
+    Checking,
+    /// Writing the encrypted bundle.
+    Writing,
+}
+
+impl ExportProgress {
+    /// The whole export as a fraction from 0 to 1 (checking counts for the first 30 %: it reads
+    /// the same bytes but neither compresses nor encrypts them).
+    pub fn fraction(&self) -> f64 {
+        let part = if self.total_bytes == 0 { 1.0 } else { (self.done_bytes as f64 / self.total_bytes as f64).min(1.0) };
+        match self.phase {
+            ExportPhase::Checking => 0.3 * part,
+            ExportPhase::Writing => 0.3 + 0.7 * part,
+        }
+    }
+}
+
+/// Reports progress at most every [`Progress::STEP`] bytes and remembers a cancellation, so
+/// that whatever error the cancelled write turns into on its way up, the export ends as
+/// [`Error::Cancelled`].
+pub(super) struct Progress<'a> {
+    callback: &'a mut dyn FnMut(ExportProgress) -> ControlFlow<()>,
+    state: ExportProgress,
+    reported: u64,
+    cancelled: bool,
+}
+
+impl<'a> Progress<'a> {
+    const STEP: u64 = 1 << 20;
+
+    fn new(callback: &'a mut dyn FnMut(ExportProgress) -> ControlFlow<()>) -> Self {
+        Progress { callback, state: ExportProgress { phase: ExportPhase::Checking, done_bytes: 0, total_bytes: 0 }, reported: 0, cancelled: false }
+    }
+
+    fn start(&mut self, phase: ExportPhase, total: u64) -> io::Result<()> {
+        self.state = ExportProgress { phase, done_bytes: 0, total_bytes: total };
+        self.report()
+    }
+
+    /// `grow`: bytes whose size was not known when the phase started (records, while hashing).
+    fn advance(&mut self, n: u64, grow: bool) -> io::Result<()> {
+        self.state.done_bytes += n;
+        if grow {
+            self.state.total_bytes += n;
+        }
+        if self.state.done_bytes - self.reported >= Self::STEP { self.report() } else { Ok(()) }
+    }
+
+    fn report(&mut self) -> io::Result<()> {
+        self.reported = self.state.done_bytes;
+        if self.cancelled || (self.callback)(self.state).is_break() {
+            self.cancelled = true;
+            return Err(io::Error::other("export cancelled"));
+        }
+        Ok(())
+    }
+
+    fn finish_phase(&mut self) -> io::Result<()> {
+        self.state.done_bytes = self.state.total_bytes;
+        self.report()
+    }
+
+    /// The error to return: a cancellation wins over whatever error it caused.
+    fn outcome<T>(&self, r: Result<T>) -> Result<T> {
+        if self.cancelled { Err(Error::Cancelled) } else { r }
+    }
+}
+
+/// A writer that reports the bytes passing through it.
+pub(super) struct Ticking<'p, 'a, W> {
+    inner: W,
+    progress: &'p mut Progress<'a>,
+    grow: bool,
+}
+
+impl<W: Write> Write for Ticking<'_, '_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.progress.advance(n as u64, self.grow)?;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Share {
     Shared,
@@ -64,6 +166,10 @@ struct Plan {
     all_of: HashSet<String>,
     /// Interview id → (witness id, codebook id, codebook version).
     interviews: HashMap<String, (String, String, String)>,
+    /// Recording id → interview id, for stopped recordings only: a recording still being
+    /// recorded waits for a later bundle (its stop is audited, so that bundle takes it), and
+    /// so do its markers.
+    stopped: HashMap<String, String>,
 }
 
 impl Plan {
@@ -77,7 +183,7 @@ impl Plan {
 
 /// In this order: consent first, because an importer checks every other record of a witness
 /// against it; interviews before the records inside them.
-const RECORD_FILES: [(RecordKind, &str); 9] = [
+const RECORD_FILES: [(RecordKind, &str); 11] = [
     (RecordKind::Consent, "records/consents.jsonl"),
     (RecordKind::Witness, "records/witnesses.jsonl"),
     (RecordKind::WitnessIdentity, "records/witness_identities.jsonl"),
@@ -85,6 +191,8 @@ const RECORD_FILES: [(RecordKind, &str); 9] = [
     (RecordKind::GroupInstance, "records/group_instances.jsonl"),
     (RecordKind::Answer, "records/answers.jsonl"),
     (RecordKind::Note, "records/notes.jsonl"),
+    (RecordKind::Recording, "records/recordings.jsonl"),
+    (RecordKind::AudioMarker, "records/audio_markers.jsonl"),
     (RecordKind::Attachment, "records/attachments.jsonl"),
     (RecordKind::Tombstone, "records/tombstones.jsonl"),
 ];
@@ -93,6 +201,25 @@ impl Vault {
     /// Writes a bundle to `out` (which must not exist) and records it as this device's next
     /// bundle. The file appears only when complete: it is written beside `out` and renamed.
     pub fn export_bundle(&mut self, opts: &ExportOptions, out: &Path) -> Result<ExportReport> {
+        self.export_bundle_with_progress(opts, out, &mut |_| ControlFlow::Continue(()))
+    }
+
+    /// [`Vault::export_bundle`], reporting progress to `progress` about every megabyte. When
+    /// `progress` returns `Break`, the export stops with [`Error::Cancelled`]: no file is left
+    /// behind (not even the partial one) and no bundle is recorded, so the next export covers
+    /// the same changes.
+    pub fn export_bundle_with_progress(
+        &mut self,
+        opts: &ExportOptions,
+        out: &Path,
+        progress: &mut dyn FnMut(ExportProgress) -> ControlFlow<()>,
+    ) -> Result<ExportReport> {
+        let mut progress = Progress::new(progress);
+        let r = self.export_inner(opts, out, &mut progress);
+        progress.outcome(r)
+    }
+
+    fn export_inner(&mut self, opts: &ExportOptions, out: &Path, progress: &mut Progress<'_>) -> Result<ExportReport> {
         let recipients = parse_recipients(&opts.recipients)?;
         if out.exists() {
             return Err(Error::AlreadyExists(out.to_path_buf()));
@@ -105,7 +232,12 @@ impl Vault {
             .unwrap_or((0, None));
         let head_hash: String = conn.query_row("SELECT hash FROM audit_log WHERE seq = ?1", [plan.to], |r| r.get(0)).optional()?.unwrap_or_else(|| hex::encode([0u8; 32]));
 
-        // Pass 1: count, size and hash every payload file.
+        // Pass 1: count, size and hash every payload file. Attachments are not read here (their
+        // size and hash are stored; pass 2 checks them); audio is, because the bundle carries
+        // it as WAV, whose hash the vault does not store.
+        let attachments = attachment_list(conn, &plan)?;
+        let recordings = recording_list(conn, &plan)?;
+        progress.start(ExportPhase::Checking, recordings.iter().map(|(_, size)| size).sum())?;
         let mut counts = Counts::default();
         let mut withheld = Withheld::default();
         let mut withheld_witnesses = HashSet::new();
@@ -115,7 +247,7 @@ impl Vault {
             files.push(FileEntry { path: format!("codebooks/{id}@{version}.toml"), size: source.len() as u64, sha256: sha.clone() });
         }
         for (kind, path) in RECORD_FILES {
-            let mut w = HashingWriter::new(io::sink());
+            let mut w = HashingWriter::new(Ticking { inner: io::sink(), progress: &mut *progress, grow: true });
             let mut n = 0u64;
             write_records(conn, &plan, opts, kind, &mut w, &mut |k, witness| {
                 match k {
@@ -141,9 +273,17 @@ impl Vault {
             }
         }
         withheld.witnesses = withheld_witnesses.len() as u64;
-        let attachments = attachment_list(conn, &plan)?;
         for (id, _, size, sha) in &attachments {
             files.push(FileEntry { path: format!("attachments/{id}"), size: *size, sha256: sha.clone() });
+        }
+        for (id, size) in &recordings {
+            let mut w = HashingWriter::new(Ticking { inner: io::sink(), progress: &mut *progress, grow: false });
+            self.export_wav(id, &mut w)?;
+            let (_, written, sha256) = w.finish();
+            if written != *size {
+                return Err(Error::Corrupt(format!("recording {id} holds fewer samples than recorded")));
+            }
+            files.push(FileEntry { path: audio_path(id), size: written, sha256 });
         }
         let mut w = HashingWriter::new(io::sink());
         counts.audit_entries = write_audit(conn, &plan, opts, &mut w)?;
@@ -176,7 +316,10 @@ impl Vault {
         let signature = sign_manifest(&self.device_signing_key()?, &manifest_bytes);
 
         // Pass 2: stream everything into the encrypted file, then check it matched pass 1.
-        let bytes = write_encrypted(out, &recipients, |tar| {
+        progress.finish_phase()?;
+        let planned: u64 = manifest.files.iter().map(|f| f.size).sum::<u64>() + manifest_bytes.len() as u64 + signature.len() as u64;
+        progress.start(ExportPhase::Writing, planned)?;
+        let bytes = write_encrypted(out, &recipients, Some(&mut *progress), |tar| {
             tar.entry("manifest.json", manifest_bytes.len() as u64, &mut &manifest_bytes[..])?;
             tar.entry("manifest.sig", signature.len() as u64, &mut signature.as_bytes())?;
             let mut files = manifest.files.iter();
@@ -198,11 +341,16 @@ impl Vault {
                     Ok(())
                 })?;
             }
+            for (id, _) in &recordings {
+                let f = files.next().expect("planned");
+                tar.checked_entry(f, &audio_path(id), |w| self.export_wav(id, w).map(drop))?;
+            }
             if let Some(f) = files.next() {
                 tar.checked_entry(f, "audit/entries.jsonl", |w| write_audit(conn, &plan, opts, w).map(drop))?;
             }
             Ok(())
         })?;
+        progress.finish_phase()?;
 
         let hash = manifest_hash(&manifest_bytes);
         let report = ExportReport {
@@ -285,7 +433,16 @@ impl Vault {
                 interviews.insert(id, v);
             }
         }
-        Ok(Plan { full: opts.full, from, to, share, identity_ok, changed, all_of, interviews })
+        let mut stopped = HashMap::new();
+        {
+            let mut st = conn.prepare("SELECT id, interview_id FROM recordings WHERE status = 'stopped'")?;
+            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            for row in rows {
+                let (id, iv) = row?;
+                stopped.insert(id, iv);
+            }
+        }
+        Ok(Plan { full: opts.full, from, to, share, identity_ok, changed, all_of, interviews, stopped })
     }
 }
 
@@ -293,7 +450,12 @@ impl Vault {
 /// end-of-archive marker. The file is written beside `out` as `.NAME.partial`, synced and renamed
 /// only when complete, so a crash or a full disk never leaves a half bundle under the real name.
 /// Returns the size of the encrypted file.
-pub(super) fn write_encrypted(out: &Path, recipients: &[age::x25519::Recipient], body: impl FnOnce(&mut TarOut<'_>) -> Result<()>) -> Result<u64> {
+pub(super) fn write_encrypted(
+    out: &Path,
+    recipients: &[age::x25519::Recipient],
+    progress: Option<&mut Progress<'_>>,
+    body: impl FnOnce(&mut TarOut<'_>) -> Result<()>,
+) -> Result<u64> {
     if out.exists() {
         return Err(Error::AlreadyExists(out.to_path_buf()));
     }
@@ -304,9 +466,19 @@ pub(super) fn write_encrypted(out: &Path, recipients: &[age::x25519::Recipient],
             .map_err(|e| Error::Invalid(format!("cannot encrypt to these recipients: {e}")))?;
         let age_w = enc.wrap_output(io::BufWriter::new(CountingFile { file, bytes: 0 }))?;
         let mut z = zstd::Encoder::new(age_w, 3)?;
-        let mut tar = TarOut { w: &mut z };
-        body(&mut tar)?;
-        tar.finish()?;
+        {
+            let mut ticking;
+            let w: &mut dyn Write = match progress {
+                Some(progress) => {
+                    ticking = Ticking { inner: &mut z, progress, grow: false };
+                    &mut ticking
+                }
+                None => &mut z,
+            };
+            let mut tar = TarOut { w };
+            body(&mut tar)?;
+            tar.finish()?;
+        }
         let age_w = z.finish()?;
         let buf = age_w.finish()?;
         let counting = buf.into_inner().map_err(|e| e.into_error())?;
@@ -471,6 +643,34 @@ fn write_records(
                 emit(&id, witness_of(&iv), &r, w, seen)?;
             }
         }
+        RecordKind::Recording => {
+            let mut st = conn.prepare(&format!("SELECT {REC_COLS} FROM recordings WHERE status = 'stopped' ORDER BY id"))?;
+            for r in st.query_map([], recording_row)? {
+                let r = r?;
+                let mut v = serde_json::to_value(&r).expect("serialisable");
+                // Where its audio is in the bundle (the vault's own chunk format stays inside).
+                v["audio"] = Value::String(audio_path(&r.meta.id));
+                v["format"] = Value::String(BUNDLE_AUDIO_FORMAT.into());
+                emit(&r.meta.id, witness_of(&r.interview_id), &v, w, seen)?;
+            }
+        }
+        RecordKind::AudioMarker => {
+            let mut st = conn.prepare(&format!("SELECT {} FROM audio_markers ORDER BY id", crate::audio::MARKER_COLS))?;
+            for m in st.query_map([], marker_row)? {
+                let m = m?;
+                // Markers wait for their recording to stop, and travel with it.
+                let Some(iv) = plan.stopped.get(&m.recording_id) else { continue };
+                let witness = witness_of(iv);
+                let mut v = serde_json::to_value(&m).expect("serialisable");
+                v["interview_id"] = Value::String(iv.clone());
+                if plan.wanted(&m.recording_id, witness) && !plan.wanted(&m.meta.id, witness) {
+                    v.write_line(w)?;
+                    seen(Some(kind), witness);
+                } else {
+                    emit(&m.meta.id, witness, &v, w, seen)?;
+                }
+            }
+        }
         RecordKind::Attachment => {
             let mut st = conn.prepare("SELECT id, device_id, created_at, updated_at, version, interview_id, name, media_type, size, sha256 FROM attachments ORDER BY id")?;
             let rows = st.query_map([], |r| {
@@ -492,6 +692,10 @@ fn write_records(
             })?;
             for r in rows {
                 let r = r?;
+                // Deletions of records that do not travel in bundles stay local.
+                if RecordKind::parse(r["record_type"].as_str().unwrap_or_default()).is_none() {
+                    continue;
+                }
                 let (id, iv) = (str_field(&r, "record_id"), str_field(&r, "interview_id"));
                 emit(&id, witness_of(&iv), &r, w, seen)?;
             }
@@ -522,6 +726,29 @@ fn attachment_list(conn: &Connection, plan: &Plan) -> Result<Vec<(String, i64, u
     Ok(out)
 }
 
+/// Where a recording's audio sits in a bundle.
+pub(crate) fn audio_path(recording_id: &str) -> String {
+    format!("audio/{recording_id}.wav")
+}
+
+/// Stopped recordings to send: (id, size of their WAV file).
+fn recording_list(conn: &Connection, plan: &Plan) -> Result<Vec<(String, u64)>> {
+    let mut st = conn.prepare("SELECT id, interview_id, samples, channels FROM recordings WHERE status = 'stopped' ORDER BY id")?;
+    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?)))?;
+    let mut out = Vec::new();
+    for r in rows {
+        let (id, iv, samples, channels) = r?;
+        let witness = plan.interviews.get(&iv).map(|(w, _, _)| w.as_str()).unwrap_or("");
+        if plan.wanted(&id, witness) {
+            if !safe_component(&id) {
+                return Err(Error::Corrupt(format!("recording id {id} is not a plain name")));
+            }
+            out.push((id, 44 + samples as u64 * channels as u64 * 2));
+        }
+    }
+    Ok(out)
+}
+
 /// Writes the audit entries of the plan's range, redacting those about records that do not
 /// travel; returns how many entries were written.
 fn write_audit(conn: &Connection, plan: &Plan, opts: &ExportOptions, w: &mut dyn Write) -> Result<u64> {
@@ -540,6 +767,8 @@ fn write_audit(conn: &Connection, plan: &Plan, opts: &ExportOptions, w: &mut dyn
         "SELECT n.id, i.witness_id FROM notes n JOIN interviews i ON i.id = n.interview_id",
         "SELECT a.id, i.witness_id FROM attachments a JOIN interviews i ON i.id = a.interview_id",
         "SELECT t.record_id, i.witness_id FROM tombstones t JOIN interviews i ON i.id = t.interview_id",
+        "SELECT r.id, i.witness_id FROM recordings r JOIN interviews i ON i.id = r.interview_id",
+        "SELECT m.id, i.witness_id FROM audio_markers m JOIN recordings r ON r.id = m.recording_id JOIN interviews i ON i.id = r.interview_id",
     ] {
         let mut st = conn.prepare(sql)?;
         for r in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {

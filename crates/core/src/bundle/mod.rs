@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
-pub use export::{ExportOptions, ExportReport};
+pub use export::{ExportOptions, ExportPhase, ExportProgress, ExportReport};
 pub use read::{BundleSink, ReadOutcome, RecordKind, decrypt, plain_file_name, read_bundle, read_decrypted};
 pub use returns::{RETURN_KINDS, ReturnBundle, ReturnImportReport, WrittenBundle, write_return_bundle};
 
@@ -32,6 +32,11 @@ pub const MAX_MANIFEST_BYTES: u64 = 1 << 20;
 pub const MAX_RECORDS_FILE_BYTES: u64 = 1 << 30;
 pub const MAX_LINE_BYTES: usize = 4 << 20;
 pub const MAX_CODEBOOK_BYTES: u64 = 4 << 20;
+/// A recording's WAV file: the format's own limit (a 32-bit data size).
+pub const MAX_AUDIO_BYTES: u64 = u32::MAX as u64;
+/// How a recording's audio travels: `audio/<recording id>.wav`, canonical 44-byte-header PCM
+/// WAV, 16-bit little-endian, the recording's rate and channels.
+pub const BUNDLE_AUDIO_FORMAT: &str = "wav-pcm16";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Manifest {
@@ -76,6 +81,10 @@ pub struct Counts {
     pub group_instances: u64,
     pub answers: u64,
     pub notes: u64,
+    #[serde(default)]
+    pub recordings: u64,
+    #[serde(default)]
+    pub audio_markers: u64,
     pub attachments: u64,
     pub tombstones: u64,
     pub audit_entries: u64,
@@ -91,6 +100,8 @@ impl Counts {
             RecordKind::GroupInstance => &mut self.group_instances,
             RecordKind::Answer => &mut self.answers,
             RecordKind::Note => &mut self.notes,
+            RecordKind::Recording => &mut self.recordings,
+            RecordKind::AudioMarker => &mut self.audio_markers,
             RecordKind::Attachment => &mut self.attachments,
             RecordKind::Tombstone => &mut self.tombstones,
         };

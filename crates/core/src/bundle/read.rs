@@ -25,12 +25,14 @@ pub enum RecordKind {
     GroupInstance,
     Answer,
     Note,
+    Recording,
+    AudioMarker,
     Attachment,
     Tombstone,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 9] = [
+    pub const ALL: [RecordKind; 11] = [
         RecordKind::Witness,
         RecordKind::WitnessIdentity,
         RecordKind::Consent,
@@ -38,6 +40,8 @@ impl RecordKind {
         RecordKind::GroupInstance,
         RecordKind::Answer,
         RecordKind::Note,
+        RecordKind::Recording,
+        RecordKind::AudioMarker,
         RecordKind::Attachment,
         RecordKind::Tombstone,
     ];
@@ -50,6 +54,8 @@ impl RecordKind {
             RecordKind::GroupInstance => "group_instance",
             RecordKind::Answer => "answer",
             RecordKind::Note => "note",
+            RecordKind::Recording => "recording",
+            RecordKind::AudioMarker => "audio_marker",
             RecordKind::Attachment => "attachment",
             RecordKind::Tombstone => "tombstone",
         }
@@ -57,7 +63,7 @@ impl RecordKind {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|k| k.code() == s)
     }
-    fn file(self) -> &'static str {
+    pub(crate) fn file(self) -> &'static str {
         match self {
             RecordKind::Witness => "records/witnesses.jsonl",
             RecordKind::WitnessIdentity => "records/witness_identities.jsonl",
@@ -66,6 +72,8 @@ impl RecordKind {
             RecordKind::GroupInstance => "records/group_instances.jsonl",
             RecordKind::Answer => "records/answers.jsonl",
             RecordKind::Note => "records/notes.jsonl",
+            RecordKind::Recording => "records/recordings.jsonl",
+            RecordKind::AudioMarker => "records/audio_markers.jsonl",
             RecordKind::Attachment => "records/attachments.jsonl",
             RecordKind::Tombstone => "records/tombstones.jsonl",
         }
@@ -79,6 +87,8 @@ impl RecordKind {
             RecordKind::GroupInstance => c.group_instances,
             RecordKind::Answer => c.answers,
             RecordKind::Note => c.notes,
+            RecordKind::Recording => c.recordings,
+            RecordKind::AudioMarker => c.audio_markers,
             RecordKind::Attachment => c.attachments,
             RecordKind::Tombstone => c.tombstones,
         }
@@ -96,6 +106,11 @@ pub trait BundleSink {
     fn record(&mut self, kind: RecordKind, record: Value) -> Result<()>;
     /// An attachment's bytes, already checked against the manifest's hash.
     fn attachment(&mut self, id: &str, data: &[u8]) -> Result<()>;
+    /// A recording's audio: a WAV file of `size` bytes, streamed (it can be hours long). The
+    /// recording's record came earlier in the bundle. The hash is checked when the sink has
+    /// read it, so a sink must keep nothing final until the whole bundle is complete (an
+    /// importer works in one transaction anyway).
+    fn audio(&mut self, recording_id: &str, size: u64, wav: &mut dyn Read) -> Result<()>;
     /// One audit entry; the chain inside the bundle is checked by the reader.
     fn audit_entry(&mut self, entry: &BundleAuditEntry) -> Result<()>;
 }
@@ -167,6 +182,9 @@ pub fn read_decrypted(plain: impl Read, sink: &mut dyn BundleSink) -> Result<Rea
         }
         // 2. Payload, in manifest order.
         let mut seen = std::collections::HashMap::new();
+        // Every recording travels with its audio: none may be missing, none may be extra.
+        let mut recordings = HashSet::new();
+        let mut audio_ids = HashSet::new();
         let mut audit = AuditCheck::new(&manifest);
         for f in &manifest.files {
             let mut e = next(&f.path)?;
@@ -189,6 +207,20 @@ pub fn read_decrypted(plain: impl Read, sink: &mut dyn BundleSink) -> Result<Rea
                 hr.read_to_end(&mut data).map_err(stream_err)?;
                 hr.check(f)?;
                 sink.attachment(id, &data)?;
+            } else if let Some(id) = f.path.strip_prefix("audio/").and_then(|r| r.strip_suffix(".wav")) {
+                if !recordings.contains(id) {
+                    return Err(bad(format!("{}: audio for a recording the bundle does not carry before it", f.path)));
+                }
+                audio_ids.insert(id.to_string());
+                let mut watched = Watched { inner: (&mut hr).take(f.size), failed: None };
+                let r = sink.audio(id, f.size, &mut watched);
+                // A damaged stream surfaces inside the sink as whatever it made of the I/O
+                // error; it is a damaged bundle whatever the sink says.
+                if let Some(kind) = watched.failed {
+                    return Err(stream_err(io::Error::from(kind)));
+                }
+                r?;
+                hr.check(f)?;
             } else if f.path == "audit/entries.jsonl" {
                 for_each_line(&mut hr, &f.path, |line| {
                     let entry: BundleAuditEntry = serde_json::from_slice(line).map_err(|_| bad("audit/entries.jsonl: a line is not a valid audit entry"))?;
@@ -203,6 +235,9 @@ pub fn read_decrypted(plain: impl Read, sink: &mut dyn BundleSink) -> Result<Rea
                 for_each_line(&mut hr, &f.path, |line| {
                     let v: Value = serde_json::from_slice(line).map_err(|_| bad(format!("{}: a line is not JSON", f.path)))?;
                     check_record(kind, &v, &f.path)?;
+                    if kind == RecordKind::Recording {
+                        recordings.insert(v["id"].as_str().unwrap_or_default().to_string());
+                    }
                     n += 1;
                     sink.record(kind, v)
                 })?;
@@ -214,6 +249,9 @@ pub fn read_decrypted(plain: impl Read, sink: &mut dyn BundleSink) -> Result<Rea
             if seen.get(&k).copied().unwrap_or(0) != k.count(&manifest.counts) {
                 return Err(bad(format!("{}: the number of records differs from the manifest", k.file())));
             }
+        }
+        if let Some(missing) = recordings.iter().find(|id| !audio_ids.contains(*id)) {
+            return Err(bad(format!("recording {missing} arrives without its audio (audio/{missing}.wav is not in the bundle)")));
         }
         if audit.count == 0 {
             // No audit file: the manifest must declare an empty range.
@@ -269,7 +307,7 @@ pub(crate) fn parse_manifest(bytes: &[u8]) -> Result<Manifest> {
     }
     let mut paths = HashSet::new();
     for f in &m.files {
-        let limit = file_limit(&f.path).ok_or_else(|| bad("the manifest lists a file path that is not allowed (only codebooks/, records/, attachments/ and audit/ names)"))?;
+        let limit = file_limit(&f.path).ok_or_else(|| bad("the manifest lists a file path that is not allowed (only codebooks/, records/, attachments/, audio/ and audit/ names)"))?;
         if f.size > limit {
             return Err(bad(format!("{} is declared larger than allowed", f.path)));
         }
@@ -304,6 +342,9 @@ fn file_limit(path: &str) -> Option<u64> {
     }
     if let Some(id) = path.strip_prefix("attachments/") {
         return safe_component(id).then_some(MAX_ATTACHMENT_BYTES as u64);
+    }
+    if let Some(id) = path.strip_prefix("audio/").and_then(|r| r.strip_suffix(".wav")) {
+        return safe_component(id).then_some(MAX_AUDIO_BYTES);
     }
     if path == "audit/entries.jsonl" || RecordKind::ALL.iter().any(|k| k.file() == path) {
         return Some(MAX_RECORDS_FILE_BYTES);
@@ -353,6 +394,18 @@ fn for_each_line(r: &mut impl Read, path: &str, mut f: impl FnMut(&[u8]) -> Resu
         }
         line.pop();
         f(&line)?;
+    }
+}
+
+/// Remembers whether the stream under it failed.
+struct Watched<R> {
+    inner: R,
+    failed: Option<io::ErrorKind>,
+}
+
+impl<R: Read> Read for Watched<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| self.failed = Some(e.kind()))
     }
 }
 

@@ -63,17 +63,7 @@ pub struct WrittenBundle {
 }
 
 fn records_file(kind: RecordKind) -> String {
-    format!("records/{}.jsonl", match kind {
-        RecordKind::Witness => "witnesses",
-        RecordKind::Consent => "consents",
-        RecordKind::Interview => "interviews",
-        RecordKind::GroupInstance => "group_instances",
-        RecordKind::Answer => "answers",
-        RecordKind::Note => "notes",
-        RecordKind::WitnessIdentity => "witness_identities",
-        RecordKind::Attachment => "attachments",
-        RecordKind::Tombstone => "tombstones",
-    })
+    kind.file().to_string()
 }
 
 /// Writes a return bundle to `out` (which must not exist), atomically. Return bundles hold
@@ -135,7 +125,7 @@ pub fn write_return_bundle(b: &ReturnBundle<'_>, out: &Path) -> Result<WrittenBu
     };
     let manifest_bytes = serde_json::to_vec_pretty(&manifest).expect("serialisable");
     let signature = sign_manifest(b.signing_key, &manifest_bytes);
-    let bytes = write_encrypted(out, &recipients, |tar| {
+    let bytes = write_encrypted(out, &recipients, None, |tar| {
         tar.entry("manifest.json", manifest_bytes.len() as u64, &mut &manifest_bytes[..])?;
         tar.entry("manifest.sig", signature.len() as u64, &mut signature.as_bytes())?;
         for ((path, data), f) in payload.iter().zip(&manifest.files) {
@@ -577,6 +567,10 @@ impl BundleSink for ReturnSink<'_> {
 
     fn attachment(&mut self, _id: &str, _data: &[u8]) -> Result<()> {
         Err(bad("a return bundle may not carry attachments"))
+    }
+
+    fn audio(&mut self, _recording_id: &str, _size: u64, _wav: &mut dyn std::io::Read) -> Result<()> {
+        Err(bad("a return bundle may not carry audio"))
     }
 
     fn audit_entry(&mut self, _e: &BundleAuditEntry) -> Result<()> {
