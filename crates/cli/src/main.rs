@@ -5,6 +5,7 @@ mod archive;
 mod audio;
 mod passphrase;
 mod show;
+mod transcript;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -102,6 +103,10 @@ enum Cmd {
     /// Recordings: list, show, markers, export as WAV (plaintext), delete.
     #[command(subcommand)]
     Recording(audio::RecordingCmd),
+    /// Transcripts: show, review and translate segments, history, export (txt, srt, vtt,
+    /// bilingual HTML; plaintext, optionally redacted).
+    #[command(subcommand)]
+    Transcript(transcript::TranscriptCmd),
     /// The central archive (coordinators): import bundles, trust devices, search.
     #[command(subcommand)]
     Archive(archive::ArchiveCmd),
@@ -474,6 +479,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         Cmd::Archive(c) => archive::run(c, &out)?,
         Cmd::Record(a) => audio::record(cli, &out, a)?,
         Cmd::Recording(c) => audio::run(cli, &out, c)?,
+        Cmd::Transcript(c) => transcript::run(cli, &out, c)?,
         Cmd::Consent(c) => consent(cli, &out, c)?,
         Cmd::Interview(c) => interview(cli, &out, c, lang)?,
         Cmd::Search { query, limit } => {

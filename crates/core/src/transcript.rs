@@ -1349,7 +1349,7 @@ impl Vault {
             TranscriptFormat::Text => {
                 for s in &segs {
                     let who = speaker_label(s.speaker);
-                    let body = text(s).replace('\n', " ");
+                    let body = cue_lines(&text(s)).replace('\n', " ");
                     if who.is_empty() {
                         writeln!(out, "[{}] {body}", &clock(s.start_ms, '.')[..8])?;
                     } else {
