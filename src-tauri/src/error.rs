@@ -48,6 +48,8 @@ impl From<Error> for AppError {
             // Capture or device failures: the core's message names the device's problem
             // (never audio), e.g. the audio system's own error.
             Error::Audio(m) => AppError::with_detail("audio", m),
+            // The interviewer cancelled an export: nothing was written.
+            Error::Cancelled => AppError::code("cancelled"),
             // Storage and everything else: no detail, since a database message could in
             // principle quote a value.
             _ => AppError::code("storage"),
@@ -73,5 +75,6 @@ mod tests {
         assert_eq!(e, AppError::with_detail("not_found", "witness"));
         let e: AppError = Error::Audio("cannot open the audio input (device busy)".into()).into();
         assert_eq!(e, AppError::with_detail("audio", "cannot open the audio input (device busy)"));
+        assert_eq!(AppError::from(Error::Cancelled), AppError::code("cancelled"));
     }
 }

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::Value;
+use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, State};
 use testimony_core::SearchHit;
 use testimony_core::audio::capture::CpalSource;
@@ -26,7 +27,7 @@ use zeroize::Zeroizing;
 
 use audio::{RecordingState, RecordingSummary};
 use error::AppError;
-use ops::{AppInfo, FormState, NewInterviewArgs, Session, StatusAction, VaultInfo, WitnessSummary};
+use ops::{AppInfo, ExportStep, FormState, NewInterviewArgs, Session, StatusAction, VaultInfo, WitnessSummary};
 use settings::Settings;
 use worker::Worker;
 
@@ -70,9 +71,11 @@ async fn unlock(w: State<'_, Worker>, passphrase: String) -> Res<()> {
     on_vault(&w, move |s| s.unlock(&pass)).await
 }
 
-/// Closes the vault: the connection is dropped and SQLCipher wipes its key.
+/// Closes the vault: the connection is dropped and SQLCipher wipes its key. An export in
+/// progress is cancelled first, so that the lock does not wait for it.
 #[tauri::command(rename_all = "snake_case")]
 async fn lock(w: State<'_, Worker>) -> Res<()> {
+    w.export_cancel.store(true, Ordering::SeqCst);
     on_vault(&w, |s| {
         s.lock();
         Ok(())
@@ -299,6 +302,8 @@ fn panic_lock(app: &AppHandle) {
         let _ = wv.eval("window.__testimonyPanic && window.__testimonyPanic()");
     }
     let w = app.state::<Worker>().inner().clone();
+    // An export in progress holds the vault thread: cancel it so the lock is not held up.
+    w.export_cancel.store(true, Ordering::SeqCst);
     std::thread::spawn(move || {
         let Ok(seen) = w.call(|s| Ok(s.locks)) else { return };
         std::thread::sleep(Duration::from_secs(2));
@@ -323,6 +328,7 @@ fn panic_lock(app: &AppHandle) {
 /// vault is locked and the window goes.
 #[tauri::command(rename_all = "snake_case")]
 async fn close_window(w: State<'_, Worker>, window: tauri::WebviewWindow) -> Res<()> {
+    w.export_cancel.store(true, Ordering::SeqCst);
     let _ = on_vault(&w, |s| {
         s.lock();
         Ok(())
@@ -333,9 +339,24 @@ async fn close_window(w: State<'_, Worker>, window: tauri::WebviewWindow) -> Res
 
 // ---- export ----------------------------------------------------------------------------------
 
+/// Exports on the vault thread; progress goes to `on_progress` (a channel: no event
+/// permission is needed), and `export_cancel` stops it through a flag the export checks at
+/// each step (the vault thread is busy with the export, so cancel cannot be a job there).
 #[tauri::command(rename_all = "snake_case")]
-async fn export_bundle(w: State<'_, Worker>, dest_dir: String) -> Res<ExportReport> {
-    on_vault(&w, move |s| s.export(&dest_dir)).await
+async fn export_bundle(w: State<'_, Worker>, dest_dir: String, on_progress: Channel<ExportStep>) -> Res<ExportReport> {
+    let cancel = w.export_cancel.clone();
+    cancel.store(false, Ordering::SeqCst);
+    on_vault(&w, move |s| {
+        s.export(&dest_dir, &cancel, &mut |step| {
+            let _ = on_progress.send(step);
+        })
+    })
+    .await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+fn export_cancel(w: State<'_, Worker>) {
+    w.export_cancel.store(true, Ordering::SeqCst);
 }
 
 fn main() {
@@ -405,6 +426,7 @@ fn main() {
             set_interview_status,
             close_window,
             export_bundle,
+            export_cancel,
             recording_start,
             recording_status,
             recording_pause,
@@ -420,6 +442,7 @@ fn main() {
             // progress is stopped and the vault closed before the process exits.
             if let tauri::RunEvent::Exit = event {
                 let w = app.state::<Worker>().inner().clone();
+                w.export_cancel.store(true, Ordering::SeqCst);
                 let _ = w.call(|s| {
                     s.lock();
                     Ok(())

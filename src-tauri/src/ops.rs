@@ -2,11 +2,13 @@
 //! tests can drive them without a window. Every rule is the core's: these functions only
 //! translate arguments, call `testimony_core`, and shape the answer for the UI.
 
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use testimony_core::bundle::{ExportOptions, ExportReport};
+use testimony_core::bundle::{ExportOptions, ExportPhase, ExportProgress, ExportReport};
 use testimony_core::codebook::Codebook;
 use testimony_core::form::Form;
 use testimony_core::model::{
@@ -67,6 +69,14 @@ pub struct FormState {
     /// Section ids whose skip logic shows them.
     pub sections: Vec<String>,
     pub missing_required: Vec<String>,
+}
+
+/// Export progress as the export screen shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ExportStep {
+    pub phase: ExportPhase,
+    /// The whole export, 0 to 1.
+    pub fraction: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -330,8 +340,10 @@ impl Session {
     // ---- export ------------------------------------------------------------------------------
 
     /// Exports what changed since the last bundle to a new file in `dest_dir`, encrypted to the
-    /// saved archive recipient.
-    pub fn export(&mut self, dest_dir: &str) -> Result<ExportReport, AppError> {
+    /// saved archive recipient. `report` hears the progress (at most about once per percent);
+    /// setting `cancel` stops the export at its next step: the core then leaves no file and
+    /// records no bundle, and this returns the code `cancelled`.
+    pub fn export(&mut self, dest_dir: &str, cancel: &AtomicBool, report: &mut dyn FnMut(ExportStep)) -> Result<ExportReport, AppError> {
         let v = self.vault()?;
         let recipients = v.archive_recipients()?;
         if recipients.is_empty() {
@@ -348,7 +360,19 @@ impl Session {
             return Err(AppError::code("bad_destination"));
         }
         let opts = ExportOptions { recipients, full: false, include_identity: false };
-        Ok(v.export_bundle(&opts, &out)?)
+        let mut last: Option<ExportStep> = None;
+        let mut progress = |p: ExportProgress| {
+            if cancel.load(Ordering::SeqCst) {
+                return ControlFlow::Break(());
+            }
+            let step = ExportStep { phase: p.phase, fraction: p.fraction() };
+            if last.is_none_or(|l| l.phase != step.phase || step.fraction - l.fraction >= 0.01 || step.fraction >= 1.0 && l.fraction < 1.0) {
+                report(step);
+                last = Some(step);
+            }
+            ControlFlow::Continue(())
+        };
+        Ok(v.export_bundle_with_progress(&opts, &out, &mut progress)?)
     }
 }
 
@@ -428,14 +452,63 @@ mod tests {
     fn recipient_and_export_destination_are_checked() {
         let (t, mut s) = session();
         s.create_vault(PASS, "Kim").unwrap();
-        assert_eq!(s.export(t.path().to_str().unwrap()).unwrap_err().code, "no_recipient");
+        assert_eq!(s.export(t.path().to_str().unwrap(), &AtomicBool::new(false), &mut |_| {}).unwrap_err().code, "no_recipient");
         assert_eq!(s.set_recipient(Some("not-a-key".into())).unwrap_err().code, "invalid");
         let key = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
         s.set_recipient(Some(format!(" {key}, {key} "))).unwrap();
         assert_eq!(s.vault_info().unwrap().recipient.as_deref(), Some(format!("{key} {key}").as_str()));
         s.set_recipient(Some(key.into())).unwrap();
         assert_eq!(s.vault_info().unwrap().recipient.as_deref(), Some(key));
-        assert_eq!(s.export("relative/dir").unwrap_err().code, "bad_destination");
+        assert_eq!(s.export("relative/dir", &AtomicBool::new(false), &mut |_| {}).unwrap_err().code, "bad_destination");
+    }
+
+    /// A vault with a shared interview and the archive recipient saved.
+    fn exportable() -> (tempfile::TempDir, Session) {
+        let (t, mut s) = session();
+        s.create_vault(PASS, "Kim").unwrap();
+        let w = s.create_witness(WitnessProfile { birth_year: Some(1975), ..Default::default() }).unwrap();
+        s.set_consent(&w.code, ConsentScopes { share_archive: true, ..Default::default() }, ConsentMethod::Oral).unwrap();
+        let i = s.new_interview(NewInterviewArgs { witness: w.code, languages: vec!["ko".into()], place: None, interpreter: None }).unwrap();
+        s.set_answer(&i.meta.id, None, "cl_anything_else", &json!("교화소에서 매일 12시간 일했다")).unwrap();
+        s.set_recipient(Some("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p".into())).unwrap();
+        (t, s)
+    }
+
+    #[test]
+    fn export_reports_progress_to_the_end() {
+        let (t, mut s) = exportable();
+        let dest = t.path().join("usb");
+        std::fs::create_dir(&dest).unwrap();
+        let mut steps = Vec::new();
+        let r = s.export(dest.to_str().unwrap(), &AtomicBool::new(false), &mut |p| steps.push(p)).unwrap();
+        assert!(r.path.is_file());
+        assert!(!steps.is_empty());
+        assert!(steps.windows(2).all(|w| w[1].fraction >= w[0].fraction), "progress never goes back: {steps:?}");
+        assert_eq!(steps.last().unwrap().fraction, 1.0, "{steps:?}");
+        assert_eq!(steps.last().unwrap().phase, ExportPhase::Writing);
+    }
+
+    #[test]
+    fn a_cancelled_export_leaves_no_file_and_the_next_one_takes_everything() {
+        let (t, mut s) = exportable();
+        let dest = t.path().join("usb");
+        std::fs::create_dir(&dest).unwrap();
+        // Cancelled at its first step (as the cancel button does while it runs).
+        let cancel = AtomicBool::new(false);
+        let e = s
+            .export(dest.to_str().unwrap(), &cancel, &mut |_| {
+                cancel.store(true, Ordering::SeqCst);
+            })
+            .unwrap_err();
+        assert_eq!(e.code, "cancelled");
+        assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0, "no bundle and no partial file");
+        // Cancelled before it began.
+        assert_eq!(s.export(dest.to_str().unwrap(), &AtomicBool::new(true), &mut |_| {}).unwrap_err().code, "cancelled");
+        assert_eq!(std::fs::read_dir(&dest).unwrap().count(), 0);
+        // Nothing was recorded as exported: the next export carries the interview.
+        let r = s.export(dest.to_str().unwrap(), &AtomicBool::new(false), &mut |_| {}).unwrap();
+        assert_eq!(r.counts.interviews, 1);
+        assert_eq!(r.sequence, 1);
     }
 
     #[test]

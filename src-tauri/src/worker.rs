@@ -7,7 +7,7 @@
 //! the interviewer is active, and runs its own, earlier timer).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
@@ -23,6 +23,8 @@ pub struct Worker {
     pub idle_minutes: Arc<AtomicU32>,
     /// The recording in progress (shared with the session on the vault thread).
     pub audio: AudioSlot,
+    /// Set to cancel the export running on the vault thread (checked at each of its steps).
+    pub export_cancel: Arc<AtomicBool>,
 }
 
 impl Worker {
@@ -63,7 +65,7 @@ impl Worker {
                 }
             })
             .expect("the vault thread starts");
-        Worker { tx, idle_minutes: idle, audio }
+        Worker { tx, idle_minutes: idle, audio, export_cancel: Arc::default() }
     }
 
     /// Runs `f` on the vault thread and waits for its result.

@@ -1,8 +1,8 @@
 // The only place the UI talks to the backend. Each function is one Tauri command; the rules
 // are enforced there (in testimony-core), not here.
-import { invoke } from '@tauri-apps/api/core';
+import { Channel, invoke } from '@tauri-apps/api/core';
 import type {
-  AppError, AppInfo, Codebook, Consent, ExportReport, FormState, Interview, Marker, Note, Recording,
+  AppError, AppInfo, Codebook, Consent, ExportReport, ExportStep, FormState, Interview, Marker, Note, Recording,
   RecordingState, RecordingSummary, Scopes, SearchHit, Settings, VaultInfo, Witness, WitnessIdentity,
   WitnessProfile, WitnessSummary,
 } from './types';
@@ -66,7 +66,10 @@ export const api = {
   setInterviewStatus: (interview_id: string, action: 'complete' | 'review' | 'reopen') =>
     call<Interview>('set_interview_status', { interview_id, action }),
   closeWindow: () => call<void>('close_window'),
-  exportBundle: (dest_dir: string) => call<ExportReport>('export_bundle', { dest_dir }),
+  /** Progress arrives on a channel (no event permission needed); `exportCancel` stops it. */
+  exportBundle: (dest_dir: string, onProgress: (p: ExportStep) => void = () => {}) =>
+    call<ExportReport>('export_bundle', { dest_dir, on_progress: new Channel<ExportStep>(onProgress) }),
+  exportCancel: () => call<void>('export_cancel'),
   recordingStart: (interview_id: string) => call<RecordingState>('recording_start', { interview_id }),
   recordingStatus: () => call<RecordingState | null>('recording_status'),
   recordingPause: (paused: boolean) => call<RecordingState>('recording_pause', { paused }),

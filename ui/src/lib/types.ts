@@ -86,6 +86,9 @@ export interface ExportReport {
   withheld: { witnesses: number; records: number; reasons: { no_share_consent: number; consent_withdrawn: number; no_consent_recorded: number } };
 }
 
+/** Export progress (src-tauri ops.rs ExportStep): `fraction` of the whole export, 0–1. */
+export interface ExportStep { phase: 'checking' | 'writing'; fraction: number }
+
 /** The recording in progress (src-tauri audio.rs RecordingState). */
 export interface RecordingState {
   recording_id: string;
@@ -125,5 +128,5 @@ export const ERROR_CODES = [
   'weak_passphrase', 'invalid_answer', 'not_found', 'not_allowed', 'invalid', 'incomplete',
   'nothing_to_export', 'audit_broken', 'codebook', 'io', 'storage', 'internal', 'locked',
   'no_recipient', 'bad_destination', 'audio', 'no_audio_device', 'no_audio_consent', 'no_audio_arrived',
-  'recording_active', 'not_recording', 'unknown',
+  'recording_active', 'not_recording', 'cancelled', 'unknown',
 ] as const;

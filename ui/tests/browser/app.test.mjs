@@ -335,6 +335,7 @@ describe('Testimony UI (mocked backend)', () => {
     await page.getByTestId('field-cl_anything_else').waitFor();
     await page.getByTestId('rec-marker').click();
     await page.getByTestId('rec-marker-added').getByText(/Anything else\?/).waitFor();
+    assert.equal(await page.getByTestId('rec-marker-count').innerText(), 'Markers: 2');
     // …and on other screens: the header shows it and leads back.
     await page.getByTestId('back').click();
     await page.getByTestId('rec-indicator').click();
@@ -442,6 +443,37 @@ describe('Testimony UI (mocked backend)', () => {
     await page.getByTestId('jump-marker').first().click();
     await page.waitForFunction(() => window.__mock.windows.some((x) => x.from_ms === 95_000));
     assert.match(await page.getByTestId('play-position').innerText(), /^1:3\d \//);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  it('export: progress bar while it runs, cancel leaves nothing, the next export completes', async () => {
+    const { page, context, errors } = await freshPage();
+    await createVault(page);
+    await witnessWithConsent(page);
+    await page.evaluate(() => { window.__mock.exportSteps = 40; });
+    await page.getByTestId('nav-export').click();
+    await page.getByTestId('recipient').fill('age1qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq');
+    await page.getByTestId('destination').fill('/media/usb');
+    await page.getByTestId('export').click();
+    // The bar follows the progress the backend sends.
+    await page.getByTestId('export-progress').getByText('Writing the encrypted bundle').waitFor();
+    const v = Number(await page.getByTestId('export-bar').getAttribute('value'));
+    assert.ok(v > 30 && v < 100, `progress shown (${v} %)`);
+    assert.match(await page.getByTestId('export-percent').innerText(), /^\d+ %$/);
+    // Cancel from the keyboard.
+    await page.getByTestId('export-cancel').focus();
+    await page.keyboard.press('Enter');
+    await page.getByTestId('export-cancelled').waitFor();
+    assert.match(await page.getByTestId('export-cancelled').innerText(), /No bundle was written/);
+    assert.equal(await page.getByTestId('export-progress').count(), 0);
+    assert.equal(await page.getByTestId('export-report').count(), 0);
+    assert.equal(await page.getByTestId('error').count(), 0, 'a cancel is not shown as an error');
+    assert.equal((await mock(page)).exportsCancelled, 1);
+    // Again, to the end: the report replaces the notice.
+    await page.getByTestId('export').click();
+    await page.getByTestId('export-report').waitFor({ timeout: 10_000 });
+    assert.equal(await page.getByTestId('export-cancelled').count(), 0);
     assert.deepEqual(errors, []);
     await context.close();
   });

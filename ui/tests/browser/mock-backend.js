@@ -47,6 +47,8 @@
     audioDevice: true, active: null, recordings: [], markers: [], windows: [],
   };
   window.__mock = S;
+  const callbacks = new Map();
+  let nextCallback = 0;
   const now = () => new Date().toISOString();
   const id = () => `id-${++S.n}`;
   const meta = () => ({ id: id(), device_id: 'dev', created_at: now(), updated_at: now(), version: 1 });
@@ -242,6 +244,7 @@
       return i;
     },
     close_window: () => {},
+    export_cancel: () => { S.exportCancel = true; },
     recording_start: ({ interview_id }) => {
       need();
       if (S.active) fail('recording_active');
@@ -293,10 +296,20 @@
       for (let k = 0; k < frames; k++) pcm[k] = Math.round(Math.sin(((from_ms * 48 + k) / 48000) * 440 * 2 * Math.PI) * 8000);
       return pcm.buffer;
     },
-    export_bundle: ({ dest_dir }) => {
+    // Progress goes to the channel the UI passed (as tauri::ipc::Channel does: {message, index}).
+    // With S.exportSteps > 0 the export takes that many 100 ms steps and can be cancelled.
+    export_bundle: async ({ dest_dir, on_progress }) => {
       need();
       if (!S.recipient) fail('no_recipient');
       if (!dest_dir.startsWith('/')) fail('bad_destination');
+      S.exportCancel = false;
+      const steps = S.exportSteps ?? 2;
+      for (let k = 1; k <= steps; k++) {
+        if (S.exportCancel) { S.exportsCancelled = (S.exportsCancelled ?? 0) + 1; fail('cancelled'); }
+        const fraction = k / steps;
+        callbacks.get(on_progress.id)?.({ message: { phase: fraction <= 0.3 ? 'checking' : 'writing', fraction }, index: k - 1 });
+        if (steps > 2) await new Promise((r) => setTimeout(r, 100));
+      }
       const shared = S.witnesses.filter((w) => S.consents[w.id]?.scopes.share_archive && !S.consents[w.id]?.withdrawn_at);
       return { path: `${dest_dir}/testimony-dev-1.tbundle`, bundle_id: 'b', sequence: 1, kind: 'incremental', bytes: 1000,
         counts: { witnesses: shared.length, interviews: S.interviews.filter((i) => shared.some((w) => w.id === i.witness_id)).length, answers: 0, audit_entries: 3 },
@@ -306,14 +319,14 @@
 
   window.__TAURI_INTERNALS__ = {
     metadata: { currentWindow: { label: 'main' }, currentWebview: { windowLabel: 'main', label: 'main' } },
-    transformCallback: () => 0,
-    unregisterCallback: () => {},
+    transformCallback: (cb) => { const cid = ++nextCallback; callbacks.set(cid, cb); return cid; },
+    unregisterCallback: (cid) => { callbacks.delete(cid); },
     invoke: async (cmd, args = {}) => {
       // Passphrases are never recorded in the call log.
       S.calls.push(cmd);
       const h = handlers[cmd];
       if (!h) throw { code: 'internal', detail: `mock has no command ${cmd}` };
-      const out = h(args);
+      const out = await h(args);
       if (out instanceof ArrayBuffer) return out;
       return JSON.parse(JSON.stringify(out ?? null));
     },

@@ -199,6 +199,8 @@ test('the whole flow in the real app, checked afterwards with the CLI', { timeou
   await d.type(tid('destination'), out);
   await d.click(tid('export'));
   await d.wait(tid('export-report'), { timeout: 60_000 });
+  // Progress reached the UI through the command's channel, up to the end.
+  assert.equal(await d.exec(`return document.querySelector('${tid('export-report')}').dataset.progress`), '100');
   await shot('export-en');
   await lang('ko');
   await shot('export-ko');
