@@ -477,4 +477,31 @@ describe('Testimony UI (mocked backend)', () => {
     assert.deepEqual(errors, []);
     await context.close();
   });
+
+  it('the idle lock waits while audio is being recorded, not while it is paused', async () => {
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    await page.clock.install();
+    await page.addInitScript({ path: MOCK });
+    await page.goto(base);
+    await createVault(page);
+    await witnessWithConsent(page);
+    await newInterview(page);
+    await page.getByTestId('rec-start').click();
+    await page.getByTestId('rec-state').getByText('Recording', { exact: true }).waitFor();
+    // Twelve minutes without a key press (the idle time is five): still open, still recording.
+    await page.clock.fastForward('12:00');
+    await page.getByTestId('rec-state').getByText('Recording', { exact: true }).waitFor();
+    assert.equal(await page.getByTestId('unlock').count(), 0);
+    assert.equal((await mock(page)).unlocked, true);
+    // Paused, the idle time runs out: the recording is stopped and kept, the vault locked.
+    await page.getByTestId('rec-pause').click();
+    await page.clock.fastForward('05:30');
+    await page.getByTestId('unlock').waitFor();
+    const m = await mock(page);
+    assert.equal(m.unlocked, false);
+    assert.equal(m.active, null);
+    assert.equal(m.recordings.length, 1);
+    await context.close();
+  });
 });
