@@ -171,9 +171,9 @@ pub struct TranscriptSegment {
     pub redactions: Vec<Redaction>,
 }
 
-const TRANSCRIPT_COLS: &str = "t.id, t.device_id, t.created_at, t.updated_at, t.version, t.recording_id, t.interview_id, t.model, t.language, t.window_ms, t.status, t.windows_total, (SELECT count(*) FROM transcript_windows w WHERE w.transcript_id = t.id)";
+pub(crate) const TRANSCRIPT_COLS: &str = "t.id, t.device_id, t.created_at, t.updated_at, t.version, t.recording_id, t.interview_id, t.model, t.language, t.window_ms, t.status, t.windows_total, (SELECT count(*) FROM transcript_windows w WHERE w.transcript_id = t.id)";
 
-fn transcript_row(r: &Row) -> rusqlite::Result<Transcript> {
+pub(crate) fn transcript_row(r: &Row) -> rusqlite::Result<Transcript> {
     Ok(Transcript {
         meta: meta(r, 0)?,
         recording_id: r.get(5)?,
@@ -193,7 +193,7 @@ fn transcript_row(r: &Row) -> rusqlite::Result<Transcript> {
 
 pub(crate) const SEGMENT_COLS: &str = "id, device_id, created_at, updated_at, version, transcript_id, interview_id, seq, start_ms, end_ms, text, machine_text, language, confidence, translation, translation_language, speaker, reviewed, redactions";
 
-fn segment_row(r: &Row) -> rusqlite::Result<TranscriptSegment> {
+pub(crate) fn segment_row(r: &Row) -> rusqlite::Result<TranscriptSegment> {
     let redactions: String = r.get(18)?;
     Ok(TranscriptSegment {
         meta: meta(r, 0)?,
@@ -262,7 +262,7 @@ pub(crate) fn get_segment(conn: &Connection, id: &str) -> Result<TranscriptSegme
 }
 
 /// What the search index holds for a segment: its text and, on the next line, its translation.
-fn search_body(s: &TranscriptSegment) -> String {
+pub(crate) fn search_body(s: &TranscriptSegment) -> String {
     match &s.translation {
         Some(t) => format!("{}\n{}", s.text, t),
         None => s.text.clone(),
@@ -477,9 +477,9 @@ impl Vault {
             )));
         }
         self.write(|tx, cx| {
-            let mut seq: i64 = tx.query_row("SELECT ifnull(max(seq), -1) + 1 FROM transcript_segments WHERE transcript_id = ?1", [transcript_id], |r| r.get(0))?;
+            let first: i64 = tx.query_row("SELECT ifnull(max(seq), -1) + 1 FROM transcript_segments WHERE transcript_id = ?1", [transcript_id], |r| r.get(0))?;
             let mut saved = 0i64;
-            for s in segments.iter().filter(|s| !s.text.trim().is_empty()) {
+            for (seq, s) in (first..).zip(segments.iter().filter(|s| !s.text.trim().is_empty())) {
                 let text = s.text.trim().to_string();
                 let seg = TranscriptSegment {
                     meta: RecordMeta { id: new_id(), device_id: cx.device_id.clone(), created_at: cx.now.clone(), updated_at: cx.now.clone(), version: 1 },
@@ -500,7 +500,6 @@ impl Vault {
                 };
                 insert_segment(tx, &seg)?;
                 record_version(tx, cx, &seg, "create", None)?;
-                seq += 1;
                 saved += 1;
             }
             tx.execute(
@@ -1113,21 +1112,21 @@ impl Vault {
             )));
         }
         let (a, b) = if px < py { (x, y) } else { (y, x) };
-        if let (Some(sa), Some(sb)) = (a.speaker, b.speaker) {
-            if sa != sb {
-                return Err(Error::Invalid(format!(
-                    "the segments have different speakers ({} and {}); set one speaker first",
-                    sa.code(),
-                    sb.code()
-                )));
-            }
+        if let (Some(sa), Some(sb)) = (a.speaker, b.speaker)
+            && sa != sb
+        {
+            return Err(Error::Invalid(format!(
+                "the segments have different speakers ({} and {}); set one speaker first",
+                sa.code(),
+                sb.code()
+            )));
         }
-        if let (Some(la), Some(lb)) = (&a.translation_language, &b.translation_language) {
-            if la != lb {
-                return Err(Error::Invalid(format!(
-                    "the translations are in different languages ({la} and {lb})"
-                )));
-            }
+        if let (Some(la), Some(lb)) = (&a.translation_language, &b.translation_language)
+            && la != lb
+        {
+            return Err(Error::Invalid(format!(
+                "the translations are in different languages ({la} and {lb})"
+            )));
         }
         let mut m = a.clone();
         m.start_ms = a.start_ms.min(b.start_ms);
