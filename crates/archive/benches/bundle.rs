@@ -8,8 +8,9 @@
 //! ```
 //!
 //! A vault gets `demo::populate` interviews (all witnesses then consent to sharing, so nothing is
-//! withheld) and synthetic speech-like audio as WAV **attachments** (16 kHz mono 16-bit PCM, one
-//! clip of `CLIP_SECONDS` per interview in turn). Two sizes of the same vault are measured, a small
+//! withheld) and synthetic speech-like audio as **recordings** (16 kHz mono 16-bit PCM, one
+//! clip of `CLIP_SECONDS` per interview in turn, imported into the vault's chunked audio store;
+//! a bundle carries each as `audio/<id>.wav`). Two sizes of the same vault are measured, a small
 //! one and then (after adding clips) the full one, to show whether memory grows with the bundle.
 //! For each size:
 //!
@@ -195,8 +196,8 @@ fn worker(step: &str) {
                 "every witness consents: nothing may be withheld"
             );
             detail = format!(
-                "{} interviews, {} answers, {} attachments, {} bytes",
-                r.counts.interviews, r.counts.answers, r.counts.attachments, r.bytes
+                "{} interviews, {} answers, {} recordings, {} bytes",
+                r.counts.interviews, r.counts.answers, r.counts.recordings, r.bytes
             );
             (t0.elapsed().as_secs_f64(), cpu_secs() - c0)
         }
@@ -217,7 +218,7 @@ fn worker(step: &str) {
                 .import(Path::new(&var("BENCH_BUNDLE")))
                 .expect("import");
             assert_eq!(r.outcome, "imported", "{}", r.message);
-            detail = format!("{} added, {} attachments", r.added, r.attachments);
+            detail = format!("{} added, {} recordings with audio", r.added, r.recordings_audio);
             (t0.elapsed().as_secs_f64(), cpu_secs() - c0)
         }
         other => panic!("unknown step {other}"),
@@ -300,7 +301,8 @@ fn q(p: &Path) -> String {
 
 // ---- the vault -------------------------------------------------------------------------------
 
-/// Adds clips `from..to` to the vault (clip k goes to the k-th interview by id, round robin).
+/// Adds clips `from..to` to the vault as recordings (clip k goes to the k-th interview by id,
+/// round robin), each through `Vault::import_wav`: the vault's own chunked audio store.
 fn add_clips(dir: &Path, from: usize, to: usize, clip_secs: f64) -> f64 {
     let mut vault = Vault::open(dir, PASS).expect("open vault");
     let mut ids: Vec<String> = vault
@@ -311,24 +313,11 @@ fn add_clips(dir: &Path, from: usize, to: usize, clip_secs: f64) -> f64 {
         .collect();
     ids.sort();
     let t0 = Instant::now();
-    let mut k = from;
-    while k < to {
-        let end = (k + 25).min(to);
+    for c in from..to {
+        let wav = wav_clip(SEED + c as u64, clip_secs);
         vault
-            .batch(|v| {
-                for c in k..end {
-                    let wav = wav_clip(SEED + c as u64, clip_secs);
-                    v.add_attachment(
-                        &ids[c % ids.len()],
-                        &format!("interview-audio-{c:05}.wav"),
-                        "audio/wav",
-                        &wav,
-                    )?;
-                }
-                Ok(())
-            })
-            .expect("add clips");
-        k = end;
+            .import_wav(&ids[c % ids.len()], &wav[..])
+            .expect("add clip");
     }
     t0.elapsed().as_secs_f64()
 }
@@ -387,7 +376,7 @@ fn main() {
         "testimony bundle benchmark: export and import against age + zstd (CLI), same bytes, same run"
     );
     println!(
-        "interviews={interviews} audio={hours} h and {hours_small} h ({} and {} clips of {clip_secs} s, 16 kHz mono 16-bit WAV attachments) dir={}",
+        "interviews={interviews} audio={hours} h and {hours_small} h ({} and {} clips of {clip_secs} s, 16 kHz mono 16-bit recordings) dir={}",
         clips(hours),
         clips(hours_small),
         dir.display()

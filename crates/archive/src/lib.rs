@@ -654,6 +654,8 @@ impl Archive {
             "attachments": children("attachment")?,
             "recordings": children("recording")?,
             "audio_markers": children("audio_marker")?,
+            "transcripts": children("transcript")?,
+            "transcript_segments": children("transcript_segment")?,
         }))
     }
 

@@ -76,6 +76,14 @@ fn searchable(kind: RecordKind, v: &Value) -> Option<String> {
         },
         RecordKind::Note => v["text"].as_str().map(str::to_string),
         RecordKind::AudioMarker => v["label"].as_str().map(str::to_string),
+        // A segment's current text and its translation (Korean and English both searchable).
+        RecordKind::TranscriptSegment => {
+            let text = v["text"].as_str().unwrap_or_default();
+            Some(match v["translation"].as_str() {
+                Some(t) => format!("{text}\n{t}"),
+                None => text.to_string(),
+            })
+        }
         _ => None,
     }
     // PostgreSQL text cannot hold NUL; nobody searches for one.

@@ -180,7 +180,7 @@ impl Archive {
                 rows.extend(db.query("SELECT kind, id, body, source_key FROM records WHERE kind IN ('witness', 'consent') AND witness_id = ?1", vals![&witness])?);
             }
             rows.extend(db.query(
-                "SELECT kind, id, body, source_key FROM records WHERE (kind = 'interview' AND id = ?1) OR (kind IN ('group_instance', 'answer', 'note') AND interview_id = ?1) ORDER BY kind, id",
+                "SELECT kind, id, body, source_key FROM records WHERE (kind = 'interview' AND id = ?1) OR (kind IN ('group_instance', 'answer', 'note', 'transcript', 'transcript_segment') AND interview_id = ?1) ORDER BY kind, id",
                 vals![iv],
             )?);
             let mut any = false;

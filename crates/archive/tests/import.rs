@@ -184,6 +184,7 @@ on_both_backends!(
     bad_return_bundles_are_rejected_and_change_nothing_in_the_vault,
     a_bundle_needing_an_earlier_one_waits_for_it,
     a_deleted_recording_is_deleted_in_the_archive_with_its_audio,
+    a_translation_made_on_a_second_laptop_reaches_the_interviewer_through_the_archive,
 );
 
 struct Field {
@@ -218,6 +219,7 @@ fn archive_wav(a: &Archive, recording: &str) -> testimony_core::Result<Vec<u8>> 
 fn consent(share: bool) -> ConsentScopes {
     let mut s = ConsentScopes::default();
     s.set(ConsentScope::RecordAudio, true);
+    s.set(ConsentScope::Transcribe, true);
     s.set(ConsentScope::ShareArchive, share);
     s
 }
@@ -851,6 +853,69 @@ fn a_resolved_conflict_returns_but_unsent_local_edits_are_kept(store: &Store) {
     assert!(imp.conflicts >= 1 || imp.updated >= 1, "{imp:?}");
     assert!(a.conflicts(false).unwrap().iter().any(|c| c.incoming["value"] == json!("typed after the last export"))
         || archive_answers(&a, &field.shared_interview)["cl_anything_else#None"] == json!("typed after the last export"));
+}
+
+/// The transcript a translator reviews: made on the interviewer's laptop (segments as the
+/// engine saves them), corrected there, exported; translated on a second laptop; the archive
+/// keeps both versions of the segment until the coordinator takes the translation, which then
+/// returns to the interviewer's laptop, history included, and is found by search there.
+fn a_translation_made_on_a_second_laptop_reaches_the_interviewer_through_the_archive(store: &Store) {
+    use testimony_core::transcript::NewSegment;
+    let (tmp, field, mut a) = setup(store);
+    let (transcript, first, second_seg) = {
+        let mut v = Vault::open(&field.dir, VAULT_PASS).unwrap();
+        let t = v.start_transcript(&field.shared_recording, "ggml-test.bin", Some("ko"), 30_000).unwrap();
+        let seg = |s: u64, e: u64, text: &str| NewSegment { start_ms: s, end_ms: e, text: text.into(), language: Some("ko".into()), confidence: Some(0.8) };
+        v.save_transcript_window(&t.meta.id, 0, &[seg(0, 900, "탄광에서 일했슴니다"), seg(900, 2000, "하루 열두 시간")]).unwrap();
+        v.finish_transcript(&t.meta.id, 1).unwrap();
+        let segs = v.transcript_segments(&t.meta.id).unwrap();
+        v.edit_segment_text(&segs[0].meta.id, "탄광에서 일했습니다").unwrap();
+        (t.meta.id, segs[0].meta.id.clone(), segs[1].meta.id.clone())
+    };
+    let b1 = tmp.path().join("b1.tbundle");
+    let r1 = export(&field.dir, &a.recipient(), &b1);
+    assert_eq!((r1.counts.transcripts, r1.counts.transcript_segments), (1, 2), "{r1:?}");
+    a.import(&b1).unwrap();
+    let detail = a.interview_detail(&field.shared_interview).unwrap();
+    assert_eq!(detail["transcripts"][0]["id"], json!(transcript));
+    let segs = detail["transcript_segments"].as_array().unwrap();
+    let corrected = segs.iter().find(|s| s["id"] == json!(first)).unwrap();
+    assert_eq!((corrected["text"].as_str(), corrected["machine_text"].as_str()), (Some("탄광에서 일했습니다"), Some("탄광에서 일했슴니다")));
+    assert_eq!(a.search("탄광에서", 10).unwrap().len(), 1);
+
+    // The translator's laptop (a copy of the vault: it holds the recording) translates.
+    let second = tmp.path().join("vault2");
+    make_second_device(&field.dir, &second);
+    a.trust_device(&device_key(&second), "translator").unwrap();
+    {
+        let mut v = Vault::open(&second, VAULT_PASS).unwrap();
+        v.set_segment_translation(&first, "I worked in the coal mine", "en").unwrap();
+        v.set_segment_reviewed(&first, true).unwrap();
+    }
+    let s1 = tmp.path().join("s1.tbundle");
+    export(&second, &a.recipient(), &s1);
+    let imp = a.import(&s1).unwrap();
+    assert_eq!(imp.conflicts, 1, "the same segment changed on two laptops is kept twice: {imp:?}");
+    let c = a.conflicts(false).unwrap().into_iter().find(|c| c.kind == "transcript_segment").unwrap();
+    assert_eq!(c.incoming["translation"], json!("I worked in the coal mine"));
+    a.resolve_conflict(c.id, true).unwrap();
+    assert_eq!(a.search("coal mine", 10).unwrap().len(), 1, "the translation is searchable in the archive");
+
+    // Back to the interviewer.
+    trust_archive(&field.dir, &a);
+    let r = tmp.path().join("r1.tbundle");
+    let rep = a.export_return(&device_key(&field.dir), &r, false).unwrap();
+    assert_eq!(rep.counts.transcript_segments, 1, "{rep:?}");
+    let applied = apply_return(&field.dir, &r).unwrap();
+    assert_eq!((applied.updated, applied.kept_local, applied.skipped_without_recording), (1, 0, 0), "{applied:?}");
+    let v = Vault::open(&field.dir, VAULT_PASS).unwrap();
+    let s = v.transcript_segment(&first).unwrap();
+    assert_eq!((s.text.as_str(), s.translation.as_deref(), s.reviewed), ("탄광에서 일했습니다", Some("I worked in the coal mine"), true));
+    assert_eq!(v.transcript_segment(&second_seg).unwrap().translation, None);
+    let history = v.segment_history(&first).unwrap();
+    assert!(history.len() >= 3, "machine text, correction, returned translation: {history:?}");
+    assert!(!v.search("coal mine", 10).unwrap().is_empty(), "the returned translation is searchable on the laptop");
+    v.audit_verify().unwrap();
 }
 
 /// All interview content of a vault, for "changed nothing" checks.

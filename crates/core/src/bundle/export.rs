@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use super::*;
 use crate::error::{Error, Result};
 use crate::audio::{REC_COLS, marker_row, recording_row};
+use crate::transcript::{SEGMENT_COLS, TRANSCRIPT_COLS, segment_row, transcript_row};
 use crate::model::ConsentScope;
 use crate::records::{CONSENT_COLS, INTERVIEW_SELECT, WITNESS_COLS, answer_row, consent_row, instance_row, interview_row, witness_row};
 use crate::vault::{Vault, new_id, now};
@@ -183,7 +184,7 @@ impl Plan {
 
 /// In this order: consent first, because an importer checks every other record of a witness
 /// against it; interviews before the records inside them.
-const RECORD_FILES: [(RecordKind, &str); 11] = [
+const RECORD_FILES: [(RecordKind, &str); 13] = [
     (RecordKind::Consent, "records/consents.jsonl"),
     (RecordKind::Witness, "records/witnesses.jsonl"),
     (RecordKind::WitnessIdentity, "records/witness_identities.jsonl"),
@@ -193,6 +194,8 @@ const RECORD_FILES: [(RecordKind, &str); 11] = [
     (RecordKind::Note, "records/notes.jsonl"),
     (RecordKind::Recording, "records/recordings.jsonl"),
     (RecordKind::AudioMarker, "records/audio_markers.jsonl"),
+    (RecordKind::Transcript, "records/transcripts.jsonl"),
+    (RecordKind::TranscriptSegment, "records/transcript_segments.jsonl"),
     (RecordKind::Attachment, "records/attachments.jsonl"),
     (RecordKind::Tombstone, "records/tombstones.jsonl"),
 ];
@@ -466,6 +469,9 @@ pub(super) fn write_encrypted(
             .map_err(|e| Error::Invalid(format!("cannot encrypt to these recipients: {e}")))?;
         let age_w = enc.wrap_output(io::BufWriter::new(CountingFile { file, bytes: 0 }))?;
         let mut z = zstd::Encoder::new(age_w, 3)?;
+        // One compression worker: zstd runs beside this thread (tar, audio decoding, age), as
+        // `zstd | age` runs as two processes. The output is one standard zstd frame either way.
+        z.multithread(1)?;
         {
             let mut ticking;
             let w: &mut dyn Write = match progress {
@@ -671,6 +677,20 @@ fn write_records(
                 }
             }
         }
+        RecordKind::Transcript => {
+            let mut st = conn.prepare(&format!("SELECT {TRANSCRIPT_COLS} FROM transcripts t ORDER BY t.id"))?;
+            for t in st.query_map([], transcript_row)? {
+                let t = t?;
+                emit(&t.meta.id, witness_of(&t.interview_id), &t, w, seen)?;
+            }
+        }
+        RecordKind::TranscriptSegment => {
+            let mut st = conn.prepare(&format!("SELECT {SEGMENT_COLS} FROM transcript_segments ORDER BY id"))?;
+            for s in st.query_map([], segment_row)? {
+                let s = s?;
+                emit(&s.meta.id, witness_of(&s.interview_id), &s, w, seen)?;
+            }
+        }
         RecordKind::Attachment => {
             let mut st = conn.prepare("SELECT id, device_id, created_at, updated_at, version, interview_id, name, media_type, size, sha256 FROM attachments ORDER BY id")?;
             let rows = st.query_map([], |r| {
@@ -769,6 +789,8 @@ fn write_audit(conn: &Connection, plan: &Plan, opts: &ExportOptions, w: &mut dyn
         "SELECT t.record_id, i.witness_id FROM tombstones t JOIN interviews i ON i.id = t.interview_id",
         "SELECT r.id, i.witness_id FROM recordings r JOIN interviews i ON i.id = r.interview_id",
         "SELECT m.id, i.witness_id FROM audio_markers m JOIN recordings r ON r.id = m.recording_id JOIN interviews i ON i.id = r.interview_id",
+        "SELECT t.id, i.witness_id FROM transcripts t JOIN interviews i ON i.id = t.interview_id",
+        "SELECT s.id, i.witness_id FROM transcript_segments s JOIN interviews i ON i.id = s.interview_id",
     ] {
         let mut st = conn.prepare(sql)?;
         for r in st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {

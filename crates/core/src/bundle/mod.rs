@@ -85,6 +85,10 @@ pub struct Counts {
     pub recordings: u64,
     #[serde(default)]
     pub audio_markers: u64,
+    #[serde(default)]
+    pub transcripts: u64,
+    #[serde(default)]
+    pub transcript_segments: u64,
     pub attachments: u64,
     pub tombstones: u64,
     pub audit_entries: u64,
@@ -102,6 +106,8 @@ impl Counts {
             RecordKind::Note => &mut self.notes,
             RecordKind::Recording => &mut self.recordings,
             RecordKind::AudioMarker => &mut self.audio_markers,
+            RecordKind::Transcript => &mut self.transcripts,
+            RecordKind::TranscriptSegment => &mut self.transcript_segments,
             RecordKind::Attachment => &mut self.attachments,
             RecordKind::Tombstone => &mut self.tombstones,
         };

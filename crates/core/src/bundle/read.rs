@@ -27,12 +27,14 @@ pub enum RecordKind {
     Note,
     Recording,
     AudioMarker,
+    Transcript,
+    TranscriptSegment,
     Attachment,
     Tombstone,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 11] = [
+    pub const ALL: [RecordKind; 13] = [
         RecordKind::Witness,
         RecordKind::WitnessIdentity,
         RecordKind::Consent,
@@ -42,6 +44,8 @@ impl RecordKind {
         RecordKind::Note,
         RecordKind::Recording,
         RecordKind::AudioMarker,
+        RecordKind::Transcript,
+        RecordKind::TranscriptSegment,
         RecordKind::Attachment,
         RecordKind::Tombstone,
     ];
@@ -56,6 +60,8 @@ impl RecordKind {
             RecordKind::Note => "note",
             RecordKind::Recording => "recording",
             RecordKind::AudioMarker => "audio_marker",
+            RecordKind::Transcript => "transcript",
+            RecordKind::TranscriptSegment => "transcript_segment",
             RecordKind::Attachment => "attachment",
             RecordKind::Tombstone => "tombstone",
         }
@@ -74,6 +80,8 @@ impl RecordKind {
             RecordKind::Note => "records/notes.jsonl",
             RecordKind::Recording => "records/recordings.jsonl",
             RecordKind::AudioMarker => "records/audio_markers.jsonl",
+            RecordKind::Transcript => "records/transcripts.jsonl",
+            RecordKind::TranscriptSegment => "records/transcript_segments.jsonl",
             RecordKind::Attachment => "records/attachments.jsonl",
             RecordKind::Tombstone => "records/tombstones.jsonl",
         }
@@ -89,6 +97,8 @@ impl RecordKind {
             RecordKind::Note => c.notes,
             RecordKind::Recording => c.recordings,
             RecordKind::AudioMarker => c.audio_markers,
+            RecordKind::Transcript => c.transcripts,
+            RecordKind::TranscriptSegment => c.transcript_segments,
             RecordKind::Attachment => c.attachments,
             RecordKind::Tombstone => c.tombstones,
         }

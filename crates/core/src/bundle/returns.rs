@@ -30,12 +30,21 @@ use crate::codebook::{Codebook, searchable_text, validate_value};
 use crate::error::{Error, Result};
 use crate::model::*;
 use crate::records::{CONSENT_COLS, INTERVIEW_SELECT, WITNESS_COLS, answer_row, consent_row, instance_row, interview_row, witness_row};
+use crate::transcript::{SEGMENT_COLS, Speaker, TRANSCRIPT_COLS, Transcript, TranscriptSegment, search_body, segment_row, transcript_row};
 use crate::vault::{Ctx, Vault, new_id, now};
 
-/// The record types a return bundle may carry, in the order they are written. Identities and
-/// attachments never travel back; deletions do not yet (see the spec).
-pub const RETURN_KINDS: [RecordKind; 6] =
-    [RecordKind::Witness, RecordKind::Consent, RecordKind::Interview, RecordKind::GroupInstance, RecordKind::Answer, RecordKind::Note];
+/// The record types a return bundle may carry, in the order they are written. Identities,
+/// attachments and audio never travel back; deletions do not yet (see the spec).
+pub const RETURN_KINDS: [RecordKind; 8] = [
+    RecordKind::Witness,
+    RecordKind::Consent,
+    RecordKind::Interview,
+    RecordKind::GroupInstance,
+    RecordKind::Answer,
+    RecordKind::Note,
+    RecordKind::Transcript,
+    RecordKind::TranscriptSegment,
+];
 
 /// What the archive puts into one return bundle.
 pub struct ReturnBundle<'a> {
@@ -149,6 +158,10 @@ pub struct ReturnImportReport {
     pub unchanged: u64,
     /// Records changed here since the last export: the local change is kept.
     pub kept_local: u64,
+    /// Transcripts (and their segments) of recordings this device does not hold: return
+    /// bundles carry no audio, so they are left out here.
+    #[serde(default)]
+    pub skipped_without_recording: u64,
     pub warnings: Vec<String>,
 }
 
@@ -559,6 +572,73 @@ impl BundleSink for ReturnSink<'_> {
                         params![m.id, m.device_id, m.created_at, m.updated_at, m.version, n.interview_id, n.question_id, n.instance_id, n.text],
                     )?;
                     index_text(tx, &n.meta.id, &n.interview_id, "note", Some(&n.text))
+                })
+            }
+            RecordKind::Transcript => {
+                let t: Transcript = parse(kind, v)?;
+                let has_recording: bool = tx.query_row("SELECT count(*) FROM recordings WHERE id = ?1 AND interview_id = ?2", params![t.recording_id, t.interview_id], |r| r.get::<_, i64>(0))? > 0;
+                if !has_recording {
+                    self.report.skipped_without_recording += 1;
+                    return Ok(());
+                }
+                if t.window_ms == 0 {
+                    return Err(bad("a transcript is malformed"));
+                }
+                let cur = tx.query_row(&format!("SELECT {TRANSCRIPT_COLS} FROM transcripts t WHERE t.id = ?1"), [&t.meta.id], transcript_row).optional()?;
+                // Windows are this device's own bookkeeping of a run; compare without them.
+                let cur = cur.map(|mut c| {
+                    c.windows_done = t.windows_done;
+                    c
+                });
+                let id = t.meta.id.clone();
+                self.apply(kind, &id, &t, cur, |tx| {
+                    let m = &t.meta;
+                    tx.execute(
+                        "INSERT INTO transcripts (id, device_id, created_at, updated_at, version, recording_id, interview_id, model, language, window_ms, status, windows_total)
+                         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)
+                         ON CONFLICT (id) DO UPDATE SET device_id = excluded.device_id, updated_at = excluded.updated_at, version = excluded.version,
+                           language = excluded.language, status = excluded.status, windows_total = excluded.windows_total",
+                        params![m.id, m.device_id, m.created_at, m.updated_at, m.version, t.recording_id, t.interview_id, t.model, t.language, t.window_ms as i64, t.status.code(), t.windows_total.map(i64::from)],
+                    )?;
+                    Ok(())
+                })
+            }
+            RecordKind::TranscriptSegment => {
+                let s: TranscriptSegment = parse(kind, v)?;
+                let has_transcript: bool = tx.query_row("SELECT count(*) FROM transcripts WHERE id = ?1 AND interview_id = ?2", params![s.transcript_id, s.interview_id], |r| r.get::<_, i64>(0))? > 0;
+                if !has_transcript {
+                    self.report.skipped_without_recording += 1;
+                    return Ok(());
+                }
+                if s.end_ms < s.start_ms || s.text.chars().count() > crate::transcript::MAX_SEGMENT_CHARS || s.translation.as_ref().is_some_and(|t| t.chars().count() > crate::transcript::MAX_SEGMENT_CHARS) {
+                    return Err(bad("a transcript segment is malformed or too long"));
+                }
+                let cur = tx.query_row(&format!("SELECT {SEGMENT_COLS} FROM transcript_segments WHERE id = ?1"), [&s.meta.id], segment_row).optional()?;
+                let id = s.meta.id.clone();
+                let cx = self.cx;
+                self.apply(kind, &id, &s, cur, |tx| {
+                    let m = &s.meta;
+                    tx.execute(
+                        &format!(
+                            "INSERT INTO transcript_segments ({SEGMENT_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19)
+                             ON CONFLICT (id) DO UPDATE SET device_id = excluded.device_id, updated_at = excluded.updated_at, version = excluded.version,
+                               seq = excluded.seq, start_ms = excluded.start_ms, end_ms = excluded.end_ms, text = excluded.text, language = excluded.language,
+                               confidence = excluded.confidence, translation = excluded.translation, translation_language = excluded.translation_language,
+                               speaker = excluded.speaker, reviewed = excluded.reviewed, redactions = excluded.redactions"
+                        ),
+                        params![
+                            m.id, m.device_id, m.created_at, m.updated_at, m.version, s.transcript_id, s.interview_id, s.seq as i64, s.start_ms as i64,
+                            s.end_ms as i64, s.text, s.machine_text, s.language, s.confidence.map(f64::from), s.translation, s.translation_language,
+                            s.speaker.map(Speaker::code), s.reviewed, serde_json::to_string(&s.redactions).expect("serialisable")
+                        ],
+                    )?;
+                    // The returned version joins the segment's history like a local edit.
+                    tx.execute(
+                        "INSERT INTO transcript_history (id, segment_id, transcript_id, at, actor, device_id, action, related_segment, content)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'return', NULL, ?7)",
+                        params![new_id(), s.meta.id, s.transcript_id, cx.now, cx.actor, s.meta.device_id, serde_json::to_string(&s).expect("serialisable")],
+                    )?;
+                    index_text(tx, &s.meta.id, &s.interview_id, "transcript", Some(&search_body(&s)))
                 })
             }
             other => Err(bad(format!("a return bundle may not carry {} records", other.code()))),
