@@ -8,6 +8,7 @@ mod audio;
 mod error;
 mod ops;
 mod settings;
+mod transcript;
 mod worker;
 
 use std::path::PathBuf;
@@ -29,6 +30,8 @@ use audio::{RecordingState, RecordingSummary};
 use error::AppError;
 use ops::{AppInfo, ExportStep, FormState, NewInterviewArgs, Session, StatusAction, VaultInfo, WitnessSummary};
 use settings::Settings;
+use testimony_core::transcript::{SegmentVersion, Transcript, TranscriptSegment};
+use transcript::TranscriptExport;
 use worker::Worker;
 
 /// Set once the window has started closing (so the second close request goes through).
@@ -337,6 +340,59 @@ async fn close_window(w: State<'_, Worker>, window: tauri::WebviewWindow) -> Res
     window.destroy().map_err(|_| AppError::code("internal"))
 }
 
+// ---- transcripts (the translator's review; rules in testimony_core::transcript) ----------
+
+#[tauri::command(rename_all = "snake_case")]
+async fn list_transcripts(w: State<'_, Worker>, recording_id: String) -> Res<Vec<Transcript>> {
+    on_vault(&w, move |s| s.transcripts(&recording_id)).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn transcript_segments(w: State<'_, Worker>, transcript_id: String) -> Res<Vec<TranscriptSegment>> {
+    on_vault(&w, move |s| s.segments(&transcript_id)).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn segment_edit_text(w: State<'_, Worker>, segment_id: String, text: String) -> Res<TranscriptSegment> {
+    on_vault(&w, move |s| s.edit_segment_text(&segment_id, &text)).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn segment_set_translation(w: State<'_, Worker>, segment_id: String, text: String, language: String) -> Res<TranscriptSegment> {
+    on_vault(&w, move |s| s.set_segment_translation(&segment_id, &text, &language)).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn segment_set_speaker(w: State<'_, Worker>, segment_id: String, speaker: Option<String>) -> Res<TranscriptSegment> {
+    on_vault(&w, move |s| s.set_segment_speaker(&segment_id, speaker.as_deref())).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn segment_set_reviewed(w: State<'_, Worker>, segment_id: String, reviewed: bool) -> Res<TranscriptSegment> {
+    on_vault(&w, move |s| s.set_segment_reviewed(&segment_id, reviewed)).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn segment_split(w: State<'_, Worker>, segment_id: String, at_ms: u64, text_at: u32, translation_at: Option<u32>) -> Res<Vec<TranscriptSegment>> {
+    on_vault(&w, move |s| s.split_segment(&segment_id, at_ms, text_at, translation_at)).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn segment_merge(w: State<'_, Worker>, first_id: String, second_id: String) -> Res<TranscriptSegment> {
+    on_vault(&w, move |s| s.merge_segments(&first_id, &second_id)).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn segment_history(w: State<'_, Worker>, segment_id: String) -> Res<Vec<SegmentVersion>> {
+    on_vault(&w, move |s| s.segment_history(&segment_id)).await
+}
+
+/// Writes a plaintext file (the user was warned) into the folder they picked.
+#[tauri::command(rename_all = "snake_case")]
+async fn export_transcript(w: State<'_, Worker>, transcript_id: String, format: String, redact: bool, dest_dir: String) -> Res<TranscriptExport> {
+    on_vault(&w, move |s| s.export_transcript(&transcript_id, &format, redact, &dest_dir)).await
+}
+
 // ---- export ----------------------------------------------------------------------------------
 
 /// Exports on the vault thread; progress goes to `on_progress` (a channel: no event
@@ -434,6 +490,16 @@ fn main() {
             recording_marker,
             list_recordings,
             recording_window,
+            list_transcripts,
+            transcript_segments,
+            segment_edit_text,
+            segment_set_translation,
+            segment_set_speaker,
+            segment_set_reviewed,
+            segment_split,
+            segment_merge,
+            segment_history,
+            export_transcript,
         ])
         .build(tauri::generate_context!())
         .expect("Testimony could not start")
