@@ -4,7 +4,7 @@ import { Channel, invoke } from '@tauri-apps/api/core';
 import type {
   AppError, AppInfo, Codebook, Consent, ExportReport, ExportStep, FormState, Interview, Marker, Note, Recording,
   RecordingState, RecordingSummary, Scopes, SearchHit, Settings, VaultInfo, Witness, WitnessIdentity,
-  WitnessProfile, WitnessSummary,
+  WitnessProfile, WitnessSummary, Transcript, TranscriptSegment, SegmentVersion, TranscriptExport, Speaker,
 } from './types';
 
 export function asAppError(e: unknown): AppError {
@@ -80,6 +80,21 @@ export const api = {
   /** Raw 16-bit PCM of a stretch of a recording (see src-tauri audio.rs). */
   recordingWindow: async (recording_id: string, from_ms: number, to_ms: number): Promise<ArrayBuffer> =>
     asArrayBuffer(await call<unknown>('recording_window', { recording_id, from_ms: Math.floor(from_ms), to_ms: Math.ceil(to_ms) })),
+  // Transcript review (rules in crates/core/src/transcript.rs).
+  listTranscripts: (recording_id: string) => call<Transcript[]>('list_transcripts', { recording_id }),
+  transcriptSegments: (transcript_id: string) => call<TranscriptSegment[]>('transcript_segments', { transcript_id }),
+  segmentEditText: (segment_id: string, text: string) => call<TranscriptSegment>('segment_edit_text', { segment_id, text }),
+  /** A blank translation clears it. */
+  segmentSetTranslation: (segment_id: string, text: string, language: string) =>
+    call<TranscriptSegment>('segment_set_translation', { segment_id, text, language }),
+  segmentSetSpeaker: (segment_id: string, speaker: Speaker | null) => call<TranscriptSegment>('segment_set_speaker', { segment_id, speaker }),
+  segmentSetReviewed: (segment_id: string, reviewed: boolean) => call<TranscriptSegment>('segment_set_reviewed', { segment_id, reviewed }),
+  segmentSplit: (segment_id: string, at_ms: number, text_at: number, translation_at: number | null) =>
+    call<TranscriptSegment[]>('segment_split', { segment_id, at_ms, text_at, translation_at }),
+  segmentMerge: (first_id: string, second_id: string) => call<TranscriptSegment>('segment_merge', { first_id, second_id }),
+  segmentHistory: (segment_id: string) => call<SegmentVersion[]>('segment_history', { segment_id }),
+  exportTranscript: (transcript_id: string, format: 'text' | 'srt' | 'vtt' | 'bilingual', redact: boolean, dest_dir: string) =>
+    call<TranscriptExport>('export_transcript', { transcript_id, format, redact, dest_dir }),
 };
 
 /** A raw IPC response arrives as an ArrayBuffer (or, over a fallback channel, as a byte array). */

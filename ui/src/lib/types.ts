@@ -130,3 +130,35 @@ export const ERROR_CODES = [
   'no_recipient', 'bad_destination', 'audio', 'no_audio_device', 'no_audio_consent', 'no_audio_arrived',
   'recording_active', 'not_recording', 'cancelled', 'unknown',
 ] as const;
+
+// ---- transcripts (crates/core/src/transcript.rs) ----
+export type Speaker = 'interviewer' | 'witness' | 'interpreter';
+export interface Transcript extends RecordMeta {
+  recording_id: string;
+  interview_id: string;
+  model: string;
+  language: string | null;
+  window_ms: number;
+  status: 'running' | 'done';
+  windows_done: number;
+  windows_total: number | null;
+}
+export interface Redaction { id: string; field: 'text' | 'translation'; start: number; end: number; label: string }
+export interface TranscriptSegment extends RecordMeta {
+  transcript_id: string;
+  interview_id: string;
+  seq: number;
+  start_ms: number;
+  end_ms: number;
+  text: string;
+  machine_text: string | null;
+  language: string | null;
+  confidence: number | null;
+  translation: string | null;
+  translation_language: string | null;
+  speaker: Speaker | null;
+  reviewed: boolean;
+  redactions: Redaction[];
+}
+export interface SegmentVersion { at: string; actor: string; device_id: string; action: string; related_segment: string | null; segment: TranscriptSegment }
+export interface TranscriptExport { path: string; segments: number }

@@ -447,6 +447,118 @@ describe('Testimony UI (mocked backend)', () => {
     await context.close();
   });
 
+  it('transcript review: open, edit text, add a translation, speaker, mark reviewed, keyboard navigation and replay, export', async () => {
+    const { page, context, errors } = await freshPage();
+    await createVault(page);
+    await witnessWithConsent(page);
+    await newInterview(page);
+    await page.evaluate(() => {
+      const m = window.__mock;
+      const r = m.addRecording(m.interviews[0].id, 10_000);
+      // Out of time order on purpose: the screen shows them in time order.
+      m.addTranscript(r, [
+        { start_ms: 6000, end_ms: 8000, text: '셋째 구간' },
+        { start_ms: 0, end_ms: 2000, text: '첫째 구간' },
+        { start_ms: 3000, end_ms: 5000, text: '둘째 구간' },
+      ]);
+    });
+    await page.getByTestId('back').click();
+    await page.getByTestId('open-interview').click();
+    await page.getByTestId('recordings').locator('summary').click();
+    await page.getByTestId('open-transcript').click();
+    const rows = page.getByTestId('segment');
+    await rows.first().waitFor();
+    assert.equal(await rows.count(), 3);
+    assert.deepEqual(await page.getByTestId('segment-text').evaluateAll((els) => els.map((e) => e.value)), ['첫째 구간', '둘째 구간', '셋째 구간']);
+    assert.match(await rows.nth(1).innerText(), /0:03\.0–0:05\.0/);
+    const seg = (k) => page.evaluate((k) => [...window.__mock.segments].sort((a, b) => a.start_ms - b.start_ms)[k], k);
+
+    // Edit the original: saved only once the command returned.
+    await page.getByTestId('segment-text').first().fill('첫째 구간입니다');
+    await page.getByTestId('segment-text').first().press('Tab');
+    await page.locator('[data-testid="segment-text"][data-status="saved"]').first().waitFor();
+    assert.equal((await seg(0)).text, '첫째 구간입니다');
+    assert.equal((await seg(0)).machine_text, '첫째 구간', 'the machine text stays');
+    await page.getByTestId('segment-machine').first().waitFor();
+    // A refused edit says so and is not shown as saved.
+    await page.getByTestId('segment-text').nth(2).fill('   ');
+    await page.getByTestId('segment-text').nth(2).press('Tab');
+    await page.locator('[data-testid="segment-text"][data-status="error"]').waitFor();
+    assert.match(await page.getByTestId('transcript-error').innerText(), /segment text is empty/);
+    assert.equal((await seg(2)).text, '셋째 구간');
+
+    // Translation beside it (English for a Korean original).
+    await page.getByTestId('segment-translation').nth(1).fill('This is the second stretch');
+    await page.getByTestId('segment-translation').nth(1).press('Tab');
+    await page.locator('[data-testid="segment-translation"][data-status="saved"]').waitFor();
+    assert.equal((await seg(1)).translation, 'This is the second stretch');
+    assert.equal((await seg(1)).translation_language, 'en');
+
+    // Speaker and reviewed.
+    await page.getByTestId('segment-speaker').first().selectOption('witness');
+    await page.waitForFunction(() => window.__mock.segments.some((x) => x.speaker === 'witness'));
+    await page.getByTestId('segment-reviewed').first().check();
+    await page.waitForFunction(() => window.__mock.segments.filter((x) => x.reviewed).length === 1);
+    assert.equal((await seg(0)).reviewed, true);
+    assert.match(await page.getByTestId('reviewed-count').innerText(), /Reviewed: 1 of 3/);
+
+    // Keyboard: Enter on a segment plays that stretch, highlighted.
+    await rows.first().focus();
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => window.__mock.windows.some((x) => x.from_ms === 0));
+    assert.equal(await rows.first().getAttribute('data-playing'), 'true');
+    assert.ok((await mock(page)).windows.every((x) => x.to_ms <= 2000), 'only the segment is read');
+    // Alt+↓: the next segment plays and is highlighted.
+    await page.keyboard.press('Alt+ArrowDown');
+    await page.waitForFunction(() => window.__mock.windows.some((x) => x.from_ms === 3000));
+    assert.equal(await rows.nth(1).getAttribute('data-playing'), 'true');
+    assert.equal(await rows.first().getAttribute('data-playing'), 'false');
+    assert.equal(await rows.nth(1).evaluate((e) => e === document.activeElement), true);
+    // Alt+R replays it; Alt+K marks it reviewed; Alt+↑ goes back.
+    await page.keyboard.press('Alt+KeyR');
+    await page.waitForFunction(() => window.__mock.windows.filter((x) => x.from_ms === 3000).length >= 2);
+    await page.keyboard.press('Alt+KeyK');
+    await page.waitForFunction(() => window.__mock.segments.filter((x) => x.reviewed).length === 2);
+    assert.equal((await seg(1)).reviewed, true);
+    assert.equal(await page.getByTestId('segment-reviewed').nth(1).isChecked(), true);
+    await page.keyboard.press('Alt+ArrowUp');
+    await page.waitForFunction(() => window.__mock.windows.filter((x) => x.from_ms === 0).length >= 2);
+    assert.equal(await rows.first().getAttribute('data-playing'), 'true');
+    // Clicking a time plays that segment.
+    await page.getByTestId('segment-play').nth(2).click();
+    await page.waitForFunction(() => window.__mock.windows.some((x) => x.from_ms === 6000));
+    assert.equal(await rows.nth(2).getAttribute('data-playing'), 'true');
+    // Every change went to the backend's history.
+    const actions = (await mock(page)).segmentHistory.map((h) => h.action);
+    assert.deepEqual(actions, ['edit', 'translate', 'speaker', 'review', 'review']);
+
+    // Export: the plaintext warning, then a file in the folder named.
+    await page.getByTestId('transcript-export').locator('summary').click();
+    assert.match(await page.getByTestId('transcript-export').innerText(), /NOT encrypted/);
+    await page.getByTestId('transcript-destination').fill('/media/usb');
+    await page.getByTestId('transcript-export-run').click();
+    await page.getByTestId('transcript-exported').waitFor();
+    assert.deepEqual((await mock(page)).transcriptExports[0].format, 'bilingual');
+    assert.equal((await mock(page)).transcriptExports[0].redact, true);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
+  it('transcript: a recording without one says how transcripts arrive', async () => {
+    const { page, context, errors } = await freshPage();
+    await createVault(page);
+    await witnessWithConsent(page);
+    await newInterview(page);
+    await page.evaluate(() => { const m = window.__mock; m.addRecording(m.interviews[0].id, 5_000); });
+    await page.getByTestId('back').click();
+    await page.getByTestId('open-interview').click();
+    await page.getByTestId('recordings').locator('summary').click();
+    await page.getByTestId('open-transcript').click();
+    assert.match(await page.getByTestId('no-transcript').innerText(), /testimony transcribe/);
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   it('export: progress bar while it runs, cancel leaves nothing, the next export completes', async () => {
     const { page, context, errors } = await freshPage();
     await createVault(page);

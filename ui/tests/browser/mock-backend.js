@@ -130,6 +130,31 @@
     return { ...meta(), interview_id: '', started_at: now(), stopped_at: now(), sample_rate: 48000, channels: 1, format: 'pcm16-delta-zstd',
       status: 'stopped', samples: 0, duration_ms: 0, chunks: 0, audio_sha256: 'ab', recovered: false, ...over };
   }
+  // Test helper: a finished transcript of a recording with segments [{start_ms, end_ms, text}].
+  S.transcripts = [];
+  S.segments = [];
+  S.segmentHistory = [];
+  S.addTranscript = (recording_id, segs) => {
+    const r = S.recordings.find((x) => x.id === recording_id);
+    const tr = { ...meta(), recording_id, interview_id: r.interview_id, model: 'ggml-base', language: 'ko', window_ms: 30000,
+      status: 'done', windows_done: 1, windows_total: 1 };
+    S.transcripts.push(tr);
+    segs.forEach((x, k) => S.segments.push({ ...meta(), transcript_id: tr.id, interview_id: r.interview_id, seq: k, language: 'ko',
+      confidence: null, machine_text: x.text, translation: null, translation_language: null, speaker: null, reviewed: false,
+      redactions: [], ...x }));
+    return tr.id;
+  };
+  const segment = (sid) => S.segments.find((x) => x.id === sid) || fail('not_found', 'transcript segment');
+  // As the core: every change bumps the version and is kept in the history.
+  const change = (sid, action, f) => {
+    need();
+    const s = segment(sid);
+    f(s);
+    s.version += 1;
+    s.updated_at = now();
+    S.segmentHistory.push({ segment_id: sid, action });
+    return s;
+  };
   // Test helper: a stopped recording of `ms` with markers [{at_ms, question_id, label}].
   S.addRecording = (interview_id, ms, markers = []) => {
     const r = recording({ interview_id, duration_ms: ms, samples: ms * 48, chunks: Math.ceil(ms / 1000) });
@@ -283,6 +308,29 @@
         ? [recording({ id: S.active.recording_id, interview_id, status: 'recording', stopped_at: null, duration_ms: recState().saved_ms })] : [];
       return [...S.recordings.filter((r) => r.interview_id === interview_id), ...live]
         .map((r) => ({ recording: r, markers: S.markers.filter((m) => m.recording_id === r.id).sort((a, b) => a.at_ms - b.at_ms) }));
+    },
+    list_transcripts: ({ recording_id }) => { need(); return S.transcripts.filter((x) => x.recording_id === recording_id); },
+    transcript_segments: ({ transcript_id }) => {
+      need();
+      return S.segments.filter((x) => x.transcript_id === transcript_id).sort((a, b) => a.start_ms - b.start_ms || a.seq - b.seq);
+    },
+    segment_edit_text: ({ segment_id, text }) => {
+      if (!text.trim()) fail('invalid', 'segment text is empty');
+      return change(segment_id, 'edit', (s) => { s.text = text; });
+    },
+    segment_set_translation: ({ segment_id, text, language }) => {
+      if (!text.trim()) return change(segment_id, 'clear_translation', (s) => { s.translation = null; s.translation_language = null; });
+      return change(segment_id, 'translate', (s) => { s.translation = text; s.translation_language = language; });
+    },
+    segment_set_speaker: ({ segment_id, speaker }) => change(segment_id, 'speaker', (s) => { s.speaker = speaker; }),
+    segment_set_reviewed: ({ segment_id, reviewed }) => change(segment_id, reviewed ? 'review' : 'unreview', (s) => { s.reviewed = reviewed; }),
+    segment_history: ({ segment_id }) => { need(); return S.segmentHistory.filter((x) => x.segment_id === segment_id); },
+    export_transcript: ({ transcript_id, format, redact, dest_dir }) => {
+      need();
+      if (!dest_dir.startsWith('/')) fail('bad_destination');
+      const n = S.segments.filter((x) => x.transcript_id === transcript_id).length;
+      S.transcriptExports = [...(S.transcriptExports ?? []), { transcript_id, format, redact, dest_dir }];
+      return { path: `${dest_dir}/transcript-1.${format === 'bilingual' ? 'html' : format === 'text' ? 'txt' : format}`, segments: n };
     },
     // A 440 Hz tone as raw 16-bit PCM (an ArrayBuffer, as Tauri returns raw responses).
     recording_window: ({ recording_id, from_ms, to_ms }) => {

@@ -1,0 +1,47 @@
+// Pure logic of the transcript review screen: which segment plays at a time, moving between
+// segments, the time text of a row. The rules on segments are the core's
+// (crates/core/src/transcript.rs); this only helps the screen.
+import type { TranscriptSegment } from './types';
+
+/** Index of the segment playing at `ms` (segments in time order): the last one that has
+ * started and not yet ended; -1 when none. Overlapping segments: the later start wins. */
+export function segmentAt(segs: Pick<TranscriptSegment, 'start_ms' | 'end_ms'>[], ms: number): number {
+  let lo = 0;
+  let hi = segs.length;
+  // First segment starting after ms.
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (segs[mid].start_ms <= ms) lo = mid + 1;
+    else hi = mid;
+  }
+  for (let i = lo - 1; i >= 0 && i >= lo - 8; i--) {
+    if (ms < segs[i].end_ms) return i;
+  }
+  return -1;
+}
+
+/** The index `delta` away from `i`, kept inside `0..n` (-1 with no segments). From no
+ * selection (-1), going forward starts at the first. */
+export function step(i: number, delta: number, n: number): number {
+  if (n <= 0) return -1;
+  if (i < 0) return delta >= 0 ? 0 : n - 1;
+  return Math.max(0, Math.min(n - 1, i + delta));
+}
+
+/** `m:ss.t` (or `h:mm:ss.t`): segments are often shorter than a second apart. */
+export function formatSegmentTime(ms: number): string {
+  const v = Math.max(0, Math.floor(Number.isFinite(ms) ? ms : 0));
+  const total = Math.floor(v / 1000);
+  const tenth = Math.floor((v % 1000) / 100);
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = String(total % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${s}.${tenth}` : `${m}:${s}.${tenth}`;
+}
+
+/** The language a translation is written in: English for a Korean (or unknown) original,
+ * Korean for an English one. */
+export function translationLanguage(seg: Pick<TranscriptSegment, 'language' | 'translation_language'>): string {
+  if (seg.translation_language) return seg.translation_language;
+  return seg.language === 'en' ? 'ko' : 'en';
+}
