@@ -45,3 +45,33 @@ export function translationLanguage(seg: Pick<TranscriptSegment, 'language' | 't
   if (seg.translation_language) return seg.translation_language;
   return seg.language === 'en' ? 'ko' : 'en';
 }
+
+/** Where "Split" cuts a segment, from the caret in its original text (a character count):
+ * the time in proportion to the caret's place in the text, and the translation (if any) at the
+ * same proportion (the translator corrects both halves afterwards). Null when the caret leaves
+ * no text on one side or the segment is too short to cut. */
+export function splitPoint(
+  seg: Pick<TranscriptSegment, 'start_ms' | 'end_ms' | 'text' | 'translation'>,
+  caret: number,
+): { at_ms: number; text_at: number; translation_at: number | null } | null {
+  const n = [...seg.text].length;
+  if (!(caret >= 1 && caret < n) || seg.end_ms - seg.start_ms < 2) return null;
+  const ratio = caret / n;
+  const at_ms = Math.max(seg.start_ms + 1, Math.min(seg.end_ms - 1, Math.round(seg.start_ms + (seg.end_ms - seg.start_ms) * ratio)));
+  let translation_at: number | null = null;
+  if (seg.translation !== null && seg.translation !== '') {
+    const tn = [...seg.translation].length;
+    if (tn < 2) return null;
+    translation_at = Math.max(1, Math.min(tn - 1, Math.round(tn * ratio)));
+  }
+  return { at_ms, text_at: caret, translation_at };
+}
+
+/** What the core writes in a segment's history; anything else is shown as it is. */
+export const HISTORY_ACTIONS = [
+  'create', 'edit', 'translate', 'clear_translation', 'speaker', 'review', 'unreview', 'redact', 'unredact', 'split', 'merge',
+  'merged_into', 'return',
+] as const;
+export function historyActionKey(action: string): string | null {
+  return (HISTORY_ACTIONS as readonly string[]).includes(action) ? `transcript.action_${action}` : null;
+}

@@ -532,6 +532,34 @@ describe('Testimony UI (mocked backend)', () => {
     const actions = (await mock(page)).segmentHistory.map((h) => h.action);
     assert.deepEqual(actions, ['edit', 'translate', 'speaker', 'review', 'review']);
 
+    // History: every version with who and what.
+    await page.getByTestId('segment-history').first().click();
+    const hist = page.getByTestId('history-entry');
+    await hist.first().waitFor();
+    assert.deepEqual(await hist.evaluateAll((els) => els.map((e) => e.dataset.action)), ['create', 'edit', 'speaker', 'review']);
+    assert.match(await hist.nth(1).innerText(), /Kim Field · text corrected/);
+    // Split at the cursor, then merge back.
+    const text0 = page.getByTestId('segment-text').first();
+    await text0.click();
+    await text0.evaluate((e) => { e.setSelectionRange(2, 2); });
+    await text0.press('ArrowRight');
+    await text0.press('ArrowLeft');
+    await page.getByTestId('segment-split').first().click();
+    await page.waitForFunction(() => window.__mock.segments.length === 4);
+    assert.equal(await rows.count(), 4);
+    assert.deepEqual(await page.getByTestId('segment-text').evaluateAll((els) => els.slice(0, 2).map((e) => e.value)), ['첫째', '구간입니다']);
+    await page.getByTestId('segment-merge').first().click();
+    await page.waitForFunction(() => window.__mock.segments.length === 3);
+    assert.equal(await rows.count(), 3);
+    assert.equal(await page.getByTestId('segment-text').first().inputValue(), '첫째 구간입니다');
+    // Split with the cursor at the very start is explained, not sent.
+    await text0.evaluate((e) => { e.setSelectionRange(0, 0); });
+    await text0.press('End');
+    await text0.press('Home');
+    await page.getByTestId('segment-split').first().click();
+    assert.match(await page.getByTestId('transcript-error').innerText(), /Put the cursor/);
+    assert.equal((await mock(page)).segments.length, 3);
+
     // Export: the plaintext warning, then a file in the folder named.
     await page.getByTestId('transcript-export').locator('summary').click();
     assert.match(await page.getByTestId('transcript-export').innerText(), /NOT encrypted/);

@@ -324,7 +324,37 @@
     },
     segment_set_speaker: ({ segment_id, speaker }) => change(segment_id, 'speaker', (s) => { s.speaker = speaker; }),
     segment_set_reviewed: ({ segment_id, reviewed }) => change(segment_id, reviewed ? 'review' : 'unreview', (s) => { s.reviewed = reviewed; }),
-    segment_history: ({ segment_id }) => { need(); return S.segmentHistory.filter((x) => x.segment_id === segment_id); },
+    segment_split: ({ segment_id, at_ms, text_at, translation_at }) => {
+      need();
+      const s = segment(segment_id);
+      if (at_ms <= s.start_ms || at_ms >= s.end_ms) fail('invalid', 'the split time must be inside the segment');
+      const chars = [...s.text];
+      if (text_at < 1 || text_at >= chars.length) fail('invalid', 'the split position must leave text on both sides');
+      if (s.translation && translation_at == null) fail('invalid', 'a translated segment needs a translation split position');
+      const tr = s.translation ? [...s.translation] : null;
+      const b = { ...s, ...meta(), seq: s.seq + 1000, start_ms: at_ms, text: chars.slice(text_at).join('').trimStart(), machine_text: null, reviewed: false,
+        translation: tr ? tr.slice(translation_at).join('').trimStart() : null };
+      s.end_ms = at_ms; s.text = chars.slice(0, text_at).join('').trimEnd(); s.reviewed = false; s.version += 1;
+      if (tr) s.translation = tr.slice(0, translation_at).join('').trimEnd();
+      S.segments.push(b);
+      S.segmentHistory.push({ segment_id, action: 'split' }, { segment_id: b.id, action: 'split' });
+      return [s, b];
+    },
+    segment_merge: ({ first_id, second_id }) => {
+      need();
+      const a = segment(first_id);
+      const b = segment(second_id);
+      a.end_ms = Math.max(a.end_ms, b.end_ms); a.text = `${a.text} ${b.text}`; a.reviewed = false; a.version += 1;
+      S.segments = S.segments.filter((x) => x.id !== second_id);
+      S.segmentHistory.push({ segment_id: first_id, action: 'merge' });
+      return a;
+    },
+    segment_history: ({ segment_id }) => {
+      need();
+      const s = segment(segment_id);
+      return [{ action: 'create' }, ...S.segmentHistory.filter((x) => x.segment_id === segment_id)]
+        .map((x) => ({ at: now(), actor: 'Kim Field', device_id: 'dev', action: x.action, related_segment: null, segment: s }));
+    },
     export_transcript: ({ transcript_id, format, redact, dest_dir }) => {
       need();
       if (!dest_dir.startsWith('/')) fail('bad_destination');

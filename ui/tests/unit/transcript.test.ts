@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { formatSegmentTime, segmentAt, step, translationLanguage } from '../../src/lib/transcript';
+import { formatSegmentTime, historyActionKey, segmentAt, splitPoint, step, translationLanguage } from '../../src/lib/transcript';
+import { translate } from '../../src/lib/i18n';
 
 const segs = [
   { start_ms: 0, end_ms: 900 },
@@ -59,5 +60,39 @@ describe('translationLanguage', () => {
     expect(translationLanguage({ language: null, translation_language: null })).toBe('en');
     expect(translationLanguage({ language: 'en', translation_language: null })).toBe('ko');
     expect(translationLanguage({ language: 'ko', translation_language: 'fr' })).toBe('fr');
+  });
+});
+
+describe('splitPoint', () => {
+  const seg = { start_ms: 1000, end_ms: 3000, text: '가나다라', translation: null };
+  it('cuts time in proportion to the caret in the text', () => {
+    expect(splitPoint(seg, 2)).toEqual({ at_ms: 2000, text_at: 2, translation_at: null });
+    expect(splitPoint(seg, 1)).toEqual({ at_ms: 1500, text_at: 1, translation_at: null });
+  });
+  it('cuts the translation at the same proportion, leaving text on both sides', () => {
+    expect(splitPoint({ ...seg, translation: 'abcdefgh' }, 2)).toEqual({ at_ms: 2000, text_at: 2, translation_at: 4 });
+    expect(splitPoint({ ...seg, translation: 'ab' }, 3)?.translation_at).toBe(1);
+    expect(splitPoint({ ...seg, translation: 'a' }, 2)).toBeNull();
+  });
+  it('refuses a caret at either end, and a segment too short to cut', () => {
+    expect(splitPoint(seg, 0)).toBeNull();
+    expect(splitPoint(seg, 4)).toBeNull();
+    expect(splitPoint(seg, -1)).toBeNull();
+    expect(splitPoint({ ...seg, end_ms: 1001 }, 2)).toBeNull();
+  });
+  it('counts characters, not UTF-16 units', () => {
+    expect(splitPoint({ ...seg, text: '😀😀' }, 1)?.text_at).toBe(1);
+  });
+});
+
+describe('history actions', () => {
+  it('every action the core writes has a label in both languages; others show as they are', () => {
+    for (const a of ['create', 'edit', 'translate', 'clear_translation', 'speaker', 'review', 'unreview', 'redact', 'unredact', 'split', 'merge', 'merged_into', 'return']) {
+      const k = historyActionKey(a)!;
+      expect(k).not.toBeNull();
+      expect(translate('en', k)).not.toBe(k);
+      expect(translate('ko', k)).not.toBe(k);
+    }
+    expect(historyActionKey('something_new')).toBeNull();
   });
 });
