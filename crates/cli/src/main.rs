@@ -5,6 +5,7 @@ mod archive;
 mod audio;
 mod passphrase;
 mod show;
+mod transcribe;
 mod transcript;
 
 use std::io::{Read, Write};
@@ -107,6 +108,11 @@ enum Cmd {
     /// bilingual HTML; plaintext, optionally redacted).
     #[command(subcommand)]
     Transcript(transcript::TranscriptCmd),
+    /// Transcribe a recording into the vault (whisper.cpp, on this device); resumes an
+    /// unfinished run. Needs the witness's consent to transcription.
+    Transcribe(transcribe::TranscribeArgs),
+    /// Transcribe an audio file and print the segments (no vault; nothing is written).
+    TranscribeFile(transcribe::TranscribeFileArgs),
     /// The central archive (coordinators): import bundles, trust devices, search.
     #[command(subcommand)]
     Archive(archive::ArchiveCmd),
@@ -480,6 +486,8 @@ fn run(cli: &Cli) -> Result<(), Error> {
         Cmd::Record(a) => audio::record(cli, &out, a)?,
         Cmd::Recording(c) => audio::run(cli, &out, c)?,
         Cmd::Transcript(c) => transcript::run(cli, &out, c)?,
+        Cmd::Transcribe(a) => transcribe::transcribe(cli, &out, a)?,
+        Cmd::TranscribeFile(a) => transcribe::transcribe_file(cli, &out, a)?,
         Cmd::Consent(c) => consent(cli, &out, c)?,
         Cmd::Interview(c) => interview(cli, &out, c, lang)?,
         Cmd::Search { query, limit } => {
