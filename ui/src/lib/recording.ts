@@ -72,7 +72,8 @@ export function pcm16ToChannels(bytes: ArrayBuffer, channels: number): Float32Ar
 export interface PlaybackSink {
   now(): number;
   /** Plays the samples at sink time `at` (or at once if that has passed). */
-  play(channels: Float32Array[], sampleRate: number, at: number): { stop(): void };
+  /** `rate` below 1 plays slower (and lower): a translator slowing a fast speaker down. */
+  play(channels: Float32Array[], sampleRate: number, at: number, rate?: number): { stop(): void };
 }
 
 export interface PlayerOptions {
@@ -100,9 +101,25 @@ export class WindowedPlayer {
   private generation = 0;
   private filling = false;
   private sources: { stop(): void; until: number }[] = [];
+  private speed = 1;
 
   constructor(private o: PlayerOptions) {
     this.windowMs = o.windowMs ?? 4000;
+  }
+
+  /** Playback speed (1 = as recorded). */
+  get rate(): number {
+    return this.speed;
+  }
+
+  /** Changes the speed, from the current position; clamped to 0.25–2. */
+  async setRate(rate: number): Promise<void> {
+    const r = Math.max(0.25, Math.min(2, rate));
+    if (r === this.speed) return;
+    const was = this.playing;
+    this.pause();
+    this.speed = r;
+    if (was) await this.play();
   }
 
   get isPlaying(): boolean {
@@ -116,7 +133,7 @@ export class WindowedPlayer {
   /** The playhead in ms. */
   position(): number {
     if (!this.playing) return this.base;
-    return Math.min(this.o.durationMs, this.base + Math.max(0, this.o.sink.now() - this.startAt) * 1000);
+    return Math.min(this.o.durationMs, this.base + Math.max(0, this.o.sink.now() - this.startAt) * 1000 * this.speed);
   }
 
   /** Frames before `ms`, as the backend counts them (whole frames, rounded down). */
@@ -180,9 +197,9 @@ export class WindowedPlayer {
         const bytes = await this.o.fetch(from, to);
         if (gen !== this.generation) return; // paused or sought meanwhile
         const data = pcm16ToChannels(bytes, this.o.channels);
-        const at = this.startAt + (this.frame(from) - this.frame(this.base)) / this.o.sampleRate;
+        const at = this.startAt + (this.frame(from) - this.frame(this.base)) / this.o.sampleRate / this.speed;
         if (data[0]?.length) {
-          const src = this.o.sink.play(data, this.o.sampleRate, at);
+          const src = this.o.sink.play(data, this.o.sampleRate, at, this.speed);
           this.sources.push({ stop: () => src.stop(), until: to });
         }
         this.scheduledUntil = to;
@@ -202,11 +219,12 @@ export class WindowedPlayer {
 export function webAudioSink(ctx: AudioContext): PlaybackSink {
   return {
     now: () => ctx.currentTime,
-    play(channels, sampleRate, at) {
+    play(channels, sampleRate, at, rate = 1) {
       const buf = ctx.createBuffer(channels.length, channels[0].length, sampleRate);
       channels.forEach((d, i) => buf.copyToChannel(d as Float32Array<ArrayBuffer>, i));
       const src = ctx.createBufferSource();
       src.buffer = buf;
+      src.playbackRate.value = rate;
       src.connect(ctx.destination);
       src.start(Math.max(at, ctx.currentTime));
       return {

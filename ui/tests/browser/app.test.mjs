@@ -524,6 +524,14 @@ describe('Testimony UI (mocked backend)', () => {
     await page.keyboard.press('Alt+ArrowUp');
     await page.waitForFunction(() => window.__mock.windows.filter((x) => x.from_ms === 0).length >= 2);
     assert.equal(await rows.first().getAttribute('data-playing'), 'true');
+    // Alt+S slows playback down (and cycles back): the segment is read again from where it is.
+    assert.match(await page.getByTestId('speed').innerText(), /1×/);
+    await page.keyboard.press('Alt+KeyS');
+    await page.waitForFunction(() => document.querySelector('[data-testid="speed"]')?.textContent?.includes('0.75×'));
+    await page.keyboard.press('Alt+KeyS');
+    await page.waitForFunction(() => document.querySelector('[data-testid="speed"]')?.textContent?.includes('0.5×'));
+    await page.getByTestId('speed').click();
+    await page.waitForFunction(() => document.querySelector('[data-testid="speed"]')?.textContent?.includes('1×'));
     // Clicking a time plays that segment.
     await page.getByTestId('segment-play').nth(2).click();
     await page.waitForFunction(() => window.__mock.windows.some((x) => x.from_ms === 6000));

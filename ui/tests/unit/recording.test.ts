@@ -113,10 +113,10 @@ describe('PCM decoding', () => {
 /** A sink whose clock the test moves; it records what was scheduled. */
 class FakeSink implements PlaybackSink {
   t = 0;
-  played: { at: number; frames: number; stopped: boolean }[] = [];
+  played: { at: number; frames: number; stopped: boolean; speed: number }[] = [];
   now() { return this.t; }
-  play(channels: Float32Array[], _rate: number, at: number) {
-    const p = { at, frames: channels[0].length, stopped: false };
+  play(channels: Float32Array[], _rate: number, at: number, speed = 1) {
+    const p = { at, frames: channels[0].length, stopped: false, speed };
     this.played.push(p);
     return { stop: () => { p.stopped = true; } };
   }
@@ -199,6 +199,32 @@ describe('windowed playback', () => {
     expect(p.position()).toBe(5000);
     await p.play();
     expect(p.position()).toBe(0);
+  });
+
+  it('plays slower from where it is: windows spaced by their slowed length, playhead slowed', async () => {
+    const { p, sink, reads } = player(600_000);
+    await p.play();
+    sink.t = 2;
+    await p.tick();
+    // Playback starts 50 ms after play().
+    expect(p.position()).toBeCloseTo(1950, 6);
+    await p.setRate(0.5);
+    expect(p.rate).toBe(0.5);
+    expect(sink.played.filter((x) => x.speed === 1).every((x) => x.stopped)).toBe(true);
+    const slowed = sink.played.filter((x) => x.speed === 0.5);
+    expect(slowed.length).toBeGreaterThanOrEqual(2);
+    // A 4 s window now lasts 8 s, and the next one starts after it.
+    expect(slowed[1].at - slowed[0].at).toBeCloseTo(8, 6);
+    expect(reads.at(-2)![0]).toBe(1950);
+    const start = p.position();
+    sink.t += 4;
+    // 4 s of wall time (less the 50 ms start) at half speed.
+    expect(p.position() - start).toBeCloseTo(3950 / 2, 6);
+    // Clamped, and back to normal.
+    await p.setRate(0.01);
+    expect(p.rate).toBe(0.25);
+    await p.setRate(1);
+    expect(sink.played.at(-1)!.speed).toBe(1);
   });
 
   it('a read that fails stops playback and reports it', async () => {
