@@ -383,6 +383,16 @@ async fn segment_merge(w: State<'_, Worker>, first_id: String, second_id: String
 }
 
 #[tauri::command(rename_all = "snake_case")]
+async fn segment_redact(w: State<'_, Worker>, segment_id: String, field: String, start: u32, end: u32, label: String) -> Res<TranscriptSegment> {
+    on_vault(&w, move |s| s.add_redaction(&segment_id, &field, start, end, &label)).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
+async fn segment_unredact(w: State<'_, Worker>, segment_id: String, redaction_id: String) -> Res<TranscriptSegment> {
+    on_vault(&w, move |s| s.remove_redaction(&segment_id, &redaction_id)).await
+}
+
+#[tauri::command(rename_all = "snake_case")]
 async fn segment_history(w: State<'_, Worker>, segment_id: String) -> Res<Vec<SegmentVersion>> {
     on_vault(&w, move |s| s.segment_history(&segment_id)).await
 }
@@ -500,6 +510,8 @@ fn main() {
             segment_merge,
             segment_history,
             export_transcript,
+            segment_redact,
+            segment_unredact,
         ])
         .build(tauri::generate_context!())
         .expect("Testimony could not start")

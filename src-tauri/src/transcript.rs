@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use serde::Serialize;
-use testimony_core::transcript::{SegmentVersion, Speaker, Transcript, TranscriptFormat, TranscriptSegment};
+use testimony_core::transcript::{RedactionField, SegmentVersion, Speaker, Transcript, TranscriptFormat, TranscriptSegment};
 
 use crate::error::AppError;
 use crate::ops::Session;
@@ -70,6 +70,23 @@ impl Session {
 
     pub fn merge_segments(&mut self, first_id: &str, second_id: &str) -> Result<TranscriptSegment, AppError> {
         Ok(self.vault()?.merge_segments(first_id, second_id)?)
+    }
+
+    /// Marks characters `[start, end)` of the text or translation to hide in exports meant for
+    /// publication; returns the segment as it now is.
+    pub fn add_redaction(&mut self, segment_id: &str, field: &str, start: u32, end: u32, label: &str) -> Result<TranscriptSegment, AppError> {
+        let field = match field {
+            "text" => RedactionField::Text,
+            "translation" => RedactionField::Translation,
+            _ => return Err(testimony_core::Error::Invalid("a redaction marks the text or the translation".into()).into()),
+        };
+        let v = self.vault()?;
+        v.add_redaction(segment_id, field, start, end, label)?;
+        Ok(v.transcript_segment(segment_id)?)
+    }
+
+    pub fn remove_redaction(&mut self, segment_id: &str, redaction_id: &str) -> Result<TranscriptSegment, AppError> {
+        Ok(self.vault()?.remove_redaction(segment_id, redaction_id)?)
     }
 
     pub fn segment_history(&mut self, segment_id: &str) -> Result<Vec<SegmentVersion>, AppError> {
@@ -223,5 +240,29 @@ mod tests {
         assert!(r.path.ends_with("-redacted.html"));
         assert_eq!(s.export_transcript("no-such", "txt", false, dir.to_str().unwrap()).unwrap_err().code, "not_found");
         assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 2, "a refused export leaves no file");
+    }
+
+    #[test]
+    fn a_marked_name_is_hidden_in_the_publication_export_and_can_be_shown_again() {
+        let (t, mut s, _rec, tr) = setup();
+        let id = s.segments(&tr).unwrap()[0].meta.id.clone(); // "첫째 문장"
+        let e = s.add_redaction(&id, "text", 0, 2, "name").unwrap();
+        assert_eq!(e.redactions.len(), 1);
+        assert_eq!((e.redactions[0].start, e.redactions[0].end, e.redactions[0].label.as_str()), (0, 2, "name"));
+        // Bad input: a field that does not exist, a span outside the text, a bad label.
+        assert_eq!(s.add_redaction(&id, "title", 0, 1, "name").unwrap_err().code, "invalid");
+        assert_eq!(s.add_redaction(&id, "text", 3, 99, "name").unwrap_err().code, "invalid");
+        assert_eq!(s.add_redaction(&id, "text", 0, 1, "Name!").unwrap_err().code, "invalid");
+        assert_eq!(s.segments(&tr).unwrap()[0].redactions.len(), 1, "refusals changed nothing");
+        let dir = t.path().join("out");
+        std::fs::create_dir(&dir).unwrap();
+        let r = s.export_transcript(&tr, "text", true, dir.to_str().unwrap()).unwrap();
+        let body = std::fs::read_to_string(&r.path).unwrap();
+        assert!(body.contains("[name] 문장") && !body.contains("첫째"), "{body}");
+        let e = s.remove_redaction(&id, &e.redactions[0].id).unwrap();
+        assert!(e.redactions.is_empty());
+        assert_eq!(s.remove_redaction(&id, "no-such").unwrap_err().code, "not_found");
+        let actions: Vec<String> = s.segment_history(&id).unwrap().into_iter().map(|v| v.action).collect();
+        assert!(actions.contains(&"redact".to_string()) && actions.contains(&"unredact".to_string()), "{actions:?}");
     }
 }

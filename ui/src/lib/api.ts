@@ -92,6 +92,9 @@ export const api = {
   segmentSplit: (segment_id: string, at_ms: number, text_at: number, translation_at: number | null) =>
     call<TranscriptSegment[]>('segment_split', { segment_id, at_ms, text_at, translation_at }),
   segmentMerge: (first_id: string, second_id: string) => call<TranscriptSegment>('segment_merge', { first_id, second_id }),
+  segmentRedact: (segment_id: string, field: 'text' | 'translation', start: number, end: number, label: string) =>
+    call<TranscriptSegment>('segment_redact', { segment_id, field, start, end, label }),
+  segmentUnredact: (segment_id: string, redaction_id: string) => call<TranscriptSegment>('segment_unredact', { segment_id, redaction_id }),
   segmentHistory: (segment_id: string) => call<SegmentVersion[]>('segment_history', { segment_id }),
   exportTranscript: (transcript_id: string, format: 'text' | 'srt' | 'vtt' | 'bilingual', redact: boolean, dest_dir: string) =>
     call<TranscriptExport>('export_transcript', { transcript_id, format, redact, dest_dir }),

@@ -3,6 +3,21 @@
 // (crates/core/src/transcript.rs); this only helps the screen.
 import type { TranscriptSegment } from './types';
 
+/** A textarea selection (UTF-16 offsets, as the DOM gives them) as character offsets, the
+ * unit the core counts redaction spans in; null when nothing is selected. */
+export function selectionChars(value: string, from: number, to: number): { start: number; end: number } | null {
+  const a = Math.min(from, to);
+  const b = Math.max(from, to);
+  if (b <= a) return null;
+  const start = [...value.slice(0, a)].length;
+  return { start, end: start + [...value.slice(a, b)].length };
+}
+
+/** The characters a redaction span covers (for showing what is hidden). */
+export function spanText(value: string, start: number, end: number): string {
+  return [...value].slice(start, end).join('');
+}
+
 /** Index of the segment playing at `ms` (segments in time order): the last one that has
  * started and not yet ended; -1 when none. Overlapping segments: the later start wins. */
 export function segmentAt(segs: Pick<TranscriptSegment, 'start_ms' | 'end_ms'>[], ms: number): number {

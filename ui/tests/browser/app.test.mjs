@@ -568,6 +568,33 @@ describe('Testimony UI (mocked backend)', () => {
     assert.match(await page.getByTestId('transcript-error').innerText(), /Put the cursor/);
     assert.equal((await mock(page)).segments.length, 3);
 
+    // Redaction: "Hide" without a selection is explained; select "구간" (characters 3–5 of
+    // '첫째 구간입니다'), hide it as a place; it is listed and can be shown again.
+    await page.getByTestId('segment-redact').first().click();
+    assert.match(await page.getByTestId('transcript-error').innerText(), /Select the words to hide first/);
+    await page.getByTestId('redact-label').first().selectOption('place');
+    // Selected with the keyboard as a translator would: Home, three right, then Shift+Right twice.
+    await text0.focus();
+    await text0.press('Home');
+    for (let k = 0; k < 3; k++) await text0.press('ArrowRight');
+    await text0.press('Shift+ArrowRight');
+    await text0.press('Shift+ArrowRight');
+    await page.getByTestId('segment-redact').first().click();
+    const first = () => window.__mock.segments.find((x) => x.text === '첫째 구간입니다');
+    await page.waitForFunction(`(${first})().redactions?.length === 1`);
+    const red = (await mock(page)).segments.find((x) => x.text === '첫째 구간입니다').redactions[0];
+    assert.deepEqual([red.field, red.start, red.end, red.label], ['text', 3, 5, 'place']);
+    assert.match(await page.getByTestId('redaction').first().innerText(), /\[place\] “구간”/);
+    await page.getByTestId('redaction-remove').first().click();
+    await page.waitForFunction(`(${first})().redactions.length === 0`);
+    assert.equal(await page.getByTestId('redaction').count(), 0);
+    await text0.focus();
+    await text0.press('Home');
+    await text0.press('Shift+ArrowRight');
+    await text0.press('Shift+ArrowRight');
+    await page.getByTestId('segment-redact').first().click();
+    await page.waitForFunction(`(${first})().redactions.length === 1`);
+
     // Export: the plaintext warning, then a file in the folder named.
     await page.getByTestId('transcript-export').locator('summary').click();
     assert.match(await page.getByTestId('transcript-export').innerText(), /NOT encrypted/);

@@ -324,6 +324,16 @@
     },
     segment_set_speaker: ({ segment_id, speaker }) => change(segment_id, 'speaker', (s) => { s.speaker = speaker; }),
     segment_set_reviewed: ({ segment_id, reviewed }) => change(segment_id, reviewed ? 'review' : 'unreview', (s) => { s.reviewed = reviewed; }),
+    segment_redact: ({ segment_id, field, start, end, label }) => change(segment_id, 'redact', (s) => {
+      const len = [...(field === 'text' ? s.text : (s.translation ?? ''))].length;
+      if (!(start < end && end <= len)) fail('invalid', 'the span must lie inside the text');
+      if (!/^[a-z0-9_-]{1,40}$/.test(label)) fail('invalid', 'bad redaction label');
+      s.redactions = [...(s.redactions ?? []), { id: `red-${(S.redactionSeq = (S.redactionSeq ?? 0) + 1)}`, field, start, end, label }];
+    }),
+    segment_unredact: ({ segment_id, redaction_id }) => change(segment_id, 'unredact', (s) => {
+      if (!(s.redactions ?? []).some((r) => r.id === redaction_id)) fail('not_found', 'redaction');
+      s.redactions = s.redactions.filter((r) => r.id !== redaction_id);
+    }),
     segment_split: ({ segment_id, at_ms, text_at, translation_at }) => {
       need();
       const s = segment(segment_id);

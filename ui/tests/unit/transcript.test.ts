@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatSegmentTime, historyActionKey, segmentAt, splitPoint, step, translationLanguage } from '../../src/lib/transcript';
+import { formatSegmentTime, historyActionKey, segmentAt, selectionChars, spanText, splitPoint, step, translationLanguage } from '../../src/lib/transcript';
 import { translate } from '../../src/lib/i18n';
 
 const segs = [
@@ -94,5 +94,18 @@ describe('history actions', () => {
       expect(translate('ko', k)).not.toBe(k);
     }
     expect(historyActionKey('something_new')).toBeNull();
+  });
+});
+
+describe('redaction spans from a selection', () => {
+  it('counts characters, not UTF-16 units, so spans match the core', () => {
+    // '😀' is two UTF-16 units but one character.
+    const v = '😀 김철수 씨';
+    expect(selectionChars(v, 3, 6)).toEqual({ start: 2, end: 5 });
+    expect(spanText(v, 2, 5)).toBe('김철수');
+    // Backwards selections are the same span; an empty one is nothing.
+    expect(selectionChars(v, 6, 3)).toEqual({ start: 2, end: 5 });
+    expect(selectionChars(v, 4, 4)).toBeNull();
+    expect(spanText('abc', 1, 9)).toBe('bc');
   });
 });
