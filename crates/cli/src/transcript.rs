@@ -4,7 +4,7 @@
 //! testimony out of the process list and the shell history.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use clap::{Subcommand, ValueEnum};
 use serde_json::json;
@@ -337,7 +337,7 @@ pub(crate) fn run(cli: &Cli, out: &Out, c: &TranscriptCmd) -> Result<(), Error> 
             v.transcript(transcript)?;
             match file {
                 Some(path) => {
-                    let n = write_new_file(path, |w| {
+                    let n = crate::audio::write_new_file(path, |w| {
                         Ok(v.export_transcript(transcript, f, *redact, w)? as u64)
                     })?;
                     eprintln!(
@@ -373,34 +373,4 @@ pub(crate) fn run(cli: &Cli, out: &Out, c: &TranscriptCmd) -> Result<(), Error> 
         }
     }
     Ok(())
-}
-
-/// Creates `file` (owner-only; it must not exist), lets `body` write it, syncs it, and removes
-/// it again if anything failed, so no half-written plaintext file is left behind.
-fn write_new_file(
-    file: &Path,
-    body: impl FnOnce(&mut dyn Write) -> Result<u64, Error>,
-) -> Result<u64, Error> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let f = opts.open(file).map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => Error::AlreadyExists(file.to_path_buf()),
-        k => Error::Invalid(format!("cannot create {}: {k}", file.display())),
-    })?;
-    let result = (|| {
-        let mut w = std::io::BufWriter::new(&f);
-        let n = body(&mut w)?;
-        w.flush()?;
-        f.sync_all()?;
-        Ok(n)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(file);
-    }
-    result
 }

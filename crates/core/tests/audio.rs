@@ -231,8 +231,10 @@ fn lifecycle_rules_markers_segments_and_audit() {
     assert_eq!(v.audit_history(&m1.meta.id).unwrap()[0].record_type, "audio_marker");
     v.audit_verify().unwrap();
 
-    // Deletion removes audio and markers, audits, and keeps the chain. (No tombstones until
-    // bundles carry recordings: see `Vault::delete_recording`.)
+    // Deletion removes audio and markers, audits, keeps the chain, and leaves tombstones (for
+    // the recording and each marker) that tell the archive with the next bundle.
+    let markers = v.markers(&id).unwrap().len() as i64;
+    assert!(markers > 0);
     let dir = v.dir().to_path_buf();
     v.delete_recording(&id).unwrap();
     assert!(matches!(v.recording(&id), Err(Error::NotFound("recording", _))));
@@ -245,7 +247,9 @@ fn lifecycle_rules_markers_segments_and_audit() {
     assert_eq!(count("SELECT count(*) FROM audio_chunks"), 0);
     assert_eq!(count("SELECT count(*) FROM audio_markers"), 0);
     assert_eq!(count("SELECT count(*) FROM recordings"), 0);
-    assert_eq!(count("SELECT count(*) FROM tombstones"), 0);
+    assert_eq!(count(&format!("SELECT count(*) FROM tombstones WHERE record_type = 'recording' AND record_id = '{id}'")), 1);
+    assert_eq!(count("SELECT count(*) FROM tombstones WHERE record_type = 'audio_marker'"), markers);
+    assert_eq!(count("SELECT count(*) FROM tombstones"), markers + 1);
 }
 
 #[test]
