@@ -53,15 +53,57 @@ echo "== building testimony (release)"
 cargo build --release --locked -q -p testimony-cli
 TESTIMONY="${CARGO_TARGET_DIR:-target}/release/testimony"
 
-# Speech-like audio: an English paragraph from espeak-ng and 19 s of silence, repeated; 16 kHz
-# mono 16-bit WAV (the baseline reads only that).
-espeak-ng -v en-us -s 150 -w "$WORK/clip.wav" "The guards took us to the mine before sunrise. We worked for twelve hours without food. In the winter many prisoners became sick, and nobody was allowed to see a doctor."
-CLIP=$(soxi -D "$WORK/clip.wav")
-GAP=$(python3 -c "print(max(0.0, 30 - $CLIP))")
+# Speech-like audio: 30-second blocks of espeak-ng English (three sentences drawn from a pool,
+# seeded, so consecutive blocks differ) padded with silence, about a third of it speech; 16 kHz
+# mono 16-bit WAV (the baseline reads only that). The text must not repeat verbatim block after
+# block: four identical segments in a row is what the pipeline's repetition-loop recovery looks
+# for (crates/transcribe/src/repetition.rs), and it would re-transcribe the window (an earlier
+# version of this script did exactly that and measured the pipeline at 2x the baseline).
+SENTENCES=(
+  "The guards took us to the mine before sunrise."
+  "We worked for twelve hours without food."
+  "In the winter many prisoners became sick, and nobody was allowed to see a doctor."
+  "My brother was arrested by the security police in the spring of that year."
+  "They told us that our family had a bad background."
+  "The camp was surrounded by two fences and a guard tower."
+  "Every evening we had to confess our mistakes in front of the group."
+  "The women in our unit made wigs and false eyelashes for export."
+  "I was sent back from China after the police found me at the border."
+  "The interrogation room had no windows and only one chair."
+  "We were given corn soup twice a day, and sometimes nothing at all."
+  "A truck came every week to take the coal to the railway station."
+  "The quota for each team was written on a board near the gate."
+  "My mother tried to visit me, but the guards sent her away."
+  "Nobody knew how long the sentence would be."
+  "Some prisoners died in the mine when the tunnel collapsed."
+  "I saw the officer beat an old man because he was too slow."
+  "The factory manager said the products were sold to buyers abroad."
+  "At night we slept on the floor, thirty people in one room."
+  "I escaped across the river in the summer, when the water was low."
+  "They made us sing songs of praise before every meal."
+  "The doctor at the holding center never examined anyone."
+  "My friend was taken away one morning and never came back."
+  "We were forbidden to speak about religion or to pray."
+)
 make_audio() { # OUT SECONDS
-  local reps
-  reps=$(python3 -c "print(max(1, round($2 / 30)))")
-  sox "$WORK/clip.wav" -r 16000 -c 1 -b 16 "$1" pad 0.5 "$GAP" repeat $((reps - 1))
+  local blocks i text
+  blocks=$(python3 -c "print(max(1, round($2 / 30)))")
+  mkdir -p "$WORK/blocks"
+  # One line per block: three distinct sentences, seeded so every run gets the same audio.
+  python3 -c "
+import random, sys
+r = random.Random(7); n = int(sys.argv[1]); k = int(sys.argv[2])
+for _ in range(n): print(' '.join(str(i) for i in r.sample(range(k), 3)))" "$blocks" "${#SENTENCES[@]}" >"$WORK/blocks/plan"
+  i=0
+  while read -r a b c; do
+    text="${SENTENCES[$a]} ${SENTENCES[$b]} ${SENTENCES[$c]}"
+    espeak-ng -v en-us -s 150 -w "$WORK/blocks/s.wav" "$text"
+    # Each block exactly 30 s: half a second of silence, the speech, silence to fill.
+    sox -V1 "$WORK/blocks/s.wav" -r 16000 -c 1 -b 16 "$WORK/blocks/$(printf %05d $i).wav" pad 0.5 30 trim 0 30
+    i=$((i + 1))
+  done <"$WORK/blocks/plan"
+  sox "$WORK"/blocks/0*.wav "$1"
+  rm -rf "$WORK/blocks"
 }
 
 measure() { # LABEL AUDIO -> "seconds peak_kB"
