@@ -24,6 +24,16 @@ impl AppError {
     }
 }
 
+/// Only the code: an `AppError` passes through the transcription engine's callbacks as a
+/// boxed error (see `transcribe.rs`) and comes out again by downcasting.
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.code)
+    }
+}
+
+impl std::error::Error for AppError {}
+
 impl From<Error> for AppError {
     fn from(e: Error) -> AppError {
         match e {

@@ -8,6 +8,7 @@ mod audio;
 mod error;
 mod ops;
 mod settings;
+mod transcribe;
 mod transcript;
 mod worker;
 
@@ -40,6 +41,8 @@ struct Closing(AtomicBool);
 
 struct AppPaths {
     settings: PathBuf,
+    /// Where the user copies whisper model files (`transcribe.rs`).
+    models: PathBuf,
     /// Started with TESTIMONY_VAULT (e.g. `./run demo`).
     demo: bool,
     /// The panic shortcut is registered system-wide (see `register_panic_shortcut`).
@@ -122,10 +125,12 @@ fn get_settings(p: State<'_, AppPaths>) -> Settings {
     Settings::load(&p.settings)
 }
 
+/// Saves the UI language and the idle time; the transcription settings in the file are kept
+/// (they change through `transcribe_settings`).
 #[tauri::command(rename_all = "snake_case")]
 fn save_settings(w: State<'_, Worker>, p: State<'_, AppPaths>, settings: Settings) -> Res<()> {
-    settings.save(&p.settings)?;
-    w.idle_minutes.store(settings.idle_minutes, Ordering::Relaxed);
+    let saved = Settings::save_general(&p.settings, &settings)?;
+    w.idle_minutes.store(saved.idle_minutes, Ordering::Relaxed);
     Ok(())
 }
 
@@ -403,6 +408,50 @@ async fn export_transcript(w: State<'_, Worker>, transcript_id: String, format: 
     on_vault(&w, move |s| s.export_transcript(&transcript_id, &format, redact, &dest_dir)).await
 }
 
+// ---- transcription (in the background; see transcribe.rs) ----------------------------------
+
+/// The models folder: its path, the models in it, the files that are not usable models and
+/// why, and the chosen model and language.
+#[tauri::command(rename_all = "snake_case")]
+async fn transcribe_models(p: State<'_, AppPaths>) -> Res<transcribe::ModelsInfo> {
+    let (dir, settings) = (p.models.clone(), Settings::load(&p.settings));
+    tauri::async_runtime::spawn_blocking(move || transcribe::models(&dir, &settings)).await.map_err(|_| AppError::code("internal"))?
+}
+
+/// Saves the chosen model (a file name in the models folder; None: none) and the spoken
+/// language (auto, ko, en) in the settings file.
+#[tauri::command(rename_all = "snake_case")]
+async fn transcribe_settings(p: State<'_, AppPaths>, model: Option<String>, language: String) -> Res<transcribe::ModelsInfo> {
+    let (dir, path) = (p.models.clone(), p.settings.clone());
+    tauri::async_runtime::spawn_blocking(move || {
+        let s = Settings { whisper_model: model.filter(|m| !m.trim().is_empty()), transcribe_language: language, ..Settings::load(&path) };
+        s.save(&path)?;
+        transcribe::models(&dir, &s)
+    })
+    .await
+    .map_err(|_| AppError::code("internal"))?
+}
+
+/// Starts (or resumes) transcribing a stopped recording in the background; returns at once.
+#[tauri::command(rename_all = "snake_case")]
+async fn transcribe_start(w: State<'_, Worker>, p: State<'_, AppPaths>, recording_id: String) -> Res<transcribe::TranscriptionState> {
+    let (w, dir, settings) = (w.inner().clone(), p.models.clone(), Settings::load(&p.settings));
+    tauri::async_runtime::spawn_blocking(move || transcribe::start(&w, &dir, &settings, &recording_id, transcribe::DEFAULT_WINDOW_MS))
+        .await
+        .map_err(|_| AppError::code("internal"))?
+}
+
+/// Progress of the transcription (or how it ended); does not wait for the vault thread.
+#[tauri::command(rename_all = "snake_case")]
+fn transcribe_status(w: State<'_, Worker>) -> Option<transcribe::TranscriptionState> {
+    transcribe::status(&w.transcribe)
+}
+
+#[tauri::command(rename_all = "snake_case")]
+fn transcribe_cancel(w: State<'_, Worker>) -> Option<transcribe::TranscriptionState> {
+    transcribe::cancel(&w.transcribe)
+}
+
 // ---- export ----------------------------------------------------------------------------------
 
 /// Exports on the vault thread; progress goes to `on_progress` (a channel: no event
@@ -435,10 +484,18 @@ fn main() {
                 None => app.path().app_data_dir()?.join("vault"),
             };
             let settings_path = app.path().app_config_dir()?.join("settings.json");
+            // Model files are copied in by the user (nothing is downloaded). TESTIMONY_MODELS
+            // points elsewhere (e.g. a folder of models shared by several installs, or tests).
+            let models = match std::env::var_os("TESTIMONY_MODELS").filter(|v| !v.is_empty()) {
+                Some(p) => std::path::absolute(PathBuf::from(p))?,
+                None => app.path().app_data_dir()?.join("models"),
+            };
+            // Made at start so that the user finds it (Settings shows where).
+            let _ = std::fs::create_dir_all(&models);
             let idle = Settings::load(&settings_path).idle_minutes;
             app.manage(Worker::start(vault_dir, idle));
             let global_panic = register_panic_shortcut(app);
-            app.manage(AppPaths { settings: settings_path, demo, global_panic });
+            app.manage(AppPaths { settings: settings_path, models, demo, global_panic });
             Ok(())
         })
         .manage(Closing::default())
@@ -512,6 +569,11 @@ fn main() {
             export_transcript,
             segment_redact,
             segment_unredact,
+            transcribe_models,
+            transcribe_settings,
+            transcribe_start,
+            transcribe_status,
+            transcribe_cancel,
         ])
         .build(tauri::generate_context!())
         .expect("Testimony could not start")

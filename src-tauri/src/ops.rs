@@ -19,6 +19,7 @@ use testimony_core::{CreateOptions, SearchHit, Vault};
 
 use crate::audio::AudioSlot;
 use crate::error::AppError;
+use crate::transcribe::TranscribeSlot;
 
 /// The vault directory and, while unlocked, the open vault. Locking drops the `Vault`: the
 /// database connection closes and SQLCipher wipes the key it held.
@@ -28,8 +29,11 @@ pub struct Session {
     /// The recording in progress; shared with the commands that read its level and clock
     /// without going through the vault thread (see `audio.rs`).
     pub audio: AudioSlot,
-    /// Counts locks, so that a delayed fallback lock can tell whether one happened since.
+    /// Counts locks, so that a delayed fallback lock can tell whether one happened since
+    /// (and a background transcription, whether its vault is still the one it started with).
     pub locks: u64,
+    /// The transcription in the background (see `transcribe.rs`); a lock cancels it.
+    pub transcribe: TranscribeSlot,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -105,7 +109,7 @@ fn empty_to_none(s: Option<String>) -> Option<String> {
 
 impl Session {
     pub fn new(dir: PathBuf, audio: AudioSlot) -> Session {
-        Session { dir, vault: None, audio, locks: 0 }
+        Session { dir, vault: None, audio, locks: 0, transcribe: TranscribeSlot::default() }
     }
 
     pub fn vault(&mut self) -> Result<&mut Vault, AppError> {
@@ -136,8 +140,10 @@ impl Session {
     }
 
     /// Stops a recording in progress first (its audio so far is kept, the recording ends
-    /// stopped), then drops the vault.
+    /// stopped) and tells a transcription to stop (without waiting: its finished windows are
+    /// kept and it can be resumed), then drops the vault.
     pub fn lock(&mut self) {
+        self.cancel_transcription_for_lock();
         self.stop_recording_for_lock();
         self.vault = None;
         self.locks += 1;

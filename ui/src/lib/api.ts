@@ -5,6 +5,7 @@ import type {
   AppError, AppInfo, Codebook, Consent, ExportReport, ExportStep, FormState, Interview, Marker, Note, Recording,
   RecordingState, RecordingSummary, Scopes, SearchHit, Settings, VaultInfo, Witness, WitnessIdentity,
   WitnessProfile, WitnessSummary, Transcript, TranscriptSegment, SegmentVersion, TranscriptExport, Speaker,
+  ModelsInfo, SpokenLanguage, TranscriptionState,
 } from './types';
 
 export function asAppError(e: unknown): AppError {
@@ -98,6 +99,13 @@ export const api = {
   segmentHistory: (segment_id: string) => call<SegmentVersion[]>('segment_history', { segment_id }),
   exportTranscript: (transcript_id: string, format: 'text' | 'srt' | 'vtt' | 'bilingual', redact: boolean, dest_dir: string) =>
     call<TranscriptExport>('export_transcript', { transcript_id, format, redact, dest_dir }),
+  // Transcription in the background (src-tauri/src/transcribe.rs).
+  transcribeModels: () => call<ModelsInfo>('transcribe_models'),
+  transcribeSettings: (model: string | null, language: SpokenLanguage) => call<ModelsInfo>('transcribe_settings', { model, language }),
+  /** Returns at once; progress through transcribeStatus. */
+  transcribeStart: (recording_id: string) => call<TranscriptionState>('transcribe_start', { recording_id }),
+  transcribeStatus: () => call<TranscriptionState | null>('transcribe_status'),
+  transcribeCancel: () => call<TranscriptionState | null>('transcribe_cancel'),
 };
 
 /** A raw IPC response arrives as an ArrayBuffer (or, over a fallback channel, as a byte array). */

@@ -75,7 +75,13 @@ export interface FormState { detail: InterviewDetail; visible: string[]; section
 export interface SearchHit { interview_id: string; witness_code: string; record_id: string; kind: string; snippet: string }
 export interface AppInfo { vault_dir: string; vault_exists: boolean; unlocked: boolean; demo: boolean; global_panic: boolean }
 export interface VaultInfo { interviewer: string; device_id: string; device_key: string; fingerprint: string; recipient: string | null }
-export interface Settings { language: Lang; idle_minutes: number }
+export interface Settings {
+  language: Lang;
+  idle_minutes: number;
+  /** Transcription (changed through transcribe_settings; save_settings keeps them). */
+  whisper_model?: string | null;
+  transcribe_language?: SpokenLanguage;
+}
 export interface ExportReport {
   path: string;
   bundle_id: string;
@@ -128,8 +134,41 @@ export const ERROR_CODES = [
   'weak_passphrase', 'invalid_answer', 'not_found', 'not_allowed', 'invalid', 'incomplete',
   'nothing_to_export', 'audit_broken', 'codebook', 'io', 'storage', 'internal', 'locked',
   'no_recipient', 'bad_destination', 'audio', 'no_audio_device', 'no_audio_consent', 'no_audio_arrived',
-  'recording_active', 'not_recording', 'cancelled', 'unknown',
+  'recording_active', 'not_recording', 'cancelled',
+  'no_transcribe_consent', 'no_model', 'model_missing', 'model_not_ggml', 'model_truncated', 'model_invalid',
+  'model_load', 'model_english_only', 'model_gone', 'models_folder', 'transcription_active',
+  'recording_not_stopped', 'recording_empty', 'transcribe_failed',
+  'unknown',
 ] as const;
+
+// ---- transcription in the app (src-tauri/src/transcribe.rs) ----
+export type SpokenLanguage = 'auto' | 'ko' | 'en';
+export interface ModelEntry { file: string; size_name: string; multilingual: boolean; bytes: number }
+export interface InvalidModel { file: string; error: AppError }
+export interface ModelsInfo {
+  dir: string;
+  models: ModelEntry[];
+  invalid: InvalidModel[];
+  chosen: string | null;
+  chosen_ok: boolean;
+  language: SpokenLanguage;
+}
+export type TranscriptionPhase = 'loading' | 'running' | 'done' | 'cancelled' | 'failed';
+export interface TranscriptionState {
+  recording_id: string;
+  interview_id: string;
+  transcript_id: string | null;
+  model: string;
+  language: string | null;
+  resumed: boolean;
+  phase: TranscriptionPhase;
+  percent: number | null;
+  eta_seconds: number | null;
+  windows_done: number;
+  windows_total: number | null;
+  locked: boolean;
+  error: AppError | null;
+}
 
 // ---- transcripts (crates/core/src/transcript.rs) ----
 export type Speaker = 'interviewer' | 'witness' | 'interpreter';

@@ -163,7 +163,71 @@
     return r.id;
   };
 
+  // Transcription in the background (src-tauri transcribe.rs). Tests put model files in the
+  // folder (S.modelFiles, S.invalidModels) as a user copying them in would; each status poll
+  // advances a running transcription by S.transcribeStep percent.
+  S.modelFiles = [];
+  S.invalidModels = [];
+  S.transcribeSettings = { model: null, language: 'auto' };
+  S.tjob = null;
+  S.transcribeStep = 10;
+  const tActive = () => S.tjob && (S.tjob.phase === 'loading' || S.tjob.phase === 'running');
+  const modelsInfo = () => ({
+    dir: '/tmp/mock/models', models: S.modelFiles.map((m) => ({ ...m })), invalid: S.invalidModels.map((m) => ({ ...m })),
+    chosen: S.transcribeSettings.model, chosen_ok: S.modelFiles.some((m) => m.file === S.transcribeSettings.model),
+    language: S.transcribeSettings.language,
+  });
+  const tState = () => { const { stop, ...st } = S.tjob; return st; };
+  function tAdvance() {
+    const j = S.tjob;
+    if (!j || !tActive()) return;
+    const tr = S.transcripts.find((x) => x.id === j.transcript_id);
+    if (j.stop) { j.phase = 'cancelled'; return; }
+    j.phase = 'running';
+    j.percent = Math.min(100, (j.percent ?? 0) + S.transcribeStep);
+    j.windows_done = Math.max(j.windows_done, Math.floor(j.percent / 25));
+    tr.windows_done = j.windows_done;
+    j.eta_seconds = Math.round((100 - j.percent) * 3);
+    if (j.percent >= 100) {
+      j.phase = 'done';
+      tr.status = 'done';
+      tr.windows_total = 4;
+      const r = S.recordings.find((x) => x.id === j.recording_id);
+      [['The guards took us to the mine.', 0], ['We worked for twelve hours.', 3000]].forEach(([text, at], k) =>
+        S.segments.push({ ...meta(), transcript_id: tr.id, interview_id: r.interview_id, seq: k, start_ms: at, end_ms: at + 2500, text,
+          machine_text: text, language: 'en', confidence: 0.9, translation: null, translation_language: null, speaker: null, reviewed: false, redactions: [] }));
+    }
+  }
+
   const handlers = {
+    transcribe_models: () => modelsInfo(),
+    transcribe_settings: ({ model, language }) => {
+      if (!['auto', 'ko', 'en'].includes(language)) fail('invalid', 'the spoken language must be auto, ko or en');
+      S.transcribeSettings = { model, language };
+      return modelsInfo();
+    },
+    transcribe_start: ({ recording_id }) => {
+      need();
+      if (tActive()) fail('transcription_active');
+      const r = S.recordings.find((x) => x.id === recording_id) || fail('not_found', 'recording');
+      const i = S.interviews.find((x) => x.id === r.interview_id);
+      const c = S.consents[i.witness_id];
+      if (!c || !c.scopes.transcribe || c.withdrawn_at) fail('no_transcribe_consent');
+      let tr = S.transcripts.find((x) => x.recording_id === recording_id && x.status === 'running');
+      if (!tr) {
+        const m = S.transcribeSettings.model || fail('no_model');
+        if (!S.modelFiles.some((x) => x.file === m)) fail('model_missing', m);
+        tr = { ...meta(), recording_id, interview_id: r.interview_id, model: m, language: S.transcribeSettings.language === 'auto' ? null : S.transcribeSettings.language,
+          window_ms: 300000, status: 'running', windows_done: 0, windows_total: null };
+        S.transcripts.push(tr);
+      }
+      S.tjob = { recording_id, interview_id: r.interview_id, transcript_id: tr.id, model: tr.model, language: tr.language, resumed: tr.windows_done > 0,
+        phase: 'loading', percent: tr.windows_done * 25, eta_seconds: null, windows_done: tr.windows_done, windows_total: 4, locked: false, error: null, stop: false };
+      S.transcribeStarts = (S.transcribeStarts ?? 0) + 1;
+      return tState();
+    },
+    transcribe_status: () => { tAdvance(); return S.tjob ? tState() : null; },
+    transcribe_cancel: () => { if (!S.tjob) return null; S.tjob.stop = true; return tState(); },
     app_info: () => ({ vault_dir: '/tmp/mock', vault_exists: S.exists, unlocked: S.unlocked, demo: false, global_panic: false }),
     get_settings: () => ({ ...S.settings }),
     save_settings: ({ settings }) => { S.settings = { ...settings }; },
@@ -175,8 +239,13 @@
       Object.assign(S, { exists: true, unlocked: true, passphrase, interviewer: interviewer.trim() });
     },
     unlock: ({ passphrase }) => { if (passphrase !== S.passphrase) fail('wrong_passphrase'); S.unlocked = true; },
-    // As the backend: a recording in progress is stopped (its audio kept) before the vault closes.
-    lock: () => { if (S.active) handlers.recording_stop(); S.unlocked = false; },
+    // As the backend: a recording in progress is stopped (its audio kept) before the vault
+    // closes; a transcription is stopped (its finished parts kept) and not waited for.
+    lock: () => {
+      if (S.active) handlers.recording_stop();
+      if (tActive()) Object.assign(S.tjob, { phase: 'cancelled', locked: true });
+      S.unlocked = false;
+    },
     heartbeat: () => S.unlocked,
     change_passphrase: (a) => { need(); if (a.old !== S.passphrase) fail('wrong_passphrase'); S.passphrase = a.new; },
     vault_info: () => { need(); return { interviewer: S.interviewer, device_id: 'dev', device_key: 'ab'.repeat(32), fingerprint: 'abab abab abab abab', recipient: S.recipient }; },
