@@ -663,29 +663,7 @@ impl Archive {
     /// flat however long the recording), and checks it against its hash at the end. THIS
     /// WRITES PLAINTEXT AUDIO: only where the coordinator asked. Returns the bytes written.
     pub fn recording_wav(&self, recording_id: &str, out: &mut dyn Write) -> Result<u64> {
-        let row = self
-            .db()
-            .query_opt("SELECT sha256, size, parts FROM audio WHERE recording_id = ?1", vals![recording_id])?
-            .ok_or_else(|| Error::NotFound("recording audio", recording_id.to_string()))?;
-        let (sha, size, parts) = (row.text(0)?, row.int(1)? as u64, row.int(2)?);
-        let reader = AudioParts { archive: self, recording_id: recording_id.to_string(), next: 0, parts, buf: Vec::new(), pos: 0 };
-        let mut plain = bundle::decrypt(reader, std::slice::from_ref(&self.identity)).map_err(|_| Error::Corrupt(format!("the audio of recording {recording_id} cannot be decrypted")))?;
-        let mut hasher = sha2::Sha256::new();
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut written = 0u64;
-        loop {
-            let n = plain.read(&mut buf).map_err(|_| Error::Corrupt(format!("the audio of recording {recording_id} is damaged")))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            out.write_all(&buf[..n])?;
-            written += n as u64;
-        }
-        if written != size || hex::encode(hasher.finalize()) != sha {
-            return Err(Error::Corrupt(format!("the audio of recording {recording_id} does not match its hash")));
-        }
-        Ok(written)
+        stream_audio(&mut self.db(), &self.identity, recording_id, out)
     }
 
     /// An attachment's bytes, decrypted and checked against their hash.
@@ -833,9 +811,37 @@ fn gaps(sorted: &[i64]) -> Vec<i64> {
     out
 }
 
+/// Writes a recording's audio (WAV) to `out`, decrypting it part by part, and checks it
+/// against its hash at the end. Over the caller's `Db`, so that a return bundle can stream
+/// audio inside the transaction that records what it sent.
+pub(crate) fn stream_audio(db: &mut Db<'_>, identity: &age::x25519::Identity, recording_id: &str, out: &mut dyn Write) -> Result<u64> {
+    let row = db
+        .query_opt("SELECT sha256, size, parts FROM audio WHERE recording_id = ?1", vals![recording_id])?
+        .ok_or_else(|| Error::NotFound("recording audio", recording_id.to_string()))?;
+    let (sha, size, parts) = (row.text(0)?, row.int(1)? as u64, row.int(2)?);
+    let reader = AudioParts { db, recording_id: recording_id.to_string(), next: 0, parts, buf: Vec::new(), pos: 0 };
+    let mut plain = bundle::decrypt(reader, std::slice::from_ref(identity)).map_err(|_| Error::Corrupt(format!("the audio of recording {recording_id} cannot be decrypted")))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut written = 0u64;
+    loop {
+        let n = plain.read(&mut buf).map_err(|_| Error::Corrupt(format!("the audio of recording {recording_id} is damaged")))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        out.write_all(&buf[..n])?;
+        written += n as u64;
+    }
+    if written != size || hex::encode(hasher.finalize()) != sha {
+        return Err(Error::Corrupt(format!("the audio of recording {recording_id} does not match its hash")));
+    }
+    Ok(written)
+}
+
 /// Reads a recording's encrypted audio from its parts, one part (about 1 MiB) at a time.
-struct AudioParts<'a> {
-    archive: &'a Archive,
+struct AudioParts<'a, 'c> {
+    db: &'a mut Db<'c>,
     recording_id: String,
     next: i64,
     parts: i64,
@@ -843,15 +849,14 @@ struct AudioParts<'a> {
     pos: usize,
 }
 
-impl Read for AudioParts<'_> {
+impl Read for AudioParts<'_, '_> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         while self.pos == self.buf.len() {
             if self.next == self.parts {
                 return Ok(0);
             }
             let row = self
-                .archive
-                .db()
+                .db
                 .query_opt("SELECT data FROM audio_parts WHERE recording_id = ?1 AND part = ?2", vals![&self.recording_id, self.next])
                 .map_err(std::io::Error::other)?
                 .ok_or_else(|| std::io::Error::other("an audio part is missing"))?;

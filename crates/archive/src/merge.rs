@@ -222,21 +222,34 @@ impl Write for PartWriter<'_, '_> {
     }
 }
 
-/// Checks a bundle's WAV header against the recording it belongs to: the canonical 44-byte
-/// PCM header the format prescribes, the recording's rate and channels, and exactly its samples.
+/// Checks a bundle's WAV header against the recording record it belongs to (the rule is the
+/// core's, shared with vaults applying return bundles).
 fn check_wav_header(h: &[u8; 44], size: u64, recording: &Value) -> Result<()> {
-    let u16_at = |i: usize| u16::from_le_bytes([h[i], h[i + 1]]);
-    let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
-    let canonical = &h[0..4] == b"RIFF" && &h[8..16] == b"WAVEfmt " && u32_at(16) == 16 && u16_at(20) == 1 && u16_at(34) == 16 && &h[36..40] == b"data";
-    if !canonical {
-        return Err(bad("a recording's audio is not a 16-bit PCM WAV file with the canonical header"));
-    }
-    let (channels, rate, data_len) = (u16_at(22) as u64, u32_at(24) as u64, u32_at(40) as u64);
-    let samples = recording["samples"].as_u64().unwrap_or(u64::MAX);
-    if Some(rate) != recording["sample_rate"].as_u64() || Some(channels) != recording["channels"].as_u64() || data_len + 44 != size || samples.checked_mul(channels * 2) != Some(data_len) {
-        return Err(bad("a recording's audio does not match its recording (rate, channels or length)"));
-    }
-    Ok(())
+    let field = |k: &str| recording[k].as_u64().unwrap_or(u64::MAX);
+    testimony_core::bundle::check_wav_header(h, size, field("sample_rate"), field("channels"), field("samples"))
+}
+
+/// Whether two bodies are the same record apart from fields that describe one vault's own
+/// storage, which a device that received the record in a return bundle cannot reproduce:
+/// a recording's `chunks` and `audio_sha256` (that vault keeps the audio in chunks of its own;
+/// the audio itself must be the same bytes, which `audio` checks against the copy held here),
+/// and a transcript's `windows_done` (the windows the engine saved on the device that ran it).
+fn same_apart_from_storage(kind: RecordKind, a: &Value, b: &Value) -> bool {
+    let local: &[&str] = match kind {
+        RecordKind::Recording => &["chunks", "audio_sha256"],
+        RecordKind::Transcript => &["windows_done"],
+        _ => return false,
+    };
+    let strip = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            for k in local {
+                o.remove(*k);
+            }
+        }
+        v
+    };
+    strip(a) == strip(b)
 }
 
 /// The witness an interview in the archive belongs to.
@@ -373,7 +386,7 @@ impl<'c> Merge<'c> {
             }
             Some((cur_body, cur_key)) => {
                 let cur: Value = serde_json::from_str(&cur_body).map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
-                if cur == *body {
+                if cur == *body || same_apart_from_storage(kind, &cur, body) {
                     self.report.unchanged += 1;
                 } else if cur_key == key {
                     let (cv, nv) = (cur["version"].as_i64().unwrap_or(0), body["version"].as_i64().unwrap_or(0));

@@ -7,8 +7,16 @@
 //!   what it was last sent: other devices' edits and notes (translations, reviews), and
 //!   versions a coordinator chose when resolving a conflict.
 //!
+//! Recordings go with their markers and audio (`audio/<id>.wav`, streamed from the archive's
+//! encrypted parts), to a device that does not have them: never to the device that sent the
+//! recording, and once per device (what was sent is remembered; `--full` sends it again). A
+//! recording's markers, transcripts and segments go only to a device that has the recording
+//! or gets it in the same bundle; a recording sent now takes all of them along.
+//!
 //! Consent is checked again: nothing of a witness who did not consent to sharing, or withdrew,
-//! is sent. Identifying details and attachments never travel back.
+//! is sent; no recording (nor its markers, transcripts or segments) unless the consent also
+//! allows audio recording (`record_audio`). Identifying details and attachments never travel
+//! back.
 //!
 //! The bundle is signed with the archive's own Ed25519 key and encrypted to the device's age
 //! key, which the device announced in its signed bundles. What was sent is recorded in the
@@ -22,7 +30,7 @@ use rusqlite::OptionalExtension;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use testimony_core::bundle::{Counts, RETURN_KINDS, RecordKind, ReturnBundle, write_return_bundle};
+use testimony_core::bundle::{Counts, RETURN_KINDS, RecordKind, ReturnAudio, ReturnBundle, write_return_bundle};
 use testimony_core::codebook::Codebook;
 use testimony_core::vault::now;
 use testimony_core::{Error, Result};
@@ -41,6 +49,8 @@ pub struct ReturnReport {
     pub counts: Counts,
     /// Interviews left out because the witness's consent does not allow sharing.
     pub withheld_interviews: u64,
+    /// Recordings left out because the witness's consent does not allow audio recording.
+    pub withheld_recordings: u64,
     pub bytes: u64,
 }
 
@@ -160,16 +170,19 @@ impl Archive {
         let mut sent_now: Vec<(String, String, String)> = Vec::new();
         let mut needed_codebooks: BTreeSet<(String, String)> = BTreeSet::new();
         let mut withheld = 0u64;
+        let mut withheld_recordings = 0u64;
+        let mut audio: Vec<ReturnAudio> = Vec::new();
         let mut seen_witness = HashSet::new();
         for iv in &interviews {
             let row = db.query_opt("SELECT body, witness_id FROM records WHERE kind = 'interview' AND id = ?1", vals![iv])?;
             let Some(row) = row else { continue };
             let body: Value = serde_json::from_str(&row.text(0)?).map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
             let witness = row.opt_text(1)?.unwrap_or_default();
-            let consent = db.text_opt("SELECT body FROM records WHERE kind = 'consent' AND witness_id = ?1", vals![&witness])?;
-            let shared = consent
-                .and_then(|c| serde_json::from_str::<Value>(&c).ok())
-                .is_some_and(|c| c["withdrawn_at"].is_null() && c["scopes"]["share_archive"] == Value::Bool(true));
+            let consent = db
+                .text_opt("SELECT body FROM records WHERE kind = 'consent' AND witness_id = ?1", vals![&witness])?
+                .and_then(|c| serde_json::from_str::<Value>(&c).ok());
+            let shared = consent.as_ref().is_some_and(|c| c["withdrawn_at"].is_null() && c["scopes"]["share_archive"] == Value::Bool(true));
+            let audio_allowed = shared && consent.as_ref().is_some_and(|c| c["scopes"]["record_audio"] == Value::Bool(true));
             if !shared {
                 withheld += 1;
                 continue;
@@ -179,15 +192,70 @@ impl Archive {
             if seen_witness.insert(witness.clone()) {
                 rows.extend(db.query("SELECT kind, id, body, source_key FROM records WHERE kind IN ('witness', 'consent') AND witness_id = ?1", vals![&witness])?);
             }
+            let mut any = false;
+            // Recordings first: which ones the device has (it made them, or was sent them) or
+            // gets now decides what of their markers and transcripts can go.
+            let mut with_device: HashSet<String> = HashSet::new();
+            let mut sending_now: HashSet<String> = HashSet::new();
+            for r in db.query("SELECT id, body, source_key FROM records WHERE kind = 'recording' AND interview_id = ?1 ORDER BY id", vals![iv])? {
+                let (id, body, source) = (r.text(0)?, r.text(1)?, r.text(2)?);
+                if source == key {
+                    with_device.insert(id); // its own recording never goes back
+                    continue;
+                }
+                if !audio_allowed {
+                    withheld_recordings += 1;
+                    continue;
+                }
+                if db.query_opt("SELECT id FROM conflicts WHERE kind = 'recording' AND record_id = ?1 AND resolved_at IS NULL", vals![&id])?.is_some() {
+                    continue;
+                }
+                let h = sha(&body);
+                if !full && sent.get(&("recording".to_string(), id.clone())) == Some(&h) {
+                    with_device.insert(id); // sent before: audio never changes once stopped
+                    continue;
+                }
+                let a = db
+                    .query_opt("SELECT sha256, size FROM audio WHERE recording_id = ?1", vals![&id])?
+                    .ok_or_else(|| Error::Corrupt(format!("the archive holds recording {id} without its audio")))?;
+                audio.push(ReturnAudio { recording_id: id.clone(), size: a.int(1)? as u64, sha256: a.text(0)? });
+                records.push((RecordKind::Recording, serde_json::from_str(&body).map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?));
+                sent_now.push(("recording".into(), id.clone(), h));
+                with_device.insert(id.clone());
+                sending_now.insert(id);
+                any = true;
+            }
             rows.extend(db.query(
-                "SELECT kind, id, body, source_key FROM records WHERE (kind = 'interview' AND id = ?1) OR (kind IN ('group_instance', 'answer', 'note', 'transcript', 'transcript_segment') AND interview_id = ?1) ORDER BY kind, id",
+                "SELECT kind, id, body, source_key FROM records WHERE (kind = 'interview' AND id = ?1) OR (kind IN ('group_instance', 'answer', 'note', 'audio_marker', 'transcript', 'transcript_segment') AND interview_id = ?1) ORDER BY kind, id",
                 vals![iv],
             )?);
-            let mut any = false;
+            // Transcript id → its recording, for segments.
+            let mut transcript_recording: BTreeMap<String, String> = BTreeMap::new();
+            for r in &rows {
+                if r.text(0)? == "transcript" {
+                    let body: Value = serde_json::from_str(&r.text(2)?).map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
+                    transcript_recording.insert(r.text(1)?, body["recording_id"].as_str().unwrap_or_default().to_string());
+                }
+            }
             for r in rows {
                 let (kind, id, body, source) = (r.text(0)?, r.text(1)?, r.text(2)?, r.text(3)?);
                 if source == key {
                     continue; // the device sent this version itself
+                }
+                // What belongs to a recording goes only where the recording is.
+                let recording = match kind.as_str() {
+                    "audio_marker" | "transcript" => {
+                        let b: Value = serde_json::from_str(&body).map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
+                        Some(b["recording_id"].as_str().unwrap_or_default().to_string())
+                    }
+                    "transcript_segment" => {
+                        let b: Value = serde_json::from_str(&body).map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
+                        Some(transcript_recording.get(b["transcript_id"].as_str().unwrap_or_default()).cloned().unwrap_or_default())
+                    }
+                    _ => None,
+                };
+                if recording.as_ref().is_some_and(|rid| !with_device.contains(rid)) {
+                    continue;
                 }
                 // Held back while a coordinator has not settled a conflict on it: the device
                 // keeps its own version meanwhile.
@@ -195,7 +263,10 @@ impl Archive {
                     continue;
                 }
                 let h = sha(&body);
-                if !full && sent.get(&(kind.clone(), id.clone())) == Some(&h) {
+                // A recording sent now takes everything of it along, even what went before
+                // (to a device that could not apply it without the recording).
+                let fresh = recording.as_ref().is_some_and(|rid| sending_now.contains(rid));
+                if !full && !fresh && sent.get(&(kind.clone(), id.clone())) == Some(&h) {
                     continue;
                 }
                 let k = RecordKind::parse(&kind).filter(|k| RETURN_KINDS.contains(k)).ok_or_else(|| Error::Corrupt(format!("unexpected record type {kind}")))?;
@@ -233,12 +304,14 @@ impl Archive {
             previous_bundle_hash: last_hash,
             codebooks: codebooks.clone(),
             records,
+            audio,
         };
         // Record what is sent in one transaction, committed only once the file is complete;
         // if the commit fails the file is removed, so numbering and content never diverge.
         db.begin()?;
         let done = (|| -> Result<ReturnReport> {
-            let written = write_return_bundle(&spec, out)?;
+            let identity = &self.identity;
+            let written = write_return_bundle(&spec, out, &mut |id, w| crate::stream_audio(&mut db, identity, id, w).map(drop))?;
             let report = ReturnReport {
                 path: out.to_path_buf(),
                 device: key.clone(),
@@ -247,6 +320,7 @@ impl Archive {
                 codebooks: codebooks.iter().map(|(i, v, _)| format!("{i}@{v}")).collect(),
                 counts: written.manifest.counts.clone(),
                 withheld_interviews: withheld,
+                withheld_recordings,
                 bytes: written.bytes,
             };
             db.execute(

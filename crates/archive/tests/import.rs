@@ -185,6 +185,9 @@ on_both_backends!(
     a_bundle_needing_an_earlier_one_waits_for_it,
     a_deleted_recording_is_deleted_in_the_archive_with_its_audio,
     a_translation_made_on_a_second_laptop_reaches_the_interviewer_through_the_archive,
+    a_translator_gets_the_recording_with_its_audio_and_the_interviewer_gets_the_translation,
+    returned_recordings_follow_consent_to_record_audio_and_withdrawal,
+    bad_return_bundles_with_audio_change_nothing_in_the_translators_vault,
 );
 
 struct Field {
@@ -1084,4 +1087,409 @@ fn a_bundle_needing_an_earlier_one_waits_for_it(store: &Store) {
     assert_eq!(a.import(&b3).unwrap().outcome, "quarantined");
     assert!(a.search("laptop was lost", 10).unwrap().is_empty());
     assert_eq!(archive_answers(&a, &field.shared_interview), vault_answers(&field.dir, &field.shared_interview));
+}
+
+// ---- return bundles with recordings (a translator's laptop that never had the audio) ------
+
+/// The samples a player reads for `from_ms..to_ms` of a recording.
+fn played(vault: &Path, recording: &str, from_ms: u64, to_ms: u64) -> Vec<i16> {
+    let v = Vault::open(vault, VAULT_PASS).unwrap();
+    v.read_samples(recording, from_ms, Some(to_ms)).unwrap().flat_map(|b| b.unwrap()).collect()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// An empty translator's laptop, enrolled at the archive (its key announced by a full
+/// bundle), trusting the archive's key, with `interview` assigned to it. Returns its
+/// directory and signing key.
+fn enrolled_translator(tmp: &Path, a: &mut Archive, interview: &str) -> (PathBuf, String) {
+    let translator = new_vault(&tmp.join("translator"), "translator T");
+    let tkey = device_key(&translator);
+    a.trust_device(&tkey, "translator").unwrap();
+    let t0 = tmp.join("t0.tbundle");
+    export_full(&translator, &a.recipient(), &t0);
+    a.import(&t0).unwrap();
+    a.assign(&tkey, interview).unwrap();
+    trust_archive(&translator, a);
+    (translator, tkey)
+}
+
+/// The interviewer records and transcribes; the archive sends the interview to a translator's
+/// laptop that never had the recording: it arrives with its audio (byte for byte), markers and
+/// transcript, and segments play. The translation goes back through the archive to the
+/// interviewer, who does not get its own recording back; later returns do not resend audio.
+fn a_translator_gets_the_recording_with_its_audio_and_the_interviewer_gets_the_translation(store: &Store) {
+    use testimony_core::transcript::NewSegment;
+    let (tmp, field, mut a) = setup(store);
+    let (rec, transcript, first) = {
+        let mut v = Vault::open(&field.dir, VAULT_PASS).unwrap();
+        // Recorded live in half-second chunks: the translator's vault stores it in chunks of
+        // its own (a second each), so only the audio, not the chunk layout, is the same.
+        let rec = v.start_recording(&field.shared_interview, 16_000, 1).unwrap().meta.id;
+        let tone: Vec<i16> = tone_wav(3)[44..].chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+        let mut w = v.recording_writer(&rec).unwrap();
+        for half in tone.chunks(8_000) {
+            w.append(half).unwrap();
+        }
+        drop(w);
+        assert_eq!(v.stop_recording(&rec).unwrap().chunks, 6);
+        let t = v.start_transcript(&rec, "ggml-test.bin", Some("ko"), 30_000).unwrap();
+        let seg = |s: u64, e: u64, text: &str| NewSegment { start_ms: s, end_ms: e, text: text.into(), language: Some("ko".into()), confidence: Some(0.8) };
+        v.save_transcript_window(&t.meta.id, 0, &[seg(300, 1200, "탄광에서 일했습니다"), seg(1200, 2000, "하루 열두 시간")]).unwrap();
+        v.finish_transcript(&t.meta.id, 1).unwrap();
+        let first = v.transcript_segments(&t.meta.id).unwrap()[0].meta.id.clone();
+        (rec, t.meta.id, first)
+    };
+    let b1 = tmp.path().join("b1.tbundle");
+    export(&field.dir, &a.recipient(), &b1);
+    a.import(&b1).unwrap();
+    let wav = vault_wav(&field.dir, &rec);
+    let (translator, tkey) = enrolled_translator(tmp.path(), &mut a, &field.shared_interview);
+
+    let r1 = tmp.path().join("r1-translator.tbundle");
+    let rep = a.export_return(&tkey, &r1, false).unwrap();
+    assert_eq!((rep.counts.recordings, rep.counts.audio_markers, rep.counts.transcripts, rep.counts.transcript_segments), (2, 1, 1, 2), "{rep:?}");
+    assert!(!contains(&fs::read(&r1).unwrap(), &wav[2000..2064]), "the audio travels encrypted");
+    let applied = apply_return(&translator, &r1).unwrap();
+    assert_eq!((applied.recordings_added, applied.recordings_already_here, applied.skipped_without_recording), (2, 0, 0), "{applied:?}");
+    assert!(applied.message.contains("2 added with their audio"), "{}", applied.message);
+    {
+        let (tv, fv) = (Vault::open(&translator, VAULT_PASS).unwrap(), Vault::open(&field.dir, VAULT_PASS).unwrap());
+        let (tr, fr) = (tv.recording(&rec).unwrap(), fv.recording(&rec).unwrap());
+        assert_eq!(
+            (&tr.meta, &tr.interview_id, tr.sample_rate, tr.channels, tr.samples, tr.duration_ms, &tr.started_at, &tr.stopped_at, tr.recovered),
+            (&fr.meta, &fr.interview_id, fr.sample_rate, fr.channels, fr.samples, fr.duration_ms, &fr.started_at, &fr.stopped_at, fr.recovered),
+            "the same recording: id, times, format, length, interview"
+        );
+        assert_eq!((tr.chunks, fr.chunks), (3, 6), "stored in the vault's own chunks");
+        assert_eq!(tv.recordings(&field.shared_interview).unwrap().len(), 2);
+        let marked = &field.shared_recording;
+        assert_eq!(tv.markers(marked).unwrap(), fv.markers(marked).unwrap());
+        assert_eq!(tv.markers(marked).unwrap()[0].label, "guard tower 감시탑");
+        assert_eq!(tv.transcripts(&rec).unwrap().len(), 1);
+        assert_eq!(tv.transcript_segments(&transcript).unwrap(), fv.transcript_segments(&transcript).unwrap());
+        tv.audit_verify().unwrap();
+    }
+    assert_eq!(vault_wav(&translator, &rec), wav, "the translator's audio is byte for byte the interviewer's");
+    assert_eq!(vault_wav(&translator, &field.shared_recording), vault_wav(&field.dir, &field.shared_recording));
+    // The review screen plays a segment from the vault's recording.
+    let heard = played(&translator, &rec, 300, 1200);
+    assert_eq!(heard.len(), 900 * 16);
+    assert_eq!(heard, played(&field.dir, &rec, 300, 1200));
+    assert!(heard.iter().any(|&s| s != 0));
+
+    // The translator translates; its bundle carries the recording back unchanged, and only the
+    // translated segment meets the interviewer's version (a conflict the coordinator settles).
+    Vault::open(&translator, VAULT_PASS).unwrap().set_segment_translation(&first, "I worked in the coal mine", "en").unwrap();
+    let t1 = tmp.path().join("t1.tbundle");
+    export(&translator, &a.recipient(), &t1);
+    let imp = a.import(&t1).unwrap();
+    let open: Vec<_> = a.conflicts(false).unwrap();
+    assert_eq!(open.iter().map(|c| c.kind.as_str()).collect::<Vec<_>>(), ["transcript_segment"], "{imp:?}");
+    a.resolve_conflict(open[0].id, true).unwrap();
+    assert_eq!(archive_wav(&a, &rec).unwrap(), wav, "the archive's copy is untouched");
+
+    // The interviewer gets the translation, and not its own recording.
+    trust_archive(&field.dir, &a);
+    let r2 = tmp.path().join("r1-interviewer.tbundle");
+    let rep = a.export_return(&device_key(&field.dir), &r2, false).unwrap();
+    assert_eq!((rep.counts.recordings, rep.counts.audio_markers, rep.counts.transcript_segments), (0, 0, 1), "{rep:?}");
+    assert!(rep.bytes < wav.len() as u64 / 2, "no audio in it: {rep:?}");
+    let applied = apply_return(&field.dir, &r2).unwrap();
+    assert_eq!((applied.updated, applied.recordings_added, applied.recordings_already_here), (1, 0, 0), "{applied:?}");
+    let v = Vault::open(&field.dir, VAULT_PASS).unwrap();
+    assert_eq!(v.transcript_segment(&first).unwrap().translation.as_deref(), Some("I worked in the coal mine"));
+    v.audit_verify().unwrap();
+    drop(v);
+
+    // The next return to the translator carries the interviewer's new note, not the audio again.
+    Vault::open(&field.dir, VAULT_PASS).unwrap().add_note(&field.shared_interview, None, None, "asked about the mine's name again").unwrap();
+    let b2 = tmp.path().join("b2.tbundle");
+    export(&field.dir, &a.recipient(), &b2);
+    assert_eq!(a.import(&b2).unwrap().conflicts, 0);
+    let r3 = tmp.path().join("r2-translator.tbundle");
+    let rep = a.export_return(&tkey, &r3, false).unwrap();
+    assert_eq!((rep.counts.notes, rep.counts.recordings, rep.counts.audio_markers, rep.counts.transcripts), (1, 0, 0, 0), "{rep:?}");
+    assert!(rep.bytes < wav.len() as u64 / 2, "no audio in it: {rep:?}");
+    assert_eq!(apply_return(&translator, &r3).unwrap().added, 1);
+    // `--full` sends the recording again; the laptop keeps the one it has.
+    let r4 = tmp.path().join("r3-translator.tbundle");
+    assert_eq!(a.export_return(&tkey, &r4, true).unwrap().counts.recordings, 2);
+    let applied = apply_return(&translator, &r4).unwrap();
+    assert_eq!((applied.recordings_added, applied.recordings_already_here), (0, 2), "{applied:?}");
+    assert!(applied.message.contains("2 already here (not replaced)"), "{}", applied.message);
+    assert_eq!(vault_wav(&translator, &rec), wav);
+    Vault::open(&translator, VAULT_PASS).unwrap().audit_verify().unwrap();
+}
+
+/// No audio of a witness whose consent (as the archive holds it) does not allow audio
+/// recording, nor of one who withdrew; and a vault whose own consent refuses audio does not
+/// store it.
+fn returned_recordings_follow_consent_to_record_audio_and_withdrawal(store: &Store) {
+    let (tmp, field, mut a) = setup(store);
+    let code = Vault::open(&field.dir, VAULT_PASS).unwrap().interview(&field.shared_interview).unwrap().witness_code;
+    let set_consent = |scopes: ConsentScopes| {
+        Vault::open(&field.dir, VAULT_PASS).unwrap().set_consent(&code, scopes, "interviewer A", None, ConsentMethod::Oral).unwrap();
+    };
+    let mut no_audio = consent(true);
+    no_audio.set(ConsentScope::Transcribe, false);
+    no_audio.set(ConsentScope::RecordAudio, false);
+    set_consent(no_audio);
+    let b1 = tmp.path().join("b1.tbundle");
+    export(&field.dir, &a.recipient(), &b1);
+    a.import(&b1).unwrap();
+    let (translator, tkey) = enrolled_translator(tmp.path(), &mut a, &field.shared_interview);
+    let r1 = tmp.path().join("r1.tbundle");
+    let rep = a.export_return(&tkey, &r1, false).unwrap();
+    assert_eq!((rep.counts.interviews, rep.counts.recordings, rep.counts.audio_markers, rep.withheld_recordings), (1, 0, 0, 1), "{rep:?}");
+    apply_return(&translator, &r1).unwrap();
+    assert!(Vault::open(&translator, VAULT_PASS).unwrap().recordings(&field.shared_interview).unwrap().is_empty());
+
+    // Consent to record given again: the recording goes, with its marker.
+    set_consent(consent(true));
+    let b2 = tmp.path().join("b2.tbundle");
+    export(&field.dir, &a.recipient(), &b2);
+    a.import(&b2).unwrap();
+    let r2 = tmp.path().join("r2.tbundle");
+    let rep = a.export_return(&tkey, &r2, false).unwrap();
+    assert_eq!((rep.counts.consents, rep.counts.recordings, rep.counts.audio_markers), (1, 1, 1), "{rep:?}");
+    // A copy of the laptop where the witness's consent to audio was taken back locally (not
+    // exported yet) does not store the audio; the laptop itself does.
+    let copy = tmp.path().join("translator-copy");
+    fs::create_dir_all(&copy).unwrap();
+    for f in ["vault.json", "vault.db", "vault.lock"] {
+        if translator.join(f).exists() {
+            fs::copy(translator.join(f), copy.join(f)).unwrap();
+        }
+    }
+    Vault::open(&copy, VAULT_PASS).unwrap().set_consent(&code, no_audio, "translator T", None, ConsentMethod::Oral).unwrap();
+    let refused = apply_return(&copy, &r2).unwrap();
+    assert_eq!((refused.recordings_added, refused.recordings_refused_consent, refused.skipped_without_recording), (0, 1, 1), "{refused:?}");
+    assert!(Vault::open(&copy, VAULT_PASS).unwrap().recordings(&field.shared_interview).unwrap().is_empty());
+    let applied = apply_return(&translator, &r2).unwrap();
+    assert_eq!(applied.recordings_added, 1, "{applied:?}");
+    assert_eq!(vault_wav(&translator, &field.shared_recording), vault_wav(&field.dir, &field.shared_recording));
+
+    // The witness withdraws: the archive purges the audio, and nothing of theirs goes out again.
+    Vault::open(&field.dir, VAULT_PASS).unwrap().withdraw_consent(&code, None).unwrap();
+    let b3 = tmp.path().join("b3.tbundle");
+    export(&field.dir, &a.recipient(), &b3);
+    a.import(&b3).unwrap();
+    assert!(matches!(archive_wav(&a, &field.shared_recording), Err(Error::NotFound(..))));
+    let r = tmp.path().join("r-after-withdrawal.tbundle");
+    assert!(matches!(a.export_return(&tkey, &r, false), Err(Error::NothingToExport(_))));
+    assert!(!r.exists());
+    // `--full` only sends the codebook again.
+    let rep = a.export_return(&tkey, &r, true).unwrap();
+    assert_eq!((rep.counts.witnesses, rep.counts.interviews, rep.counts.recordings, rep.counts.audio_markers), (0, 0, 0, 0), "{rep:?}");
+    // The witness who never agreed to sharing never reached the archive: nothing to assign.
+    assert!(matches!(a.assign(&tkey, &field.private_interview), Err(Error::NotFound(..))));
+}
+
+/// A vault's content (`vault_state`) and whether it holds `recording`, for "changed nothing" checks.
+fn vault_state_with_audio(vault: &Path, recording: &str) -> String {
+    let state = vault_state(vault);
+    let v = Vault::open(vault, VAULT_PASS).unwrap();
+    format!("{state}|{:?}", v.recording(recording).map(|r| r.meta.id))
+}
+
+fn bad_return_bundles_with_audio_change_nothing_in_the_translators_vault(store: &Store) {
+    use sha2::Digest;
+    use testimony_core::bundle::{RecordKind, ReturnAudio, ReturnBundle, write_return_bundle};
+    let (tmp, field, mut a) = setup(store);
+    let rec = field.shared_recording.clone();
+    let b1 = tmp.path().join("b1.tbundle");
+    export(&field.dir, &a.recipient(), &b1);
+    a.import(&b1).unwrap();
+    let (translator, tkey) = enrolled_translator(tmp.path(), &mut a, &field.shared_interview);
+    let good = tmp.path().join("good.tbundle");
+    assert_eq!(a.export_return(&tkey, &good, false).unwrap().counts.recordings, 1);
+    let bytes = fs::read(&good).unwrap();
+    let before = vault_state_with_audio(&translator, &rec);
+    assert!(matches!(Vault::open(&translator, VAULT_PASS).unwrap().recording(&rec), Err(Error::NotFound(..))));
+
+    // Damaged or cut anywhere: the audio makes up most of the file.
+    let n = bytes.len();
+    for at in [40, n / 5, n / 3, n / 2, 2 * n / 3, 4 * n / 5, n - 20, n - 1] {
+        let mut b = bytes.clone();
+        b[at] ^= 0x04;
+        let f = tmp.path().join(format!("flipped-{at}.tbundle"));
+        fs::write(&f, &b).unwrap();
+        assert!(matches!(apply_return(&translator, &f), Err(Error::BadBundle(_))), "bit flipped at {at}");
+    }
+    for len in [200, n / 4, n / 2, 3 * n / 4, n - 100, n - 1] {
+        let f = tmp.path().join(format!("short-{len}.tbundle"));
+        fs::write(&f, &bytes[..len]).unwrap();
+        assert!(matches!(apply_return(&translator, &f), Err(Error::BadBundle(_))), "truncated to {len}");
+    }
+    assert_eq!(vault_state_with_audio(&translator, &rec), before, "nothing changed");
+
+    // Validly signed (by a key the vault is made to trust) but inconsistent: the audio's header
+    // does not fit its recording, or the recording claims more audio than the file holds.
+    let detail = a.interview_detail(&field.shared_interview).unwrap();
+    let wav = archive_wav(&a, &rec).unwrap();
+    let signer = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
+    Vault::open(&translator, VAULT_PASS).unwrap().trust_archive(&hex_of(&signer.verifying_key().to_bytes()), true).unwrap();
+    let recipient = Vault::open(&translator, VAULT_PASS).unwrap().device_recipient().unwrap();
+    let crafted = |name: &str, recording: Value, audio: Vec<u8>| -> PathBuf {
+        let out = tmp.path().join(name);
+        let spec = ReturnBundle {
+            signing_key: &signer,
+            archive_id: "crafted-archive".into(),
+            target_device: tkey.clone(),
+            recipient: recipient.clone(),
+            sequence: 1,
+            previous_bundle_hash: None,
+            codebooks: vec![],
+            records: vec![
+                (RecordKind::Witness, detail["witness"].clone()),
+                (RecordKind::Consent, detail["consent"].clone()),
+                (RecordKind::Interview, detail["interview"].clone()),
+                (RecordKind::Recording, recording),
+            ],
+            audio: vec![ReturnAudio { recording_id: rec.clone(), size: audio.len() as u64, sha256: hex_of(&sha2::Sha256::digest(&audio)) }],
+        };
+        write_return_bundle(&spec, &out, &mut |_, w| Ok(w.write_all(&audio)?)).unwrap();
+        out
+    };
+    let recording = detail["recordings"][0].clone();
+    let mut other_rate = wav.clone();
+    other_rate[24..28].copy_from_slice(&8_000u32.to_le_bytes());
+    let mut longer = recording.clone();
+    longer["samples"] = json!(recording["samples"].as_u64().unwrap() + 16_000);
+    longer["duration_ms"] = json!(recording["duration_ms"].as_u64().unwrap() + 1_000);
+    let mut not_wav = wav.clone();
+    not_wav[0..4].copy_from_slice(b"RIFX");
+    for (name, r, audio) in [("rate.tbundle", recording.clone(), other_rate), ("longer.tbundle", longer, wav.clone()), ("not-wav.tbundle", recording.clone(), not_wav)] {
+        let f = crafted(name, r, audio);
+        let e = apply_return(&translator, &f).unwrap_err();
+        assert!(matches!(&e, Error::BadBundle(m) if m.contains("audio")), "{name}: {e}");
+    }
+    // The writer refuses a recording without its audio.
+    let spec = ReturnBundle {
+        signing_key: &signer,
+        archive_id: "crafted-archive".into(),
+        target_device: tkey.clone(),
+        recipient: recipient.clone(),
+        sequence: 1,
+        previous_bundle_hash: None,
+        codebooks: vec![],
+        records: vec![(RecordKind::Recording, recording.clone())],
+        audio: vec![],
+    };
+    assert!(matches!(write_return_bundle(&spec, &tmp.path().join("no-audio.tbundle"), &mut |_, _| Ok(())), Err(Error::Invalid(_))));
+    // And the crafted bundle with the right audio applies: the checks above were what failed.
+    let f = crafted("right.tbundle", recording, wav.clone());
+    assert_eq!(vault_state_with_audio(&translator, &rec), before, "nothing changed");
+    assert_eq!(apply_return(&translator, &f).unwrap().recordings_added, 1);
+    assert_eq!(vault_wav(&translator, &rec), wav);
+    Vault::open(&translator, VAULT_PASS).unwrap().audit_verify().unwrap();
+}
+
+// ---- a kill while a return bundle with audio is applied -----------------------------------
+
+const KILL_CHILD_ENV: &str = "TESTIMONY_RETURN_KILL_CHILD";
+
+/// Child: open the vault named in the environment, say so, and apply the return bundle.
+#[test]
+#[ignore = "entry point for the kill test's child process"]
+fn return_import_child() {
+    use std::io::Write;
+    let Ok(spec) = std::env::var(KILL_CHILD_ENV) else { return };
+    let (dir, file) = spec.split_once('|').unwrap();
+    let mut v = Vault::open(Path::new(dir), VAULT_PASS).unwrap();
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "ready").unwrap();
+    out.flush().unwrap();
+    let r = v.import_return_bundle(Path::new(file)).unwrap();
+    writeln!(out, "applied {}", r.recordings_added).unwrap();
+    out.flush().unwrap();
+}
+
+fn copy_vault(src: &Path, dst: &Path) {
+    fs::create_dir_all(dst).unwrap();
+    for f in ["vault.json", "vault.db", "vault.lock"] {
+        if src.join(f).exists() {
+            fs::copy(src.join(f), dst.join(f)).unwrap();
+        }
+    }
+}
+
+/// Runs the child on `vault`; kills it `kill_after` after it said it is ready (None: lets it
+/// finish). Returns how long it ran after ready.
+fn run_import_child(vault: &Path, bundle: &Path, kill_after: Option<std::time::Duration>) -> std::time::Duration {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "return_import_child", "--ignored", "--nocapture", "--test-threads", "1"])
+        .env(KILL_CHILD_ENV, format!("{}|{}", vault.display(), bundle.display()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    // libtest prints "test return_import_child ... " before the child's own output, on the
+    // same line.
+    while let Some(l) = lines.next() {
+        if l.unwrap().ends_with("ready") {
+            break;
+        }
+    }
+    let started = std::time::Instant::now();
+    match kill_after {
+        Some(d) => {
+            std::thread::sleep(d);
+            child.kill().unwrap();
+        }
+        None => assert!(lines.any(|l| l.unwrap().contains("applied 2")), "the child applied the bundle"),
+    }
+    child.wait().unwrap();
+    started.elapsed()
+}
+
+/// SIGKILL at several moments while a laptop applies a return bundle with a minute of audio:
+/// afterwards the vault opens, its audit chain verifies, and it holds either nothing of the
+/// bundle or the whole recording, byte for byte.
+#[test]
+fn a_kill_while_a_return_bundle_with_audio_is_applied_leaves_all_or_nothing() {
+    let (tmp, field, mut a) = setup(&Store::Embedded);
+    let rec = Vault::open(&field.dir, VAULT_PASS).unwrap().import_wav(&field.shared_interview, &tone_wav(60)[..]).unwrap().meta.id;
+    let b1 = tmp.path().join("b1.tbundle");
+    export(&field.dir, &a.recipient(), &b1);
+    a.import(&b1).unwrap();
+    let (translator, tkey) = enrolled_translator(tmp.path(), &mut a, &field.shared_interview);
+    let r1 = tmp.path().join("r1.tbundle");
+    assert_eq!(a.export_return(&tkey, &r1, false).unwrap().counts.recordings, 2);
+    let wav = vault_wav(&field.dir, &rec);
+    let before = vault_state(&translator);
+
+    // Uninterrupted, to know how long applying takes.
+    let whole = tmp.path().join("whole");
+    copy_vault(&translator, &whole);
+    let took = run_import_child(&whole, &r1, None);
+    assert_eq!(vault_wav(&whole, &rec), wav);
+    let (mut none, mut all) = (0, 0);
+    for (i, fraction) in [0.05, 0.2, 0.4, 0.6, 0.8, 0.95, 1.5].into_iter().enumerate() {
+        let dir = tmp.path().join(format!("killed-{i}"));
+        copy_vault(&translator, &dir);
+        run_import_child(&dir, &r1, Some(took.mul_f64(fraction)));
+        let v = Vault::open(&dir, VAULT_PASS).unwrap();
+        v.audit_verify().unwrap();
+        match v.recording(&rec) {
+            Err(Error::NotFound(..)) => {
+                drop(v);
+                assert_eq!(vault_state(&dir), before, "killed at {fraction}: nothing of the bundle");
+                none += 1;
+            }
+            Ok(_) => {
+                drop(v);
+                assert_eq!(vault_wav(&dir, &rec), wav, "killed at {fraction}: the whole recording");
+                assert_eq!(vault_wav(&dir, &field.shared_recording), vault_wav(&field.dir, &field.shared_recording));
+                all += 1;
+            }
+            Err(e) => panic!("killed at {fraction}: {e}"),
+        }
+    }
+    eprintln!("return import killed 7 times ({took:?} uninterrupted): {none} left nothing, {all} complete");
 }

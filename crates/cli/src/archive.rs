@@ -46,7 +46,8 @@ pub enum ArchiveCmd {
         interview: String,
     },
     /// Write a return bundle for one device: other devices' edits and translations of its
-    /// interviews, resolved conflicts, assigned interviews and new codebooks, encrypted to it.
+    /// interviews, resolved conflicts, assigned interviews (with their recordings and audio,
+    /// once) and new codebooks, encrypted to it.
     Return {
         #[command(flatten)]
         dir: ArchiveDir,
@@ -210,9 +211,10 @@ pub fn run(cmd: &ArchiveCmd, out: &Out) -> Result<(), Error> {
             let r = a.export_return(device, file, *full)?;
             out.print(&r, |r| {
                 format!(
-                    "Wrote {} ({} bytes): return bundle {} for device {}: {} codebooks, {} witnesses, {} interviews, {} group instances, {} answers, {} notes; {} interviews withheld (consent).",
+                    "Wrote {} ({} bytes): return bundle {} for device {}: {} codebooks, {} witnesses, {} interviews, {} group instances, {} answers, {} notes, {} recordings with their audio, {} markers, {} transcripts, {} transcript segments; {} interviews and {} recordings withheld (consent).",
                     r.path.display(), r.bytes, r.sequence, r.device, r.codebooks.len(), r.counts.witnesses, r.counts.interviews, r.counts.group_instances,
-                    r.counts.answers, r.counts.notes, r.withheld_interviews
+                    r.counts.answers, r.counts.notes, r.counts.recordings, r.counts.audio_markers, r.counts.transcripts, r.counts.transcript_segments,
+                    r.withheld_interviews, r.withheld_recordings
                 )
             });
         }

@@ -82,6 +82,13 @@ fn coordinator_flow(tmp: &Path, pg: Option<&str>) {
     ok(&["--vault", v, "consent", "set", &code, "--scopes", "record_audio,share_archive", "--taken-by", "Kim"], &[]);
     let interview = ok(&["--vault", v, "interview", "new", "--witness", &code], &[]);
     ok(&["--vault", v, "interview", "answer", &interview, "cl_anything_else", "교화소에서 매일 12시간 일했다"], &[]);
+    // Two seconds of a tone, recorded from a WAV file; it goes to the translator with its audio.
+    let samples: Vec<i16> = (0..32_000).map(|i| ((i as f64 * 0.07).sin() * 9000.0) as i16).collect();
+    let mut wav = testimony_core::audio::wav_header(16_000, 1, 64_000).to_vec();
+    wav.extend(samples.iter().flat_map(|s| s.to_le_bytes()));
+    let wav_in = tmp.join("interview.wav");
+    std::fs::write(&wav_in, &wav).unwrap();
+    let recording = ok(&["--vault", v, "record", &interview, "--from-wav", wav_in.to_str().unwrap()], &[]).lines().next().unwrap().to_string();
     let key = json(&["--vault", v, "device", "id"], &[])["public_key"].as_str().unwrap().to_string();
 
     // `--postgres` on init and on every later command, except where the environment carries it.
@@ -136,7 +143,7 @@ fn coordinator_flow(tmp: &Path, pg: Option<&str>) {
     assert_eq!(archive_id["recipient"], recipient.as_str());
     let r1 = tmp.join("r1.tbundle");
     let ret = run_json(&["archive", "return", "--device", &tkey, "--out", r1.to_str().unwrap()]);
-    assert_eq!(ret["counts"]["interviews"], 1, "{ret}");
+    assert_eq!((ret["counts"]["interviews"].as_u64(), ret["counts"]["recordings"].as_u64()), (Some(1), Some(1)), "{ret}");
     // Refused until the vault trusts the archive key; then applied once.
     let refused = testimony(&["--vault", t, "import-return", r1.to_str().unwrap()], &[]);
     assert_eq!(refused.code, Some(1), "{}", refused.stderr);
@@ -144,6 +151,14 @@ fn coordinator_flow(tmp: &Path, pg: Option<&str>) {
     ok(&["--vault", t, "trust-archive", signing], &[]);
     assert_eq!(json(&["--vault", t, "import-return", r1.to_str().unwrap()], &[])["outcome"], "applied");
     assert_eq!(json(&["--vault", t, "import-return", r1.to_str().unwrap()], &[])["outcome"], "already_applied");
+    // The translator's laptop now holds the recording: the same audio, byte for byte.
+    let listed = json(&["--vault", t, "recording", "list", &interview], &[]);
+    assert_eq!(listed[0]["id"], recording.as_str(), "{listed}");
+    let (from_t, from_v) = (tmp.join("translator.wav"), tmp.join("interviewer.wav"));
+    ok(&["--vault", t, "recording", "export-wav", &recording, "--out", from_t.to_str().unwrap()], &[]);
+    ok(&["--vault", v, "recording", "export-wav", &recording, "--out", from_v.to_str().unwrap()], &[]);
+    assert_eq!(std::fs::read(&from_t).unwrap(), std::fs::read(&from_v).unwrap());
+    assert_eq!(std::fs::read(&from_t).unwrap(), wav);
     ok(&["--vault", t, "interview", "note", &interview, "Translation: I worked twelve hours a day in the re-education camp"], &[]);
     let t1 = tmp.join("t1.tbundle");
     ok(&["--vault", t, "export", "--out", t1.to_str().unwrap()], &[]);
@@ -156,6 +171,7 @@ fn coordinator_flow(tmp: &Path, pg: Option<&str>) {
     let r2 = tmp.join("r2.tbundle");
     let ret = run_json(&["archive", "return", "--device", &key, "--out", r2.to_str().unwrap()]);
     assert_eq!((ret["counts"]["notes"].as_u64(), ret["codebooks"].as_array().unwrap().len()), (Some(1), 1), "{ret}");
+    assert_eq!(ret["counts"]["recordings"], 0, "the interviewer's own recording does not go back: {ret}");
     ok(&["--vault", v, "trust-archive", signing], &[]);
     ok(&["--vault", v, "import-return", r2.to_str().unwrap()], &[]);
     assert!(ok(&["--vault", v, "search", "twelve hours"], &[]).contains(&interview));

@@ -136,7 +136,7 @@ pub struct Segment {
     pub samples: u64,
 }
 
-fn check_format(sample_rate: u32, channels: u16) -> Result<()> {
+pub(crate) fn check_format(sample_rate: u32, channels: u16) -> Result<()> {
     if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&sample_rate) {
         return Err(Error::Invalid(format!("sample rate must be between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz")));
     }
@@ -146,7 +146,7 @@ fn check_format(sample_rate: u32, channels: u16) -> Result<()> {
     Ok(())
 }
 
-fn ms_of(samples: u64, rate: u32) -> u64 {
+pub(crate) fn ms_of(samples: u64, rate: u32) -> u64 {
     samples * 1000 / rate as u64
 }
 
@@ -611,6 +611,40 @@ impl Vault {
             }
         }
     }
+}
+
+/// Stores `frames` frames of 16-bit little-endian PCM (channels interleaved, as in a WAV
+/// file's data) read from `pcm` as the chunks of recording `recording_id`, whose row the caller
+/// inserted, inside the caller's transaction: the variant of [`Vault::import_wav`] for a
+/// return bundle, which must apply all of it or nothing. One-second chunks, like live
+/// recording and `import_wav`; one chunk in memory at a time. Sets the recording's totals
+/// (`chunks`, `audio_sha256`) from the chunks and checks they hold exactly `frames`.
+/// `short` is the error for a stream that ends early (a truncated bundle).
+pub(crate) fn store_pcm_chunks(tx: &Connection, recording_id: &str, sample_rate: u32, channels: u16, frames: u64, pcm: &mut dyn Read, short: impl Fn() -> Error) -> Result<()> {
+    check_format(sample_rate, channels)?;
+    let ch = channels as usize;
+    let per_chunk = sample_rate as u64;
+    let mut bytes = vec![0u8; per_chunk as usize * ch * 2];
+    let mut samples: Vec<i16> = Vec::with_capacity(per_chunk as usize * ch);
+    let (mut seq, mut done) = (0i64, 0u64);
+    let mut st = tx.prepare_cached("INSERT INTO audio_chunks (recording_id, seq, segment, start_sample, n_samples, sha256, data) VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6)")?;
+    while done < frames {
+        let n = (frames - done).min(per_chunk);
+        let buf = &mut bytes[..n as usize * ch * 2];
+        pcm.read_exact(buf).map_err(|_| short())?;
+        samples.clear();
+        samples.extend(buf.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])));
+        let data = encode_chunk(&samples, channels)?;
+        st.execute(params![recording_id, seq, done as i64, n as i64, &pcm_sha256(&samples)[..], data])?;
+        seq += 1;
+        done += n;
+    }
+    let t = totals(tx, recording_id)?;
+    if t.samples != frames {
+        return Err(Error::Corrupt(format!("recording {recording_id}: the stored audio does not add up to its length")));
+    }
+    tx.execute("UPDATE recordings SET chunks = ?2, audio_sha256 = ?3 WHERE id = ?1", params![recording_id, t.chunks as i64, t.sha256])?;
+    Ok(())
 }
 
 /// The samples of a WAV file as 16-bit values, channels interleaved: 16-bit files exactly;

@@ -9,8 +9,13 @@
 //! - a record it changed after its last export keeps the local change ("kept_local"): that
 //!   change has not reached the archive yet, and will meet the archive's version there as a
 //!   conflict for a coordinator. The device never drops its own unsent work.
+//!
+//! Recordings come with their audio (`audio/<id>.wav`, as in device bundles): a recording the
+//! vault does not have is created with the same id and metadata, its audio stored in the
+//! vault's own chunks inside the same transaction; one it already has is never replaced.
 
 use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::fs::File;
 use std::io::BufReader;
 use std::path::Path;
@@ -23,8 +28,9 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::export::{parse_recipients, write_encrypted};
+use super::export::{audio_path, parse_recipients, write_encrypted};
 use super::*;
+use crate::audio::{MARKER_COLS, Marker, REC_COLS, Recording, RecordingStatus, marker_row, recording_row};
 use crate::audit;
 use crate::codebook::{Codebook, searchable_text, validate_value};
 use crate::error::{Error, Result};
@@ -33,18 +39,30 @@ use crate::records::{CONSENT_COLS, INTERVIEW_SELECT, WITNESS_COLS, answer_row, c
 use crate::transcript::{SEGMENT_COLS, Speaker, TRANSCRIPT_COLS, Transcript, TranscriptSegment, search_body, segment_row, transcript_row};
 use crate::vault::{Ctx, Vault, new_id, now};
 
-/// The record types a return bundle may carry, in the order they are written. Identities,
-/// attachments and audio never travel back; deletions do not yet (see the spec).
-pub const RETURN_KINDS: [RecordKind; 8] = [
+/// The record types a return bundle may carry, in the order they are written. Identities and
+/// attachments never travel back; deletions do not yet (see the spec). Recordings travel with
+/// their audio.
+pub const RETURN_KINDS: [RecordKind; 10] = [
     RecordKind::Witness,
     RecordKind::Consent,
     RecordKind::Interview,
     RecordKind::GroupInstance,
     RecordKind::Answer,
     RecordKind::Note,
+    RecordKind::Recording,
+    RecordKind::AudioMarker,
     RecordKind::Transcript,
     RecordKind::TranscriptSegment,
 ];
+
+/// A recording's audio in a return bundle: its WAV file, as the archive holds it (size and
+/// SHA-256 of the file, known before it is written, so the manifest can list it).
+#[derive(Debug, Clone)]
+pub struct ReturnAudio {
+    pub recording_id: String,
+    pub size: u64,
+    pub sha256: String,
+}
 
 /// What the archive puts into one return bundle.
 pub struct ReturnBundle<'a> {
@@ -62,6 +80,9 @@ pub struct ReturnBundle<'a> {
     pub codebooks: Vec<(String, String, String)>,
     /// Records, any order; they are written grouped by type.
     pub records: Vec<(RecordKind, Value)>,
+    /// The audio of every recording among `records`, written after the records by the
+    /// callback `write_return_bundle` takes.
+    pub audio: Vec<ReturnAudio>,
 }
 
 #[derive(Debug, Clone)]
@@ -75,10 +96,11 @@ fn records_file(kind: RecordKind) -> String {
     kind.file().to_string()
 }
 
-/// Writes a return bundle to `out` (which must not exist), atomically. Return bundles hold
-/// records and codebooks only, never audio or attachments, so each records file is built in
-/// memory (a few MB for a device's interviews).
-pub fn write_return_bundle(b: &ReturnBundle<'_>, out: &Path) -> Result<WrittenBundle> {
+/// Writes a return bundle to `out` (which must not exist), atomically. Records files are built
+/// in memory (a few MB for a device's interviews); each recording's WAV file is streamed by
+/// `audio(recording_id, writer)`, never held whole, and must match the size and hash given in
+/// `b.audio` (the entry is checked as it is written; a mismatch fails the whole bundle).
+pub fn write_return_bundle(b: &ReturnBundle<'_>, out: &Path, audio: &mut dyn FnMut(&str, &mut dyn Write) -> Result<()>) -> Result<WrittenBundle> {
     let recipients = parse_recipients(std::slice::from_ref(&b.recipient))?;
     let mut files = Vec::new();
     let mut payload: Vec<(String, Vec<u8>)> = Vec::new();
@@ -111,6 +133,20 @@ pub fn write_return_bundle(b: &ReturnBundle<'_>, out: &Path) -> Result<WrittenBu
     for (path, data) in &payload {
         files.push(FileEntry { path: path.clone(), size: data.len() as u64, sha256: hex::encode(Sha256::digest(data)) });
     }
+    // Every recording with its audio, and no audio without its recording: the reader refuses
+    // anything else, so refuse to write it.
+    let recordings: std::collections::HashSet<&str> =
+        b.records.iter().filter(|(k, _)| *k == RecordKind::Recording).map(|(_, v)| v["id"].as_str().unwrap_or_default()).collect();
+    let with_audio: std::collections::HashSet<&str> = b.audio.iter().map(|a| a.recording_id.as_str()).collect();
+    if recordings != with_audio || with_audio.len() != b.audio.len() {
+        return Err(Error::Invalid("a return bundle carries each recording with its audio, once".into()));
+    }
+    for a in &b.audio {
+        if !safe_component(&a.recording_id) || a.size > MAX_AUDIO_BYTES {
+            return Err(Error::Invalid(format!("recording {} cannot travel in a bundle (id or size)", a.recording_id)));
+        }
+        files.push(FileEntry { path: audio_path(&a.recording_id), size: a.size, sha256: a.sha256.clone() });
+    }
     let manifest = Manifest {
         format: FORMAT.into(),
         format_version: FORMAT_VERSION,
@@ -140,6 +176,9 @@ pub fn write_return_bundle(b: &ReturnBundle<'_>, out: &Path) -> Result<WrittenBu
         for ((path, data), f) in payload.iter().zip(&manifest.files) {
             tar.checked_entry(f, path, |w| Ok(w.write_all(data)?))?;
         }
+        for (a, f) in b.audio.iter().zip(&manifest.files[payload.len()..]) {
+            tar.checked_entry(f, &f.path, |w| audio(&a.recording_id, w))?;
+        }
         Ok(())
     })?;
     Ok(WrittenBundle { bundle_hash: manifest_hash(&manifest_bytes), manifest, bytes })
@@ -158,10 +197,21 @@ pub struct ReturnImportReport {
     pub unchanged: u64,
     /// Records changed here since the last export: the local change is kept.
     pub kept_local: u64,
-    /// Transcripts (and their segments) of recordings this device does not hold: return
-    /// bundles carry no audio, so they are left out here.
+    /// Transcripts, segments and markers of recordings this device does not hold (nor receives
+    /// in this bundle): left out here.
     #[serde(default)]
     pub skipped_without_recording: u64,
+    /// Recordings created here from the bundle, audio included.
+    #[serde(default)]
+    pub recordings_added: u64,
+    /// Recordings the bundle carried that this vault already has: never replaced (audio does
+    /// not change once a recording stops); their audio in the bundle is verified and skipped.
+    #[serde(default)]
+    pub recordings_already_here: u64,
+    /// Recordings not stored because this vault's consent for the witness does not allow
+    /// audio recording (scope `record_audio`), or was withdrawn here.
+    #[serde(default)]
+    pub recordings_refused_consent: u64,
     pub warnings: Vec<String>,
 }
 
@@ -258,7 +308,16 @@ impl Vault {
         let outcome = self.write(|tx, cx| {
             // Entries for applied records name the archive as the actor.
             let cx = Ctx { device_id: device_id.clone(), actor: "archive".into(), now: cx.now.clone() };
-            let mut sink = ReturnSink { tx, cx: &cx, archive_key: &archive_key, own_key: &own_key, last_export, codebooks: HashMap::new(), report: ReturnImportReport::default() };
+            let mut sink = ReturnSink {
+                tx,
+                cx: &cx,
+                archive_key: &archive_key,
+                own_key: &own_key,
+                last_export,
+                codebooks: HashMap::new(),
+                pending_audio: HashMap::new(),
+                report: ReturnImportReport::default(),
+            };
             let read = read_bundle(BufReader::new(file), std::slice::from_ref(&identity), &mut sink)?;
             let mut report = sink.report;
             if read == ReadOutcome::Complete {
@@ -267,6 +326,12 @@ impl Vault {
                     "applied return bundle {}: {} codebooks, {} added, {} updated, {} unchanged, {} kept because they changed here since the last export",
                     report.sequence, report.codebooks_added, report.added, report.updated, report.unchanged, report.kept_local
                 );
+                if report.recordings_added + report.recordings_already_here + report.recordings_refused_consent > 0 {
+                    report.message.push_str(&format!(
+                        "; recordings: {} added with their audio, {} already here (not replaced), {} refused (no consent to record audio here)",
+                        report.recordings_added, report.recordings_already_here, report.recordings_refused_consent
+                    ));
+                }
                 tx.execute(
                     "INSERT INTO return_imports (sequence, bundle_hash, archive_key, imported_at, summary) VALUES (?1, ?2, ?3, ?4, ?5)",
                     params![report.sequence, report.bundle_hash, archive_key, now(), serde_json::to_string(&report).expect("serialisable")],
@@ -286,6 +351,9 @@ struct ReturnSink<'a> {
     /// The last audit entry exported: later entries are changes the archive has not seen.
     last_export: i64,
     codebooks: HashMap<(String, String), Rc<Codebook>>,
+    /// Recordings created from this bundle whose audio has not arrived yet (it follows the
+    /// records; the reader refuses a bundle where it does not).
+    pending_audio: HashMap<String, Recording>,
     report: ReturnImportReport,
 }
 
@@ -574,6 +642,87 @@ impl BundleSink for ReturnSink<'_> {
                     index_text(tx, &n.meta.id, &n.interview_id, "note", Some(&n.text))
                 })
             }
+            RecordKind::Recording => {
+                let r: Recording = parse(kind, v)?;
+                let well_formed = r.status == RecordingStatus::Stopped
+                    && r.format == BUNDLE_AUDIO_FORMAT
+                    && r.stopped_at.is_some()
+                    && crate::audio::check_format(r.sample_rate, r.channels).is_ok()
+                    && r.duration_ms == crate::audio::ms_of(r.samples, r.sample_rate)
+                    && r.samples.checked_mul(r.channels as u64 * 2).is_some_and(|n| n <= MAX_AUDIO_BYTES - 44);
+                if !well_formed {
+                    return Err(bad("a recording record is malformed"));
+                }
+                let witness: String = tx
+                    .query_row("SELECT witness_id FROM interviews WHERE id = ?1", [&r.interview_id], |row| row.get(0))
+                    .optional()?
+                    .ok_or_else(|| bad("the bundle carries a recording of an interview this vault does not have"))?;
+                if tx.query_row("SELECT 1 FROM recordings WHERE id = ?1", [&r.meta.id], |_| Ok(())).optional()?.is_some() {
+                    // Audio never changes once a recording stops: what is here stays.
+                    self.report.recordings_already_here += 1;
+                    return Ok(());
+                }
+                // The rule of `start_recording` and `import_wav`, against this vault's consent
+                // (after any consent record of this bundle): no audio of a witness who did not
+                // agree to it, or withdrew here.
+                let consent = tx.query_row(&format!("SELECT {CONSENT_COLS} FROM consents WHERE witness_id = ?1"), [&witness], consent_row).optional()?;
+                if !consent.is_some_and(|c| c.allows(crate::model::ConsentScope::RecordAudio)) {
+                    self.report.recordings_refused_consent += 1;
+                    self.report.warnings.push(format!("recording {} not stored: the witness's consent here does not allow audio recording", r.meta.id));
+                    return Ok(());
+                }
+                let m = &r.meta;
+                tx.execute(
+                    &format!("INSERT INTO recordings ({REC_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,'stopped',?12,?13,0,NULL,?14)"),
+                    params![
+                        m.id, m.device_id, m.created_at, m.updated_at, m.version, r.interview_id, r.started_at, r.stopped_at, r.sample_rate, r.channels,
+                        crate::audio::FORMAT, r.samples as i64, r.duration_ms as i64, r.recovered
+                    ],
+                )?;
+                self.report.added += 1;
+                self.report.recordings_added += 1;
+                self.pending_audio.insert(m.id.clone(), r);
+                Ok(())
+            }
+            RecordKind::AudioMarker => {
+                let mk: Marker = parse(kind, v.clone())?;
+                let rec = tx
+                    .query_row("SELECT interview_id, duration_ms FROM recordings WHERE id = ?1", [&mk.recording_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                    .optional()?;
+                let Some((interview_id, duration_ms)) = rec else {
+                    self.report.skipped_without_recording += 1;
+                    return Ok(());
+                };
+                if v.get("interview_id").and_then(Value::as_str).is_some_and(|i| i != interview_id) {
+                    return Err(bad("a marker names another interview than its recording's"));
+                }
+                // The rules of `add_marker`, for a stopped recording.
+                let label_ok = !mk.label.trim().is_empty() && !mk.label.contains(['\n', '\r']) && mk.label.chars().count() <= crate::audio::MAX_MARKER_LABEL_CHARS;
+                if !label_ok || mk.at_ms > duration_ms as u64 {
+                    return Err(bad("a marker is malformed or lies past the end of its recording"));
+                }
+                if let Some(q) = &mk.question_id {
+                    let cb = self.codebook_for(&interview_id)?;
+                    if cb.question(q).is_none() {
+                        return Err(bad(format!("a marker names question '{q}', which its codebook does not have")));
+                    }
+                }
+                let cur = tx.query_row(&format!("SELECT {MARKER_COLS} FROM audio_markers WHERE id = ?1"), [&mk.meta.id], marker_row).optional()?;
+                if cur.as_ref().is_some_and(|c| c.recording_id != mk.recording_id) {
+                    return Err(bad("a marker moved to another recording"));
+                }
+                let id = mk.meta.id.clone();
+                self.apply(kind, &id, &mk, cur, |tx| {
+                    let m = &mk.meta;
+                    tx.execute(
+                        &format!("INSERT INTO audio_markers ({MARKER_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)
+                         ON CONFLICT (id) DO UPDATE SET device_id = excluded.device_id, updated_at = excluded.updated_at, version = excluded.version,
+                           at_ms = excluded.at_ms, question_id = excluded.question_id, label = excluded.label"),
+                        params![m.id, m.device_id, m.created_at, m.updated_at, m.version, mk.recording_id, mk.at_ms as i64, mk.question_id, mk.label],
+                    )?;
+                    Ok(())
+                })
+            }
             RecordKind::Transcript => {
                 let t: Transcript = parse(kind, v)?;
                 let has_recording: bool = tx.query_row("SELECT count(*) FROM recordings WHERE id = ?1 AND interview_id = ?2", params![t.recording_id, t.interview_id], |r| r.get::<_, i64>(0))? > 0;
@@ -649,8 +798,17 @@ impl BundleSink for ReturnSink<'_> {
         Err(bad("a return bundle may not carry attachments"))
     }
 
-    fn audio(&mut self, _recording_id: &str, _size: u64, _wav: &mut dyn std::io::Read) -> Result<()> {
-        Err(bad("a return bundle may not carry audio"))
+    fn audio(&mut self, recording_id: &str, size: u64, wav: &mut dyn Read) -> Result<()> {
+        // Recordings already here, or refused for consent, were not created: their audio is
+        // left to the reader, which still checks it against the manifest.
+        let Some(r) = self.pending_audio.remove(recording_id) else { return Ok(()) };
+        let mut header = [0u8; 44];
+        wav.read_exact(&mut header).map_err(|_| bad("a recording's audio is shorter than a WAV header"))?;
+        check_wav_header(&header, size, r.sample_rate as u64, r.channels as u64, r.samples)?;
+        crate::audio::store_pcm_chunks(self.tx, recording_id, r.sample_rate, r.channels, r.samples, wav, || bad("the bundle is damaged or truncated (a recording's audio ends early)"))?;
+        // Audited once its audio is in, so that the entry's hash covers the stored totals.
+        let stored = self.tx.query_row(&format!("SELECT {REC_COLS} FROM recordings WHERE id = ?1"), [recording_id], recording_row)?;
+        audit::append(self.tx, self.cx, RecordKind::Recording.code(), recording_id, "return", &stored)
     }
 
     fn audit_entry(&mut self, _e: &BundleAuditEntry) -> Result<()> {
