@@ -643,6 +643,19 @@ mod tests {
         }
     }
 
+    /// The nice value of this process's thread named `name` (Linux: /proc/self/task).
+    fn thread_nice(name: &str) -> Option<i32> {
+        for task in std::fs::read_dir("/proc/self/task").ok()?.flatten() {
+            if std::fs::read_to_string(task.path().join("comm")).is_ok_and(|c| c.trim() == name) {
+                let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+                // After the ")" that ends the name: state is field 3, nice field 19.
+                let rest = &stat[stat.rfind(')')? + 2..];
+                return rest.split(' ').nth(16)?.parse().ok();
+            }
+        }
+        None
+    }
+
     fn transcripts(w: &Worker, rec: &str) -> Vec<testimony_core::transcript::Transcript> {
         let rec = rec.to_string();
         w.call(move |s| s.transcripts(&rec)).unwrap()
@@ -725,9 +738,13 @@ mod tests {
         // A second one while it runs is refused.
         assert_eq!(start(&s.w, &dir, &settings(Some(TINY), "en"), &s.recording, 10_000).unwrap_err().code, "transcription_active");
         // While whisper works, commands are answered at once: the vault thread is not held.
+        // And it works at a lower priority than the rest of the app (the recorder's threads
+        // and the vault thread keep theirs).
         let mut slowest = Duration::ZERO;
+        let mut nice = None;
         let started = Instant::now();
         while slot(&s.w.transcribe).as_ref().is_some_and(Job::alive) && started.elapsed() < Duration::from_secs(600) {
+            nice = nice.or_else(|| thread_nice("transcribe").zip(thread_nice("vault")));
             let t0 = Instant::now();
             s.w.call(|ss| ss.witnesses().map(|_| ())).unwrap();
             slowest = slowest.max(t0.elapsed());
@@ -737,6 +754,11 @@ mod tests {
         let end = seen.last().unwrap().clone();
         assert_eq!(end.phase, Phase::Done, "{end:?}");
         assert!(slowest < Duration::from_secs(2), "a command waited {slowest:?} while transcribing");
+        #[cfg(target_os = "linux")]
+        {
+            let (engine, vault) = nice.expect("the engine thread was seen");
+            assert_eq!(engine, (vault + priority::NICE).min(19), "the engine thread runs at a lower priority than the vault thread");
+        }
         assert_eq!(end.percent, Some(100.0));
         let total = end.windows_total.unwrap();
         assert!(total >= 2, "{total} windows");
@@ -800,6 +822,28 @@ mod tests {
         assert!(after.len() > before.len());
         let text = text_of(&s.w, &tid);
         assert_eq!(text.matches("doctor").count(), 2, "both repetitions, each once");
+    }
+
+    #[test]
+    fn a_withdrawal_stops_it_at_the_next_window_with_the_reason() {
+        let Some(dir) = whisper_models() else { return };
+        let s = setup(true, |d| speech(d, 2));
+        let cfg = settings(Some(TINY), "en");
+        start(&s.w, &dir, &cfg, &s.recording, 8_000).unwrap();
+        let mid = wait_windows(&s.w, 1);
+        let witness = s.witness.clone();
+        s.w.call(move |ss| ss.withdraw_consent(&witness).map(|_| ())).unwrap();
+        let end = wait_end(&s.w).last().unwrap().clone();
+        assert_eq!(end.phase, Phase::Failed, "{end:?}");
+        assert_eq!(end.error.as_ref().map(|e| e.code.as_str()), Some("no_transcribe_consent"));
+        // What was saved before stays (reviewable, deletable); nothing after.
+        let tid = end.transcript_id.clone().unwrap();
+        let kept = windows_done(&s.w, &tid);
+        assert!(!kept.is_empty() && (kept.len() as u32) < mid.windows_total.unwrap(), "{kept:?}");
+        assert_eq!(kept.len() as u32, end.windows_done);
+        assert_eq!(transcripts(&s.w, &s.recording)[0].status, TranscriptStatus::Running);
+        // Resuming is refused too.
+        assert_eq!(start(&s.w, &dir, &cfg, &s.recording, 8_000).unwrap_err().code, "no_transcribe_consent");
     }
 
     #[test]
