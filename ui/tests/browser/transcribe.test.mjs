@@ -190,6 +190,32 @@ describe('Transcription in the app (mocked backend)', () => {
     await context.close();
   });
 
+  it('a transcription that finishes while another screen is shown is offered in the header', async () => {
+    const { page, context, errors } = await freshPage();
+    await page.evaluate(() => {
+      const m = window.__mock;
+      m.modelFiles.push({ file: 'ggml-base.bin', size_name: 'base', multilingual: true, bytes: 147_951_465 });
+      m.transcribeSettings = { model: 'ggml-base.bin', language: 'auto' };
+      m.transcribeStep = 10;
+    });
+    await interviewWithRecording(page);
+    await page.getByTestId('transcribe-start').click();
+    await page.getByTestId('transcribe-progress').waitFor();
+    await page.getByTestId('nav-export').click();
+    const ready = page.getByTestId('transcribe-finished');
+    await ready.waitFor({ timeout: 15_000 });
+    assert.match(await ready.innerText(), /Transcript ready/);
+    assert.equal(await page.getByTestId('transcribe-indicator').count(), 0);
+    await ready.click();
+    await page.getByTestId('field-bg_note').waitFor();
+    assert.equal(await ready.count(), 0);
+    await page.getByTestId('recordings').locator('summary').click();
+    await page.getByTestId('open-transcript').click();
+    await page.getByTestId('segment').first().waitFor();
+    assert.deepEqual(errors, []);
+    await context.close();
+  });
+
   it('transcribe: refused without the witness consent, with the reason; locking stops a running one', async () => {
     const { page, context, errors } = await freshPage();
     await page.evaluate(() => {
