@@ -1,22 +1,29 @@
-//! Errors as the UI receives them: a stable code (translated by the UI) and, for the errors
-//! whose core message is written for people and carries no content (validation reasons,
-//! weak-passphrase advice), that message as `detail`. Nothing here is logged.
+//! Errors as the UI receives them: a stable code (translated by the UI); for the core's refusals
+//! of what a person typed (answers, passphrase, witness profile, consent, new interview, notes,
+//! archive recipient) a `reason`, `{code, params}`, which the UI translates too (`reason.<code>`
+//! in `ui/src/i18n/*.json`); and for the few other errors whose core message is written for
+//! people and carries no content, that message as `detail` (English). Nothing here is logged.
 
 use serde::Serialize;
-use testimony_core::Error;
+use testimony_core::{Error, Reason};
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AppError {
     pub code: String,
     pub detail: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
 }
 
 impl AppError {
     pub fn code(code: &str) -> AppError {
-        AppError { code: code.into(), detail: None }
+        AppError { code: code.into(), detail: None, reason: None }
     }
     pub fn with_detail(code: &str, detail: impl Into<String>) -> AppError {
-        AppError { code: code.into(), detail: Some(detail.into()) }
+        AppError { code: code.into(), detail: Some(detail.into()), reason: None }
+    }
+    pub fn with_reason(code: &str, reason: Reason) -> AppError {
+        AppError { code: code.into(), detail: None, reason: Some(reason) }
     }
     /// The vault is not open (never unlocked, locked by the user, or by the idle timer).
     pub fn locked() -> AppError {
@@ -43,15 +50,17 @@ impl From<Error> for AppError {
             Error::NewerVersion { .. } => AppError::code("newer_version"),
             Error::Locked(_) => AppError::code("vault_in_use"),
             Error::AlreadyExists(_) => AppError::code("already_exists"),
-            Error::WeakPassphrase(m) => AppError::with_detail("weak_passphrase", m),
+            Error::WeakPassphrase(r) => AppError::with_reason("weak_passphrase", r),
             // The reason never repeats typed text (core invariant 4); the question id is known
             // to the UI already.
-            Error::InvalidAnswer { reason, .. } => AppError::with_detail("invalid_answer", reason),
+            Error::InvalidAnswer { reason, .. } => AppError::with_reason("invalid_answer", reason),
+            Error::Rejected(r) => AppError::with_reason("invalid", r),
             Error::NotFound(what, _) => AppError::with_detail("not_found", what),
             Error::NotAllowed(m) => AppError::with_detail("not_allowed", m),
             Error::Invalid(m) => AppError::with_detail("invalid", m),
             Error::Incomplete(m) => AppError::with_detail("incomplete", m),
-            Error::NothingToExport(m) => AppError::with_detail("nothing_to_export", m),
+            // The core's message suggests the CLI's `--full`, which the app does not have.
+            Error::NothingToExport(_) => AppError::code("nothing_to_export"),
             Error::AuditBroken(_) => AppError::code("audit_broken"),
             Error::Codebook(_) => AppError::code("codebook"),
             Error::Io(_) => AppError::code("io"),
@@ -79,12 +88,45 @@ mod tests {
         assert_eq!(e, AppError::code("corrupt"));
         let e: AppError = Error::Io(std::io::Error::other("/home/x/file")).into();
         assert_eq!(e, AppError::code("io"));
-        let e: AppError = Error::InvalidAnswer { question: "q".into(), reason: "expected a number".into() }.into();
-        assert_eq!(e, AppError::with_detail("invalid_answer", "expected a number"));
+        let e: AppError = Error::InvalidAnswer { question: "q".into(), reason: Reason::NotANumber }.into();
+        assert_eq!(e, AppError::with_reason("invalid_answer", Reason::NotANumber));
+        let e: AppError = Error::Rejected(Reason::BirthYearRange { min: 1900, max: 2026 }).into();
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::json!({"code": "invalid", "detail": null, "reason": {"code": "birth_year_range", "params": {"min": 1900, "max": 2026}}})
+        );
         let e: AppError = Error::NotFound("witness", "W-2026-0001".into()).into();
         assert_eq!(e, AppError::with_detail("not_found", "witness"));
         let e: AppError = Error::Audio("cannot open the audio input (device busy)".into()).into();
         assert_eq!(e, AppError::with_detail("audio", "cannot open the audio input (device busy)"));
         assert_eq!(AppError::from(Error::Cancelled), AppError::code("cancelled"));
+        let e = Error::NothingToExport("nothing changed since the last bundle; use --full to export everything again".into());
+        assert_eq!(AppError::from(e), AppError::code("nothing_to_export"), "no CLI advice in the app");
+    }
+
+    /// Every reason code the core can give has a message in both languages, using only the
+    /// code's own parameters; and no message is left for a code that no longer exists. Reads
+    /// the UI's dictionaries, so a new code without messages fails here.
+    #[test]
+    fn every_reason_has_a_message_in_english_and_korean() {
+        for (lang, text) in [("en", include_str!("../../ui/src/i18n/en.json")), ("ko", include_str!("../../ui/src/i18n/ko.json"))] {
+            let dict: serde_json::Value = serde_json::from_str(text).unwrap();
+            let messages = dict["reason"].as_object().unwrap_or_else(|| panic!("{lang}.json has no \"reason\" section"));
+            for (code, params) in Reason::ALL {
+                let m = messages.get(*code).and_then(|m| m.as_str()).unwrap_or_else(|| panic!("{lang}.json: no message for reason.{code}"));
+                assert!(!m.trim().is_empty(), "{lang}.json: reason.{code} is empty");
+                // Each `{name}` in the message must be a parameter of the code.
+                let mut rest = m;
+                while let Some(open) = rest.find('{') {
+                    let close = rest[open..].find('}').map(|c| open + c).unwrap_or_else(|| panic!("{lang}.json: reason.{code}: unclosed {{"));
+                    let name = &rest[open + 1..close];
+                    assert!(params.contains(&name), "{lang}.json: reason.{code} uses {{{name}}}, not one of its parameters {params:?}");
+                    rest = &rest[close + 1..];
+                }
+            }
+            for code in messages.keys() {
+                assert!(Reason::ALL.iter().any(|(c, _)| c == code), "{lang}.json: reason.{code} is not a code the core gives");
+            }
+        }
     }
 }

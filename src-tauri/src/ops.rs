@@ -386,6 +386,7 @@ impl Session {
 mod tests {
     use super::*;
     use serde_json::json;
+    use testimony_core::Reason;
 
     const PASS: &str = "a long enough passphrase for tests";
 
@@ -399,7 +400,8 @@ mod tests {
     fn create_lock_unlock_and_errors() {
         let (_t, mut s) = session();
         assert!(!s.info(false).vault_exists);
-        assert_eq!(s.create_vault("short", "Kim").unwrap_err().code, "weak_passphrase");
+        let e = s.create_vault("short", "Kim").unwrap_err();
+        assert_eq!((e.code.as_str(), e.reason), ("weak_passphrase", Some(Reason::PassphraseTooShort { min: 10 })));
         s.create_vault(PASS, "Kim").unwrap();
         assert!(s.info(false).unlocked);
         s.lock();
@@ -422,7 +424,10 @@ mod tests {
         assert_eq!(s.identity(&w.code).unwrap().unwrap().real_name.as_deref(), Some("Real Name"));
         // The core refuses transcription without audio recording.
         let bad = ConsentScopes { transcribe: true, ..Default::default() };
-        assert_eq!(s.set_consent(&w.code, bad, ConsentMethod::Oral).unwrap_err().code, "invalid");
+        let e = s.set_consent(&w.code, bad, ConsentMethod::Oral).unwrap_err();
+        assert_eq!((e.code.as_str(), e.reason), ("invalid", Some(Reason::TranscribeNeedsAudio)));
+        let e = s.create_witness(WitnessProfile { birth_year: Some(1980), year_left: Some(1970), ..Default::default() }).unwrap_err();
+        assert_eq!(e.reason, Some(Reason::YearLeftBeforeBirth));
         let c = s.set_consent(&w.code, ConsentScopes { share_archive: true, ..Default::default() }, ConsentMethod::Oral).unwrap();
         assert_eq!(c.taken_by, "Kim");
         let list = s.witnesses().unwrap();
@@ -445,6 +450,10 @@ mod tests {
         // Validation is the core's: an unknown vocabulary code is refused with a reason.
         let e = s.set_answer(&i.meta.id, Some(&inst), "det_facility_type", &json!("nonsense")).unwrap_err();
         assert_eq!(e.code, "invalid_answer");
+        assert_eq!(e.reason.as_ref().map(Reason::code), Some("not_in_vocabulary"));
+        // A partial date's problem comes as its own code.
+        let e = s.set_answer(&i.meta.id, None, "dep_date", &json!("2001-02-30")).unwrap_err();
+        assert_eq!((e.code.as_str(), e.reason), ("invalid_answer", Some(Reason::DateNoSuchDay)));
         let f = s.clear_answer(&i.meta.id, Some(&inst), "det_facility_type").unwrap();
         assert_eq!(f.detail.answers.len(), 1);
         let f = s.remove_group_instance(&i.meta.id, &inst).unwrap();
@@ -459,7 +468,8 @@ mod tests {
         let (t, mut s) = session();
         s.create_vault(PASS, "Kim").unwrap();
         assert_eq!(s.export(t.path().to_str().unwrap(), &AtomicBool::new(false), &mut |_| {}).unwrap_err().code, "no_recipient");
-        assert_eq!(s.set_recipient(Some("not-a-key".into())).unwrap_err().code, "invalid");
+        let e = s.set_recipient(Some("not-a-key".into())).unwrap_err();
+        assert_eq!((e.code.as_str(), e.reason), ("invalid", Some(Reason::NotARecipient { recipient: "not-a-key".into() })));
         let key = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
         s.set_recipient(Some(format!(" {key}, {key} "))).unwrap();
         assert_eq!(s.vault_info().unwrap().recipient.as_deref(), Some(format!("{key} {key}").as_str()));

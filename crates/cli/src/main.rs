@@ -17,7 +17,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 use testimony_core::codebook::{Codebook, parse_input};
 use testimony_core::model::*;
-use testimony_core::{CreateOptions, Error, Vault};
+use testimony_core::{CreateOptions, Error, Reason, Vault};
 
 #[derive(Parser)]
 #[command(name = "testimony", version, about = "Encrypted, offline documentation of testimony", max_term_width = 100)]
@@ -385,7 +385,7 @@ fn error_kind(e: &Error) -> &'static str {
         Error::InvalidAnswer { .. } => "invalid_answer",
         Error::NotFound(..) => "not_found",
         Error::NotAllowed(_) => "not_allowed",
-        Error::Invalid(_) => "invalid",
+        Error::Invalid(_) | Error::Rejected(_) => "invalid",
         Error::Incomplete(_) => "incomplete",
         Error::AuditBroken(_) => "audit_broken",
         Error::BadBundle(_) => "bad_bundle",
@@ -675,7 +675,10 @@ fn interview(cli: &Cli, out: &Out, c: &InterviewCmd, lang: &str) -> Result<(), E
             let cb = v.codebook(&i.codebook_id, &i.codebook_version)?;
             let q = cb.question(question).ok_or_else(|| Error::NotFound("question", question.clone()))?;
             let val = if *raw {
-                serde_json::from_str(value).map_err(|e| Error::InvalidAnswer { question: question.clone(), reason: format!("not JSON: {e}") })?
+                serde_json::from_str(value).map_err(|e| Error::InvalidAnswer {
+                    question: question.clone(),
+                    reason: Reason::NotJson { line: e.line(), column: e.column() },
+                })?
             } else {
                 parse_input(&cb, q, value).map_err(|reason| Error::InvalidAnswer { question: question.clone(), reason })?
             };

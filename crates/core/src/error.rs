@@ -22,17 +22,24 @@ pub enum Error {
     #[error("a vault or other files already exist at {0}; choose an empty or new directory")]
     AlreadyExists(PathBuf),
     #[error("passphrase too weak: {0}")]
-    WeakPassphrase(String),
+    WeakPassphrase(crate::reason::Reason),
     #[error("{0}")]
     Codebook(#[from] crate::codebook::CodebookErrors),
+    /// `reason` is a code with parameters (translated by the app) whose English the CLI prints.
     #[error("invalid answer to '{question}': {reason}")]
-    InvalidAnswer { question: String, reason: String },
+    InvalidAnswer { question: String, reason: crate::reason::Reason },
     #[error("{0} not found: {1}")]
     NotFound(&'static str, String),
     #[error("not allowed: {0}")]
     NotAllowed(String),
     #[error("invalid input: {0}")]
     Invalid(String),
+    /// Invalid input as [`Error::Invalid`] (same message), for the refusals an interviewer
+    /// meets in the app (witness profile, consent, new interview, notes, archive recipient):
+    /// a reason code the app translates. `Invalid` keeps free English for what only the CLI,
+    /// bundles and internal checks reach.
+    #[error("invalid input: {0}")]
+    Rejected(crate::reason::Reason),
     #[error("cannot complete the interview; required questions are unanswered: {0}")]
     Incomplete(String),
     #[error("audit log check failed: {0}")]

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
+use crate::reason::Reason;
 
 pub const HEADER_FILE: &str = "vault.json";
 pub const HEADER_MAGIC: &str = "testimony-vault";
@@ -217,11 +218,11 @@ pub fn random_data_key() -> DataKey {
 pub fn check_passphrase_strength(p: &str) -> Result<()> {
     let chars = p.chars().count();
     if chars < 10 {
-        return Err(Error::WeakPassphrase("use at least 10 characters (a few words is best)".into()));
+        return Err(Error::WeakPassphrase(Reason::PassphraseTooShort { min: 10 }));
     }
     let distinct: std::collections::HashSet<char> = p.chars().collect();
     if distinct.len() < 5 {
-        return Err(Error::WeakPassphrase("too repetitive".into()));
+        return Err(Error::WeakPassphrase(Reason::PassphraseRepetitive));
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ pub mod form;
 pub mod keys;
 pub mod model;
 pub mod partial_date;
+pub mod reason;
 mod records;
 pub mod schema;
 mod search;
@@ -18,6 +19,7 @@ pub mod transcript;
 pub mod vault;
 
 pub use error::{Error, Result};
+pub use reason::Reason;
 pub use records::{MAX_ATTACHMENT_BYTES, MAX_NOTE_CHARS};
 pub use search::SearchHit;
 pub use vault::{CreateOptions, Vault};

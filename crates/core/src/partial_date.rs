@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::reason::Reason;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Qualifier {
@@ -23,13 +25,8 @@ pub struct PartialDate {
     pub day: Option<u8>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-// The typed text is deliberately not repeated: error messages can reach logs and must not
-// carry interview content.
-#[error("not a partial date: {reason} (expected e.g. 1998, 1998-03, 1998-03-12, about 1998, before 2001-05, after 2003)")]
-pub struct PartialDateError {
-    pub reason: &'static str,
-}
+// Errors are `Reason`s: a code the app translates, whose English names the problem without
+// repeating the typed text (error messages can reach logs and must not carry interview content).
 
 pub const MIN_YEAR: u16 = 1900;
 pub const MAX_YEAR: u16 = 2100;
@@ -44,20 +41,20 @@ fn days_in_month(year: u16, month: u8) -> u8 {
 }
 
 impl PartialDate {
-    pub fn new(qualifier: Qualifier, year: u16, month: Option<u8>, day: Option<u8>) -> Result<Self, &'static str> {
+    pub fn new(qualifier: Qualifier, year: u16, month: Option<u8>, day: Option<u8>) -> Result<Self, Reason> {
         if !(MIN_YEAR..=MAX_YEAR).contains(&year) {
-            return Err("year out of range 1900-2100");
+            return Err(Reason::DateYearRange { min: MIN_YEAR, max: MAX_YEAR });
         }
         if day.is_some() && month.is_none() {
-            return Err("a day needs a month");
+            return Err(Reason::DateDayNeedsMonth);
         }
         if let Some(m) = month {
             if !(1..=12).contains(&m) {
-                return Err("month must be 01-12");
+                return Err(Reason::DateMonthRange);
             }
             if let Some(d) = day {
                 if d == 0 || d > days_in_month(year, m) {
-                    return Err("no such day in that month");
+                    return Err(Reason::DateNoSuchDay);
                 }
             }
         }
@@ -94,9 +91,8 @@ impl fmt::Display for PartialDate {
 }
 
 impl FromStr for PartialDate {
-    type Err = PartialDateError;
+    type Err = Reason;
     fn from_str(input: &str) -> Result<Self, Self::Err> {
-        let err = |reason| PartialDateError { reason };
         let s = input.trim();
         let (qualifier, rest) = match s.split_once(char::is_whitespace) {
             Some((w, rest)) => {
@@ -104,7 +100,7 @@ impl FromStr for PartialDate {
                     "about" | "c." | "circa" | "~" => Qualifier::About,
                     "before" => Qualifier::Before,
                     "after" => Qualifier::After,
-                    _ => return Err(err("unknown qualifier (use about, before or after)")),
+                    _ => return Err(Reason::DateQualifier),
                 };
                 (q, rest.trim())
             }
@@ -112,18 +108,18 @@ impl FromStr for PartialDate {
         };
         let parts: Vec<&str> = rest.split('-').collect();
         if parts.is_empty() || parts.len() > 3 {
-            return Err(err("expected YYYY, YYYY-MM or YYYY-MM-DD"));
+            return Err(Reason::DateShape);
         }
-        let num = |p: &str, len: usize| -> Result<u16, PartialDateError> {
+        let num = |p: &str, len: usize| -> Result<u16, Reason> {
             if p.len() != len || !p.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(err("expected YYYY, YYYY-MM or YYYY-MM-DD with digits"));
+                return Err(Reason::DateDigits);
             }
             Ok(p.parse().expect("digits"))
         };
         let year = num(parts[0], 4)?;
         let month = parts.get(1).map(|p| num(p, 2)).transpose()?.map(|m| m as u8);
         let day = parts.get(2).map(|p| num(p, 2)).transpose()?.map(|d| d as u8);
-        PartialDate::new(qualifier, year, month, day).map_err(err)
+        PartialDate::new(qualifier, year, month, day)
     }
 }
 
@@ -150,15 +146,13 @@ pub struct DateRange {
 }
 
 impl FromStr for DateRange {
-    type Err = String;
+    type Err = Reason;
     /// `FROM..TO`, where either side may be empty: `about 1998..2001-05`, `..2003`.
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (a, b) = s
-            .split_once("..")
-            .ok_or_else(|| "not a date range (expected FROM..TO, e.g. about 1998..2001-05)".to_string())?;
-        let side = |x: &str| -> Result<Option<PartialDate>, String> {
+    fn from_str(s: &str) -> Result<Self, Reason> {
+        let (a, b) = s.split_once("..").ok_or(Reason::NotADateRange)?;
+        let side = |x: &str| -> Result<Option<PartialDate>, Reason> {
             let x = x.trim();
-            if x.is_empty() { Ok(None) } else { x.parse().map(Some).map_err(|e: PartialDateError| e.to_string()) }
+            if x.is_empty() { Ok(None) } else { x.parse().map(Some) }
         };
         let r = DateRange { from: side(a)?, to: side(b)? };
         r.check()?;
@@ -167,10 +161,10 @@ impl FromStr for DateRange {
 }
 
 impl DateRange {
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), Reason> {
         match (self.from, self.to) {
-            (None, None) => Err("a date range needs at least one end".into()),
-            (Some(f), Some(t)) if f.bounds().0 > t.bounds().1 => Err("the range starts after it ends".to_string()),
+            (None, None) => Err(Reason::DateRangeEmpty),
+            (Some(f), Some(t)) if f.bounds().0 > t.bounds().1 => Err(Reason::DateRangeBackwards),
             _ => Ok(()),
         }
     }
@@ -232,13 +226,23 @@ mod tests {
 
     #[test]
     fn rejects_impossible_dates() {
-        assert!("2001-02-29".parse::<PartialDate>().is_err());
+        // Each problem has its own reason code (the app translates it).
+        assert_eq!("2001-02-29".parse::<PartialDate>(), Err(Reason::DateNoSuchDay));
         assert!("2000-02-29".parse::<PartialDate>().is_ok());
-        assert!("1998-13".parse::<PartialDate>().is_err());
-        assert!("98".parse::<PartialDate>().is_err());
-        assert!("someday 1998".parse::<PartialDate>().is_err());
-        assert!("2003..1998".parse::<DateRange>().is_err());
-        assert!("..".parse::<DateRange>().is_err());
+        assert_eq!("1998-13".parse::<PartialDate>(), Err(Reason::DateMonthRange));
+        assert_eq!("98".parse::<PartialDate>(), Err(Reason::DateDigits));
+        assert_eq!("1998-03-12-01".parse::<PartialDate>(), Err(Reason::DateShape));
+        assert_eq!("1850".parse::<PartialDate>(), Err(Reason::DateYearRange { min: 1900, max: 2100 }));
+        assert_eq!("someday 1998".parse::<PartialDate>(), Err(Reason::DateQualifier));
+        assert_eq!(PartialDate::new(Qualifier::Exact, 1998, None, Some(3)), Err(Reason::DateDayNeedsMonth));
+        assert_eq!("2003..1998".parse::<DateRange>(), Err(Reason::DateRangeBackwards));
+        assert_eq!("..".parse::<DateRange>(), Err(Reason::DateRangeEmpty));
+        assert_eq!("1998".parse::<DateRange>(), Err(Reason::NotADateRange));
+        // The English the CLI prints is unchanged from before the codes.
+        assert_eq!(
+            "1998-13".parse::<PartialDate>().unwrap_err().to_string(),
+            "not a partial date: month must be 01-12 (expected e.g. 1998, 1998-03, 1998-03-12, about 1998, before 2001-05, after 2003)"
+        );
         let r: DateRange = "about 1998..".parse().unwrap();
         assert_eq!(r.to, None);
         assert_eq!(r.from.unwrap().qualifier, Qualifier::About);

@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use crate::audit;
 use crate::codebook::{QuestionType, searchable_text, validate_value};
 use crate::error::{Error, Result};
+use crate::reason::Reason;
 use crate::form::Form;
 use crate::model::*;
 use crate::vault::{Ctx, Vault, new_id};
@@ -45,18 +46,18 @@ fn check_profile(p: &WitnessProfile) -> Result<()> {
     }
     let year = current_year();
     if p.birth_year.is_some_and(|y| !(1900..=year).contains(&y)) {
-        return bad(format!("birth year must be between 1900 and {year}"));
+        return Err(Error::Rejected(Reason::BirthYearRange { min: 1900, max: year }));
     }
     if p.year_left.is_some_and(|y| !(1945..=year).contains(&y)) {
-        return bad(format!("year of leaving must be between 1945 and {year}"));
+        return Err(Error::Rejected(Reason::YearLeftRange { min: 1945, max: year }));
     }
     if let (Some(b), Some(l)) = (p.birth_year, p.year_left) {
         if l < b {
-            return bad("year of leaving is before the birth year".into());
+            return Err(Error::Rejected(Reason::YearLeftBeforeBirth));
         }
     }
     if p.repatriations.is_some_and(|n| !(0..=100).contains(&n)) {
-        return bad("number of forced repatriations must be between 0 and 100".into());
+        return Err(Error::Rejected(Reason::RepatriationsRange { min: 0, max: 100 }));
     }
     if let Some(pr) = &p.home_province {
         if pr.is_empty() || !pr.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
@@ -146,16 +147,16 @@ pub(crate) fn answer_row(r: &Row) -> rusqlite::Result<Answer> {
 fn check_languages(l: &[String]) -> Result<()> {
     for x in l {
         if x.len() < 2 || x.len() > 8 || !x.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
-            return Err(Error::Invalid(format!("'{x}' is not a language code (use e.g. ko, en)")));
+            return Err(Error::Rejected(Reason::NotALanguage { code: x.clone() }));
         }
     }
     Ok(())
 }
 
-fn one_line(what: &str, s: &Option<String>, max: usize) -> Result<()> {
+fn one_line(s: &Option<String>, max: usize, reason: fn(usize) -> Reason) -> Result<()> {
     if let Some(s) = s {
         if s.contains('\n') || s.chars().count() > max {
-            return Err(Error::Invalid(format!("{what} must be one line of at most {max} characters")));
+            return Err(Error::Rejected(reason(max)));
         }
     }
     Ok(())
@@ -239,13 +240,13 @@ impl Vault {
     /// transcription needs audio recording, publishing with identity needs sharing.
     pub fn set_consent(&mut self, witness: &str, scopes: ConsentScopes, taken_by: &str, taken_at: Option<&str>, method: ConsentMethod) -> Result<Consent> {
         if scopes.transcribe && !scopes.record_audio {
-            return Err(Error::Invalid("consent to transcribe needs consent to record audio".into()));
+            return Err(Error::Rejected(Reason::TranscribeNeedsAudio));
         }
         if scopes.publish_identified && !scopes.share_archive {
-            return Err(Error::Invalid("consent to publish with identifying details needs consent to share with the archive".into()));
+            return Err(Error::Rejected(Reason::PublishNeedsShare));
         }
         if taken_by.trim().is_empty() {
-            return Err(Error::Invalid("say who took the consent".into()));
+            return Err(Error::Rejected(Reason::ConsentTakerMissing));
         }
         let w = self.witness(witness)?;
         let existing = self.consent(&w.meta.id)?;
@@ -287,7 +288,7 @@ impl Vault {
         let w = self.witness(witness)?;
         let mut c = self.consent(&w.meta.id)?.ok_or_else(|| Error::NotFound("consent for witness", w.code.clone()))?;
         if c.withdrawn_at.is_some() {
-            return Err(Error::Invalid(format!("consent of {} is already withdrawn", w.code)));
+            return Err(Error::Rejected(Reason::ConsentAlreadyWithdrawn { witness: w.code.clone() }));
         }
         self.write(|tx, cx| {
             c.withdrawn_at = Some(at.map_or_else(|| cx.now.clone(), str::to_string));
@@ -322,10 +323,10 @@ impl Vault {
         let w = self.witness(&n.witness)?;
         check_languages(&n.languages)?;
         if n.languages.is_empty() {
-            return Err(Error::Invalid("name at least one interview language (e.g. ko)".into()));
+            return Err(Error::Rejected(Reason::NoLanguage));
         }
-        one_line("place", &n.place, 200)?;
-        one_line("interpreter", &n.interpreter, 200)?;
+        one_line(&n.place, 200, |max| Reason::PlaceOneLine { max })?;
+        one_line(&n.interpreter, 200, |max| Reason::InterpreterOneLine { max })?;
         let cb = match &n.codebook {
             Some((id, v)) => self.codebook(id, v)?,
             None => {
@@ -577,7 +578,7 @@ impl Vault {
     pub fn add_note(&mut self, interview_id: &str, question_id: Option<&str>, instance: Option<&str>, text: &str) -> Result<Note> {
         let i = self.interview(interview_id)?;
         if text.trim().is_empty() || text.chars().count() > MAX_NOTE_CHARS {
-            return Err(Error::Invalid(format!("a note must have between 1 and {MAX_NOTE_CHARS} characters")));
+            return Err(Error::Rejected(Reason::NoteLength { max: MAX_NOTE_CHARS }));
         }
         if let Some(q) = question_id {
             let cb = self.codebook(&i.codebook_id, &i.codebook_version)?;

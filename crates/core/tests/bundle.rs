@@ -1341,7 +1341,12 @@ fn exporter_refuses_bad_recipients_and_existing_files() {
     let mut f = fixture();
     for recipients in [vec![], vec!["not-a-key".to_string()], vec!["age1qqqq".to_string()]] {
         let opts = ExportOptions { recipients, full: false, include_identity: false };
-        assert!(matches!(f.v.export_bundle(&opts, &f.out.join("x.tbundle")), Err(Error::Invalid(_))));
+        let e = f.v.export_bundle(&opts, &f.out.join("x.tbundle")).unwrap_err();
+        if opts.recipients.is_empty() {
+            assert!(matches!(e, Error::Invalid(_)), "{e}");
+        } else {
+            assert!(matches!(&e, Error::Rejected(testimony_core::Reason::NotARecipient { recipient }) if *recipient == opts.recipients[0]), "{e}");
+        }
     }
     std::fs::write(f.out.join("taken.tbundle"), b"keep me").unwrap();
     assert!(matches!(f.export("taken.tbundle", false, false), Err(Error::AlreadyExists(_))));

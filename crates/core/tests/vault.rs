@@ -3,9 +3,9 @@
 mod common;
 
 use common::*;
-use serde_json::json;
+use serde_json::{Value, json};
 use testimony_core::model::*;
-use testimony_core::{CreateOptions, Error, Vault};
+use testimony_core::{CreateOptions, Error, Reason, Vault};
 
 fn interview_with_answer(v: &mut Vault, text: &str) -> String {
     let w = v.add_witness(WitnessProfile::default(), Some(WitnessIdentity { real_name: Some("SECRETNAME Park".into()), ..Default::default() })).unwrap();
@@ -261,6 +261,27 @@ fn invalid_answers_are_refused_with_the_reason() {
         assert!(q == "nonexistent_question" || !e.contains(val.as_str().unwrap()), "{q}: {e}");
     }
     assert!(v.answer(&id, None, "ever_detained").unwrap().is_none(), "nothing saved");
+
+    // Each refusal carries a reason code with its parameters (the app translates them).
+    let reason = |v: &mut Vault, q: &str, val: Value| match v.set_answer(&id, None, q, &val) {
+        Err(Error::InvalidAnswer { question, reason }) if question == q => reason,
+        other => panic!("{q}: {other:?}"),
+    };
+    assert_eq!(reason(&mut v, "ever_detained", json!("maybe")), Reason::ExpectedYesNo);
+    assert_eq!(reason(&mut v, "dep_date", json!("2001-02-30")), Reason::DateNoSuchDay);
+    assert_eq!(reason(&mut v, "dep_date", json!(1998)), Reason::ExpectedPartialDate);
+    assert_eq!(reason(&mut v, "china_period", json!({"from": "2003", "to": "1998"})), Reason::DateRangeBackwards);
+    assert_eq!(reason(&mut v, "china_period", json!({})), Reason::DateRangeEmpty);
+    assert_eq!(reason(&mut v, "china_period", json!({"from": "1998-13"})), Reason::DateMonthRange);
+    // A wrong shape is refused without quoting the value (serde's own messages would).
+    for bad in [json!("CANARY-TEXT"), json!({"from": ["CANARY-TEXT"]}), json!({"from": "1998", "CANARY-TEXT": 1})] {
+        let e = v.set_answer(&id, None, "china_period", &bad).unwrap_err();
+        assert!(matches!(&e, Error::InvalidAnswer { reason: Reason::ExpectedDateRange, .. }), "{e}");
+        assert!(!e.to_string().contains("CANARY"), "{e}");
+    }
+    assert!(v.answer(&id, None, "china_period").unwrap().is_none(), "nothing saved");
+    let saved = v.set_answer(&id, None, "china_period", &json!({"from": "about 1998", "to": null})).unwrap();
+    assert_eq!(saved.value, json!({"from": "about 1998"}));
 }
 
 #[test]

@@ -11,7 +11,7 @@ import type {
 export function asAppError(e: unknown): AppError {
   if (e && typeof e === 'object' && 'code' in e && typeof (e as AppError).code === 'string') {
     const a = e as AppError;
-    return { code: a.code, detail: a.detail ?? null };
+    return { code: a.code, detail: a.detail ?? null, reason: a.reason ?? null };
   }
   return { code: 'unknown', detail: null };
 }

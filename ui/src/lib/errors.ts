@@ -1,12 +1,22 @@
-import { translate } from './i18n';
+import { lookup, dictionaries, translate } from './i18n';
 import type { AppError, Lang } from './types';
 import { ERROR_CODES } from './types';
 
-/** A message for people: the translated code, plus the core's reason where it gave one. */
+/** A message for people: the translated code, plus the core's reason where it gave one (a
+ * reason code translated with its parameters; English `detail` for the few errors that have
+ * no code yet). */
 export function errorText(l: Lang, e: AppError | { code: 'local'; detail: string } | null | undefined): string {
   if (!e) return '';
   if (e.code === 'local') return translate(l, e.detail!);
   const code = (ERROR_CODES as readonly string[]).includes(e.code) ? e.code : 'unknown';
   const base = translate(l, `error.${code}`);
-  return e.detail ? `${base} (${e.detail})` : base;
+  const why = 'reason' in e && e.reason ? reasonText(l, e.reason.code, e.reason.params) : e.detail;
+  return why ? `${base} (${why})` : base;
+}
+
+/** A reason code in `l`; a code this UI does not know (a newer core) shows as the code itself
+ * rather than nothing. */
+export function reasonText(l: Lang, code: string, params: Record<string, string | number> = {}): string {
+  if (lookup(dictionaries[l], `reason.${code}`) === undefined && lookup(dictionaries.en, `reason.${code}`) === undefined) return code;
+  return translate(l, `reason.${code}`, params);
 }

@@ -236,3 +236,51 @@ export function webAudioSink(ctx: AudioContext): PlaybackSink {
     },
   };
 }
+
+/** Playback speeds (slowing a fast speaker down; Web Audio lowers the pitch with the speed).
+ * The Speed button and Alt+S cycle through them. */
+export const SPEEDS = [1, 0.75, 0.5] as const;
+
+/** The speed after `s` (1× after the slowest; 1× for anything not in the list). */
+export function nextSpeed(s: number): number {
+  const i = SPEEDS.indexOf(s as (typeof SPEEDS)[number]);
+  return i < 0 ? SPEEDS[0] : SPEEDS[(i + 1) % SPEEDS.length];
+}
+
+/** A recording's player on its own AudioContext (the recording player and the transcript
+ * view each open one when first used). */
+export interface Playback {
+  player: WindowedPlayer;
+  /** Browsers start an AudioContext suspended until a user gesture: call before playing. */
+  resume(): Promise<void>;
+  /** Stops the sound and releases the audio device. */
+  close(): void;
+}
+
+export function openPlayback(
+  rec: { duration_ms: number; sample_rate: number; channels: number },
+  o: Pick<PlayerOptions, 'fetch' | 'onEnd' | 'onError'>,
+): Playback {
+  let ctx: AudioContext;
+  try {
+    ctx = new AudioContext();
+  } catch {
+    // No audio output (or Web Audio unavailable): a translated message, not a crash.
+    throw { code: 'local', detail: 'recording.no_playback' };
+  }
+  const player = new WindowedPlayer({
+    durationMs: rec.duration_ms,
+    sampleRate: rec.sample_rate,
+    channels: rec.channels,
+    sink: webAudioSink(ctx),
+    ...o,
+  });
+  return {
+    player,
+    resume: () => ctx.resume(),
+    close() {
+      player.pause();
+      void ctx.close().catch(() => {});
+    },
+  };
+}

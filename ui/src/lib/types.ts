@@ -126,7 +126,10 @@ export interface RecordingSummary { recording: Recording; markers: Marker[] }
 
 /** The error every command rejects with. `code` is translated; `detail` is the core's own
  * people-facing reason (never content). */
-export interface AppError { code: string; detail: string | null }
+/** The core's reason for refusing what was typed (crates/core/src/reason.rs): a code the UI
+ * translates (`reason.<code>`) with its parameters. */
+export interface Reason { code: string; params?: Record<string, string | number> }
+export interface AppError { code: string; detail: string | null; reason?: Reason | null }
 
 /** Every code the backend can send (src-tauri/src/error.rs); each has an `error.CODE` string. */
 export const ERROR_CODES = [

@@ -106,8 +106,11 @@ describe('Testimony UI (mocked backend)', () => {
     await page.getByTestId('understood').check();
     await page.getByTestId('create').click();
     const msg = await page.getByTestId('error').innerText();
-    assert.match(msg, /too weak/);
+    assert.match(msg, /too weak\. \(Use at least 10 characters/);
     assert.doesNotMatch(msg, /abcdefg/);
+    // The core's reason is a code: it is said in Korean too, with its parameter.
+    await page.getByLabel('한국어').check();
+    assert.match(await page.getByTestId('error').innerText(), /암호문이 너무 약합니다\. \(10자 이상 쓰십시오/);
     await context.close();
   });
 
@@ -125,7 +128,7 @@ describe('Testimony UI (mocked backend)', () => {
     // Transcription without recording is refused (a core rule), and said so.
     await page.getByTestId('scope-transcribe').check();
     await page.getByTestId('record-consent').click();
-    assert.match(await page.getByTestId('consent-error').innerText(), /needs consent to record audio/);
+    assert.match(await page.getByTestId('consent-error').innerText(), /Consent to transcription needs consent to audio recording/);
     await page.getByTestId('scope-record_audio').check();
     await page.getByTestId('scope-share_archive').check();
     await page.getByTestId('record-consent').click();
@@ -178,7 +181,11 @@ describe('Testimony UI (mocked backend)', () => {
     assert.equal(await page.getByTestId('save-indicator').innerText(), 'Not saved');
     await times.fill('99');
     await times.blur();
-    await page.getByTestId('field-detained_times').getByText(/above the maximum 50/).waitFor();
+    await page.getByTestId('field-detained_times').getByText(/not valid\. \(99 is above the maximum 50\.\)/).waitFor();
+    // The same reason in Korean, with its numbers filled in.
+    await page.getByRole('button', { name: '한국어' }).click();
+    await page.getByTestId('field-detained_times').getByText('올바른 답변이 아닙니다. (99은(는) 최댓값 50보다 큽니다.)').waitFor();
+    await page.getByRole('button', { name: 'English' }).click();
     await times.fill('3');
     await times.blur();
     await page.getByTestId('field-detained_times').getByText('Saved', { exact: true }).waitFor();
@@ -443,6 +450,24 @@ describe('Testimony UI (mocked backend)', () => {
     await page.getByTestId('jump-marker').first().click();
     await page.waitForFunction(() => window.__mock.windows.some((x) => x.from_ms === 95_000));
     assert.match(await page.getByTestId('play-position').innerText(), /^1:3\d \//);
+    // Speed: Alt+S (focus in the player) or the button cycles 1× → 0.75× → 0.5× → 1×, and the
+    // audio is scheduled at that rate (each Web Audio source's playbackRate is watched).
+    await page.evaluate(() => {
+      window.__rates = [];
+      const start = AudioBufferSourceNode.prototype.start;
+      AudioBufferSourceNode.prototype.start = function (...a) { window.__rates.push(this.playbackRate.value); return start.apply(this, a); };
+    });
+    assert.equal(await page.getByTestId('play-speed').innerText(), 'Speed: 1×');
+    await page.keyboard.press('Alt+KeyS');
+    await page.getByTestId('play-speed').filter({ hasText: 'Speed: 0.75×' }).waitFor();
+    await page.waitForFunction(() => window.__rates.includes(0.75));
+    await page.keyboard.press('Alt+KeyS');
+    await page.waitForFunction(() => window.__rates.includes(0.5));
+    assert.equal(await page.getByTestId('play-speed').innerText(), 'Speed: 0.5×');
+    await page.getByTestId('play-speed').click();
+    await page.getByTestId('play-speed').filter({ hasText: 'Speed: 1×' }).waitFor();
+    await page.getByRole('button', { name: '한국어' }).click();
+    await page.getByTestId('play-speed').filter({ hasText: '속도: 1×' }).waitFor();
     assert.deepEqual(errors, []);
     await context.close();
   });

@@ -53,6 +53,8 @@
   const id = () => `id-${++S.n}`;
   const meta = () => ({ id: id(), device_id: 'dev', created_at: now(), updated_at: now(), version: 1 });
   const fail = (code, detail = null) => { throw { code, detail }; };
+  // The core's refusals of typed input come as a reason code with parameters (reason.rs).
+  const refuse = (code, reason, params) => { throw { code, detail: null, reason: params ? { code: reason, params } : { code: reason } }; };
   const need = () => { if (!S.unlocked) fail('locked'); };
   const witness = (w) => S.witnesses.find((x) => x.code === w || x.id === w) || fail('not_found', 'witness');
   const q = (qid) => fixture.questions.find((x) => x.id === qid) || fail('not_found', 'question');
@@ -99,15 +101,15 @@
   }
   function validate(qq, v) {
     if (qq.type === 'number') {
-      if (typeof v !== 'number') fail('invalid_answer', 'expected a number');
-      if (qq.max !== null && v > qq.max) fail('invalid_answer', `${v} is above the maximum ${qq.max}`);
-      if (qq.min !== null && v < qq.min) fail('invalid_answer', `${v} is below the minimum ${qq.min}`);
+      if (typeof v !== 'number') refuse('invalid_answer', 'not_a_number');
+      if (qq.max !== null && v > qq.max) refuse('invalid_answer', 'above_max', { value: v, max: qq.max });
+      if (qq.min !== null && v < qq.min) refuse('invalid_answer', 'below_min', { value: v, min: qq.min });
     }
     if (qq.type === 'single_choice') {
       const voc = fixture.vocabs.find((x) => x.id === qq.vocab);
-      if (!voc.terms.some((t) => t.code === v)) fail('invalid_answer', 'not a code of this vocabulary');
+      if (!voc.terms.some((t) => t.code === v)) refuse('invalid_answer', 'not_in_vocabulary', { vocab: voc.id, codes: voc.terms.map((t) => t.code).join(', ') });
     }
-    if (qq.type === 'partial_date' && !/^((about|before|after) )?\d{4}(-\d{2}(-\d{2})?)?$/.test(v)) fail('invalid_answer', 'not a partial date');
+    if (qq.type === 'partial_date' && !/^((about|before|after) )?\d{4}(-\d{2}(-\d{2})?)?$/.test(v)) refuse('invalid_answer', 'date_shape');
   }
 
   // The recorder's clock: real time while not paused.
@@ -231,10 +233,10 @@
     app_info: () => ({ vault_dir: '/tmp/mock', vault_exists: S.exists, unlocked: S.unlocked, demo: false, global_panic: false }),
     get_settings: () => ({ ...S.settings }),
     save_settings: ({ settings }) => { S.settings = { ...settings }; },
-    passphrase_check: ({ passphrase }) => { if ([...passphrase].length < 10) fail('weak_passphrase', 'use at least 10 characters (a few words is best)'); },
+    passphrase_check: ({ passphrase }) => { if ([...passphrase].length < 10) refuse('weak_passphrase', 'passphrase_too_short', { min: 10 }); },
     create_vault: ({ passphrase, interviewer }) => {
       if (S.exists) fail('already_exists');
-      if ([...passphrase].length < 10) fail('weak_passphrase', 'use at least 10 characters (a few words is best)');
+      if ([...passphrase].length < 10) refuse('weak_passphrase', 'passphrase_too_short', { min: 10 });
       if (!interviewer.trim()) fail('invalid', 'an interviewer profile name is required');
       Object.assign(S, { exists: true, unlocked: true, passphrase, interviewer: interviewer.trim() });
     },
@@ -249,11 +251,11 @@
     heartbeat: () => S.unlocked,
     change_passphrase: (a) => { need(); if (a.old !== S.passphrase) fail('wrong_passphrase'); S.passphrase = a.new; },
     vault_info: () => { need(); return { interviewer: S.interviewer, device_id: 'dev', device_key: 'ab'.repeat(32), fingerprint: 'abab abab abab abab', recipient: S.recipient }; },
-    set_recipient: ({ recipient }) => { need(); if (recipient && !recipient.startsWith('age1')) fail('invalid', 'an archive recipient starts with age1'); S.recipient = recipient; },
+    set_recipient: ({ recipient }) => { need(); if (recipient && !recipient.startsWith('age1')) refuse('invalid', 'not_a_recipient', { recipient }); S.recipient = recipient; },
     list_witnesses: () => { need(); return S.witnesses.map((w) => ({ witness: w, consent: S.consents[w.id] ?? null, has_identity: !!S.identities[w.id] })); },
     create_witness: ({ profile }) => {
       need();
-      if (profile.birth_year != null && (profile.birth_year < 1900 || profile.birth_year > 2026)) fail('invalid', 'birth year must be between 1900 and 2026');
+      if (profile.birth_year != null && (profile.birth_year < 1900 || profile.birth_year > 2026)) refuse('invalid', 'birth_year_range', { min: 1900, max: 2026 });
       const w = { ...meta(), code: `W-2026-${String(S.witnesses.length + 1).padStart(4, '0')}`, ...profile };
       S.witnesses.push(w);
       return w;
@@ -262,8 +264,8 @@
     set_identity: ({ witness: w, identity }) => { need(); S.identities[witness(w).id] = identity; },
     set_consent: ({ witness: w, scopes, method }) => {
       need();
-      if (scopes.transcribe && !scopes.record_audio) fail('invalid', 'consent to transcribe needs consent to record audio');
-      if (scopes.publish_identified && !scopes.share_archive) fail('invalid', 'consent to publish with identifying details needs consent to share with the archive');
+      if (scopes.transcribe && !scopes.record_audio) refuse('invalid', 'transcribe_needs_audio');
+      if (scopes.publish_identified && !scopes.share_archive) refuse('invalid', 'publish_needs_share');
       const ww = witness(w);
       const c = { ...meta(), witness_id: ww.id, scopes, taken_by: S.interviewer, taken_at: now(), method, withdrawn_at: null };
       S.consents[ww.id] = c;
@@ -272,7 +274,7 @@
     withdraw_consent: ({ witness: w }) => {
       need();
       const c = S.consents[witness(w).id] || fail('not_found', 'consent for witness');
-      if (c.withdrawn_at) fail('invalid', 'already withdrawn');
+      if (c.withdrawn_at) refuse('invalid', 'consent_already_withdrawn', { witness: w });
       c.withdrawn_at = now();
       return c;
     },
@@ -288,7 +290,7 @@
     new_interview: ({ args }) => {
       need();
       const w = witness(args.witness);
-      if (!args.languages.length) fail('invalid', 'name at least one interview language (e.g. ko)');
+      if (!args.languages.length) refuse('invalid', 'no_language');
       const i = { ...meta(), witness_id: w.id, witness_code: w.code, interviewer: S.interviewer, interpreter: args.interpreter, languages: args.languages,
         place: args.place, started_at: now(), ended_at: null, codebook_id: 'test', codebook_version: '1', status: 'draft' };
       S.interviews.push(i);

@@ -182,8 +182,20 @@ describe('error messages', () => {
   it('translate the code and add only the core reason', () => {
     expect(errorText('en', { code: 'wrong_passphrase', detail: null })).toBe('Wrong passphrase.');
     expect(errorText('ko', { code: 'wrong_passphrase', detail: null })).toBe('암호문이 틀렸습니다.');
-    expect(errorText('en', { code: 'invalid_answer', detail: 'expected a number' })).toBe('This answer is not valid. (expected a number)');
+    expect(errorText('en', { code: 'not_found', detail: 'witness' })).toBe('Not found. (witness)');
     expect(errorText('en', { code: 'something_new', detail: null })).toBe('Something went wrong.');
     expect(errorText('en', { code: 'local', detail: 'form.not_a_number' })).toBe('Not a number.');
+  });
+
+  it('translate the core reason code with its parameters in both languages', () => {
+    const above = { code: 'invalid_answer', detail: null, reason: { code: 'above_max', params: { value: 60, max: 50 } } };
+    expect(errorText('en', above)).toBe('This answer is not valid. (60 is above the maximum 50.)');
+    expect(errorText('ko', above)).toBe('올바른 답변이 아닙니다. (60은(는) 최댓값 50보다 큽니다.)');
+    const day = { code: 'invalid_answer', detail: null, reason: { code: 'date_no_such_day' } };
+    expect(errorText('ko', day)).toBe('올바른 답변이 아닙니다. (날짜가 아닙니다. 그 달에는 그런 날이 없습니다.)');
+    const consent = { code: 'invalid', detail: null, reason: { code: 'transcribe_needs_audio' } };
+    expect(errorText('ko', consent)).toBe('입력을 확인하십시오. (전사에 동의하려면 녹음에도 동의해야 합니다.)');
+    // A code this UI does not know yet (a newer backend) still says something specific.
+    expect(errorText('en', { code: 'invalid_answer', detail: null, reason: { code: 'brand_new' } })).toBe('This answer is not valid. (brand_new)');
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  WindowedPlayer, formatClock, levelPercent, levelZone, markerLabel, pcm16ToChannels, questionOnScreen, type PlaybackSink,
+  SPEEDS, WindowedPlayer, formatClock, levelPercent, levelZone, markerLabel, nextSpeed, pcm16ToChannels, questionOnScreen, type PlaybackSink,
 } from '../../src/lib/recording';
 import type { Codebook, FormState, Question } from '../../src/lib/types';
 
@@ -15,6 +15,16 @@ describe('recording clock', () => {
     expect(formatClock(3 * 3_600_000 + 7 * 60_000 + 9_000)).toBe('3:07:09');
     expect(formatClock(-5)).toBe('0:00');
     expect(formatClock(Number.NaN)).toBe('0:00');
+  });
+});
+
+describe('playback speed', () => {
+  it('cycles 1× → 0.75× → 0.5× → 1×, and starts again at 1× from anything else', () => {
+    expect([...SPEEDS]).toEqual([1, 0.75, 0.5]);
+    expect(nextSpeed(1)).toBe(0.75);
+    expect(nextSpeed(0.75)).toBe(0.5);
+    expect(nextSpeed(0.5)).toBe(1);
+    expect(nextSpeed(2)).toBe(1);
   });
 });
 

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use super::*;
 use crate::error::{Error, Result};
+use crate::reason::Reason;
 use crate::audio::{REC_COLS, marker_row, recording_row};
 use crate::transcript::{SEGMENT_COLS, TRANSCRIPT_COLS, segment_row, transcript_row};
 use crate::model::ConsentScope;
@@ -515,7 +516,7 @@ pub(super) fn parse_recipients(list: &[String]) -> Result<Vec<age::x25519::Recip
         return Err(Error::Invalid("a bundle needs at least one recipient (the archive's age1… key)".into()));
     }
     list.iter()
-        .map(|r| r.trim().parse::<age::x25519::Recipient>().map_err(|_| Error::Invalid(format!("'{r}' is not an age X25519 recipient (age1…)"))))
+        .map(|r| r.trim().parse::<age::x25519::Recipient>().map_err(|_| Error::Rejected(Reason::NotARecipient { recipient: r.trim().to_string() })))
         .collect()
 }
 

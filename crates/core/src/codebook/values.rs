@@ -5,24 +5,26 @@ use serde_json::{Value, json};
 
 use super::{Codebook, Question, QuestionType};
 use crate::partial_date::{DateRange, PartialDate};
+use crate::reason::Reason;
 
 pub const YES_NO: [&str; 4] = ["yes", "no", "unknown", "refused"];
 
 /// Longest text answer accepted (characters); a long answer is a few pages, not a book.
 const MAX_TEXT_CHARS: usize = 200_000;
 
-fn vocab_check(cb: &Codebook, q: &Question, code: &str) -> Result<(), String> {
-    let v = q.vocab.as_deref().and_then(|v| cb.vocab(v)).ok_or("question has no vocabulary")?;
+fn vocab_check(cb: &Codebook, q: &Question, code: &str) -> Result<(), Reason> {
+    let v = q.vocab.as_deref().and_then(|v| cb.vocab(v)).ok_or(Reason::NoVocabulary)?;
     if v.term(code).is_some() {
         Ok(())
     } else {
         let codes: Vec<&str> = v.terms.iter().map(|t| t.code.as_str()).take(12).collect();
-        Err(format!("not a code of vocabulary '{}' (codes: {}{})", v.id, codes.join(", "), if v.terms.len() > 12 { ", …" } else { "" }))
+        let more = if v.terms.len() > 12 { ", …" } else { "" };
+        Err(Reason::NotInVocabulary { vocab: v.id.clone(), codes: format!("{}{more}", codes.join(", ")) })
     }
 }
 
 /// Turns typed text into the stored value for `q` (CLI syntax in docs/codebook.md).
-pub fn parse_input(cb: &Codebook, q: &Question, input: &str) -> Result<Value, String> {
+pub fn parse_input(cb: &Codebook, q: &Question, input: &str) -> Result<Value, Reason> {
     let t = input.trim();
     let v = match q.kind {
         QuestionType::Text | QuestionType::LongText => json!(input),
@@ -30,48 +32,68 @@ pub fn parse_input(cb: &Codebook, q: &Question, input: &str) -> Result<Value, St
         QuestionType::MultiChoice => {
             Value::Array(t.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| json!(s)).collect())
         }
-        QuestionType::Number => json!(t.parse::<f64>().map_err(|_| "not a number".to_string())?),
-        QuestionType::PartialDate => json!(t.parse::<PartialDate>().map_err(|e| e.to_string())?.to_string()),
+        QuestionType::Number => json!(t.parse::<f64>().map_err(|_| Reason::NotANumber)?),
+        QuestionType::PartialDate => json!(t.parse::<PartialDate>()?.to_string()),
         QuestionType::DateRange => serde_json::to_value(t.parse::<DateRange>()?).expect("serialisable"),
         QuestionType::Place => match t.split_once('/') {
             Some((p, l)) if q.vocab.is_some() && !p.contains(' ') => json!({"province": p.trim(), "locality": l.trim()}),
             _ => json!({"province": null, "locality": t}),
         },
-        QuestionType::Group => return Err("a group has no value; add an instance instead".into()),
+        QuestionType::Group => return Err(Reason::GroupHasNoValue),
     };
     validate_value(cb, q, &v)
 }
 
+/// A stored date range: `{"from": partial date, "to": partial date}`, either end optional.
+/// Read by hand rather than by serde so that an error never quotes the value (serde's messages
+/// do) and a bad end gets its partial-date reason.
+fn date_range_value(v: &Value) -> Result<DateRange, Reason> {
+    let obj = v.as_object().ok_or(Reason::ExpectedDateRange)?;
+    if obj.keys().any(|k| k != "from" && k != "to") {
+        return Err(Reason::ExpectedDateRange);
+    }
+    let end = |k: &str| -> Result<Option<PartialDate>, Reason> {
+        match obj.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => s.parse().map(Some),
+            Some(_) => Err(Reason::ExpectedDateRange),
+        }
+    };
+    let r = DateRange { from: end("from")?, to: end("to")? };
+    r.check()?;
+    Ok(r)
+}
+
 /// Checks a value against its question and returns it normalised (e.g. numbers as integers
 /// where whole, duplicate choices removed).
-pub fn validate_value(cb: &Codebook, q: &Question, v: &Value) -> Result<Value, String> {
+pub fn validate_value(cb: &Codebook, q: &Question, v: &Value) -> Result<Value, Reason> {
     match q.kind {
         QuestionType::Text | QuestionType::LongText => {
-            let s = v.as_str().ok_or("expected text")?;
+            let s = v.as_str().ok_or(Reason::ExpectedText)?;
             if s.trim().is_empty() {
-                return Err("empty answer (clear the answer instead)".into());
+                return Err(Reason::EmptyAnswer);
             }
             if s.chars().count() > MAX_TEXT_CHARS {
-                return Err(format!("answer longer than {MAX_TEXT_CHARS} characters"));
+                return Err(Reason::TooLong { max: MAX_TEXT_CHARS });
             }
             if q.kind == QuestionType::Text && s.contains('\n') {
-                return Err("a short text answer is one line; this question is not long_text".into());
+                return Err(Reason::NotOneLine);
             }
             Ok(json!(s))
         }
         QuestionType::SingleChoice => {
-            let s = v.as_str().ok_or("expected one code")?;
+            let s = v.as_str().ok_or(Reason::ExpectedCode)?;
             vocab_check(cb, q, s)?;
             Ok(json!(s))
         }
         QuestionType::MultiChoice => {
-            let arr = v.as_array().ok_or("expected a list of codes")?;
+            let arr = v.as_array().ok_or(Reason::ExpectedCodeList)?;
             if arr.is_empty() {
-                return Err("choose at least one (clear the answer instead)".into());
+                return Err(Reason::NoneChosen);
             }
             let mut out: Vec<String> = Vec::new();
             for x in arr {
-                let s = x.as_str().ok_or("expected a list of codes")?;
+                let s = x.as_str().ok_or(Reason::ExpectedCodeList)?;
                 vocab_check(cb, q, s)?;
                 if !out.iter().any(|o| o == s) {
                     out.push(s.to_string());
@@ -80,47 +102,43 @@ pub fn validate_value(cb: &Codebook, q: &Question, v: &Value) -> Result<Value, S
             Ok(json!(out))
         }
         QuestionType::YesNo => {
-            let s = v.as_str().ok_or("expected yes, no, unknown or refused")?;
+            let s = v.as_str().ok_or(Reason::ExpectedYesNo)?;
             if !YES_NO.contains(&s) {
-                return Err("expected one of yes, no, unknown, refused".into());
+                return Err(Reason::ExpectedYesNo);
             }
             Ok(json!(s))
         }
         QuestionType::Number => {
-            let n = v.as_f64().filter(|n| n.is_finite()).ok_or("expected a number")?;
+            let n = v.as_f64().filter(|n| n.is_finite()).ok_or(Reason::NotANumber)?;
             if let Some(min) = q.min.filter(|m| n < *m) {
-                return Err(format!("{n} is below the minimum {min}"));
+                return Err(Reason::BelowMin { value: n, min });
             }
             if let Some(max) = q.max.filter(|m| n > *m) {
-                return Err(format!("{n} is above the maximum {max}"));
+                return Err(Reason::AboveMax { value: n, max });
             }
             Ok(if n.fract() == 0.0 && n.abs() < 9e15 { json!(n as i64) } else { json!(n) })
         }
         QuestionType::PartialDate => {
-            let s = v.as_str().ok_or("expected a partial date")?;
-            Ok(json!(s.parse::<PartialDate>().map_err(|e| e.to_string())?.to_string()))
+            let s = v.as_str().ok_or(Reason::ExpectedPartialDate)?;
+            Ok(json!(s.parse::<PartialDate>()?.to_string()))
         }
-        QuestionType::DateRange => {
-            let r: DateRange = serde_json::from_value(v.clone()).map_err(|e| format!("expected a date range: {e}"))?;
-            r.check()?;
-            Ok(serde_json::to_value(r).expect("serialisable"))
-        }
+        QuestionType::DateRange => Ok(serde_json::to_value(date_range_value(v)?).expect("serialisable")),
         QuestionType::Place => {
-            let obj = v.as_object().ok_or("expected a place {province, locality}")?;
+            let obj = v.as_object().ok_or(Reason::ExpectedPlace)?;
             let province = obj.get("province").and_then(Value::as_str);
             let locality = obj.get("locality").and_then(Value::as_str).unwrap_or("").trim();
             if let Some(p) = province {
                 vocab_check(cb, q, p)?;
             }
             if province.is_none() && locality.is_empty() {
-                return Err("a place needs a province or a locality".into());
+                return Err(Reason::PlaceEmpty);
             }
             if obj.keys().any(|k| k != "province" && k != "locality") {
-                return Err("a place has only province and locality".into());
+                return Err(Reason::PlaceExtraFields);
             }
             Ok(json!({"province": province, "locality": locality}))
         }
-        QuestionType::Group => Err("a group has no value; add an instance instead".into()),
+        QuestionType::Group => Err(Reason::GroupHasNoValue),
     }
 }
 

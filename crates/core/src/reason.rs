@@ -1,0 +1,179 @@
+//! Why the core refused an input that a person typed: a stable code with its parameters, so
+//! that each interface can say it in its own language. `Display` is the English the CLI prints;
+//! the app sends `{code, params}` to its UI, which has a message for every code in English and
+//! Korean (`ui/src/i18n/*.json`, key `reason.<code>`; a test in src-tauri checks every code in
+//! [`Reason::ALL`] against both files).
+//!
+//! Parameters never carry interview content (core invariant 4): limits, codebook codes and
+//! numbers only. A number that is out of range is the one exception already made before this
+//! type existed: it names the typed number, which identifies nobody.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// Defines the enum and [`Reason::ALL`] from one list, so a new code cannot be missing from it.
+macro_rules! reasons {
+    ($( $(#[$doc:meta])* $code:literal => $name:ident $({ $($field:ident : $ty:ty),* $(,)? })? ;)*) => {
+        #[derive(Debug, Clone, PartialEq, Serialize)]
+        #[serde(tag = "code", content = "params")]
+        pub enum Reason {
+            $( $(#[$doc])* #[serde(rename = $code)] $name $({ $($field: $ty),* })?, )*
+        }
+
+        impl Reason {
+            /// Every code with the names of its parameters (the keys of `params`).
+            pub const ALL: &'static [(&'static str, &'static [&'static str])] =
+                &[ $( ($code, &[ $($(stringify!($field)),*)? ]) ),* ];
+
+            /// The stable code (what the UI translates).
+            pub fn code(&self) -> &'static str {
+                match self {
+                    $( Reason::$name { .. } => $code, )*
+                }
+            }
+        }
+    };
+}
+
+reasons! {
+    // ---- answers (codebook/values.rs) ----
+    "no_vocabulary" => NoVocabulary;
+    /// `codes`: up to 12 of the vocabulary's codes, comma-separated, "…" when there are more.
+    "not_in_vocabulary" => NotInVocabulary { vocab: String, codes: String };
+    "expected_text" => ExpectedText;
+    "empty_answer" => EmptyAnswer;
+    "too_long" => TooLong { max: usize };
+    "not_one_line" => NotOneLine;
+    "expected_code" => ExpectedCode;
+    "expected_code_list" => ExpectedCodeList;
+    "none_chosen" => NoneChosen;
+    "expected_yes_no" => ExpectedYesNo;
+    "not_a_number" => NotANumber;
+    "below_min" => BelowMin { value: f64, min: f64 };
+    "above_max" => AboveMax { value: f64, max: f64 };
+    "expected_partial_date" => ExpectedPartialDate;
+    "expected_date_range" => ExpectedDateRange;
+    "expected_place" => ExpectedPlace;
+    "place_empty" => PlaceEmpty;
+    "place_extra_fields" => PlaceExtraFields;
+    "group_has_no_value" => GroupHasNoValue;
+    /// The CLI's `--raw` answers: where the JSON went wrong (never the text itself).
+    "not_json" => NotJson { line: usize, column: usize };
+    // ---- partial dates and date ranges (partial_date.rs) ----
+    "date_qualifier" => DateQualifier;
+    "date_shape" => DateShape;
+    "date_digits" => DateDigits;
+    "date_year_range" => DateYearRange { min: u16, max: u16 };
+    "date_day_needs_month" => DateDayNeedsMonth;
+    "date_month_range" => DateMonthRange;
+    "date_no_such_day" => DateNoSuchDay;
+    "not_a_date_range" => NotADateRange;
+    "date_range_empty" => DateRangeEmpty;
+    "date_range_backwards" => DateRangeBackwards;
+    // ---- witness profile (records.rs) ----
+    "birth_year_range" => BirthYearRange { min: i64, max: i64 };
+    "year_left_range" => YearLeftRange { min: i64, max: i64 };
+    "year_left_before_birth" => YearLeftBeforeBirth;
+    "repatriations_range" => RepatriationsRange { min: i64, max: i64 };
+    // ---- consent (records.rs) ----
+    "transcribe_needs_audio" => TranscribeNeedsAudio;
+    "publish_needs_share" => PublishNeedsShare;
+    "consent_taker_missing" => ConsentTakerMissing;
+    /// `witness`: the witness's pseudonym code (W-…), never a name.
+    "consent_already_withdrawn" => ConsentAlreadyWithdrawn { witness: String };
+    // ---- interviews and notes (records.rs) ----
+    "no_language" => NoLanguage;
+    /// `code`: what was given as a language code (a short code, not content).
+    "not_a_language" => NotALanguage { code: String };
+    "place_one_line" => PlaceOneLine { max: usize };
+    "interpreter_one_line" => InterpreterOneLine { max: usize };
+    "note_length" => NoteLength { max: usize };
+    // ---- passphrases (keys.rs) ----
+    "passphrase_too_short" => PassphraseTooShort { min: usize };
+    "passphrase_repetitive" => PassphraseRepetitive;
+    // ---- archive recipients (bundle/export.rs) ----
+    /// `recipient`: the public key as given (public by design).
+    "not_a_recipient" => NotARecipient { recipient: String };
+}
+
+/// What a partial-date message adds after the specific problem (unchanged from before codes).
+const DATE_EXAMPLES: &str = "(expected e.g. 1998, 1998-03, 1998-03-12, about 1998, before 2001-05, after 2003)";
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let date = |f: &mut fmt::Formatter<'_>, what: &str| write!(f, "not a partial date: {what} {DATE_EXAMPLES}");
+        match self {
+            Reason::NoVocabulary => f.write_str("question has no vocabulary"),
+            Reason::NotInVocabulary { vocab, codes } => write!(f, "not a code of vocabulary '{vocab}' (codes: {codes})"),
+            Reason::ExpectedText => f.write_str("expected text"),
+            Reason::EmptyAnswer => f.write_str("empty answer (clear the answer instead)"),
+            Reason::TooLong { max } => write!(f, "answer longer than {max} characters"),
+            Reason::NotOneLine => f.write_str("a short text answer is one line; this question is not long_text"),
+            Reason::ExpectedCode => f.write_str("expected one code"),
+            Reason::ExpectedCodeList => f.write_str("expected a list of codes"),
+            Reason::NoneChosen => f.write_str("choose at least one (clear the answer instead)"),
+            Reason::ExpectedYesNo => f.write_str("expected one of yes, no, unknown, refused"),
+            Reason::NotANumber => f.write_str("not a number"),
+            Reason::BelowMin { value, min } => write!(f, "{value} is below the minimum {min}"),
+            Reason::AboveMax { value, max } => write!(f, "{value} is above the maximum {max}"),
+            Reason::ExpectedPartialDate => f.write_str("expected a partial date"),
+            Reason::ExpectedDateRange => f.write_str("expected a date range {from, to}, each a partial date"),
+            Reason::ExpectedPlace => f.write_str("expected a place {province, locality}"),
+            Reason::PlaceEmpty => f.write_str("a place needs a province or a locality"),
+            Reason::PlaceExtraFields => f.write_str("a place has only province and locality"),
+            Reason::GroupHasNoValue => f.write_str("a group has no value; add an instance instead"),
+            Reason::NotJson { line, column } => write!(f, "not JSON (line {line}, column {column})"),
+            Reason::DateQualifier => date(f, "unknown qualifier (use about, before or after)"),
+            Reason::DateShape => date(f, "expected YYYY, YYYY-MM or YYYY-MM-DD"),
+            Reason::DateDigits => date(f, "expected YYYY, YYYY-MM or YYYY-MM-DD with digits"),
+            Reason::DateYearRange { min, max } => date(f, &format!("year out of range {min}-{max}")),
+            Reason::DateDayNeedsMonth => date(f, "a day needs a month"),
+            Reason::DateMonthRange => date(f, "month must be 01-12"),
+            Reason::DateNoSuchDay => date(f, "no such day in that month"),
+            Reason::NotADateRange => f.write_str("not a date range (expected FROM..TO, e.g. about 1998..2001-05)"),
+            Reason::DateRangeEmpty => f.write_str("a date range needs at least one end"),
+            Reason::DateRangeBackwards => f.write_str("the range starts after it ends"),
+            Reason::BirthYearRange { min, max } => write!(f, "birth year must be between {min} and {max}"),
+            Reason::YearLeftRange { min, max } => write!(f, "year of leaving must be between {min} and {max}"),
+            Reason::YearLeftBeforeBirth => f.write_str("year of leaving is before the birth year"),
+            Reason::RepatriationsRange { min, max } => write!(f, "number of forced repatriations must be between {min} and {max}"),
+            Reason::TranscribeNeedsAudio => f.write_str("consent to transcribe needs consent to record audio"),
+            Reason::PublishNeedsShare => {
+                f.write_str("consent to publish with identifying details needs consent to share with the archive")
+            }
+            Reason::ConsentTakerMissing => f.write_str("say who took the consent"),
+            Reason::ConsentAlreadyWithdrawn { witness } => write!(f, "consent of {witness} is already withdrawn"),
+            Reason::NoLanguage => f.write_str("name at least one interview language (e.g. ko)"),
+            Reason::NotALanguage { code } => write!(f, "'{code}' is not a language code (use e.g. ko, en)"),
+            Reason::PlaceOneLine { max } => write!(f, "place must be one line of at most {max} characters"),
+            Reason::InterpreterOneLine { max } => write!(f, "interpreter must be one line of at most {max} characters"),
+            Reason::NoteLength { max } => write!(f, "a note must have between 1 and {max} characters"),
+            Reason::PassphraseTooShort { min } => write!(f, "use at least {min} characters (a few words is best)"),
+            Reason::PassphraseRepetitive => f.write_str("too repetitive"),
+            Reason::NotARecipient { recipient } => write!(f, "'{recipient}' is not an age X25519 recipient (age1…)"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_params_match_the_serialised_form() {
+        let mut codes: Vec<&str> = Reason::ALL.iter().map(|(c, _)| *c).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), Reason::ALL.len(), "a code is listed twice");
+
+        let r = Reason::BelowMin { value: 3.0, min: 5.0 };
+        assert_eq!(serde_json::to_value(&r).unwrap(), serde_json::json!({"code": "below_min", "params": {"value": 3.0, "min": 5.0}}));
+        assert_eq!(r.code(), "below_min");
+        assert_eq!(r.to_string(), "3 is below the minimum 5");
+        // A code without parameters has no `params`.
+        assert_eq!(serde_json::to_value(Reason::PlaceEmpty).unwrap(), serde_json::json!({"code": "place_empty"}));
+        let listed = Reason::ALL.iter().find(|(c, _)| *c == "below_min").unwrap().1;
+        assert_eq!(listed, ["value", "min"]);
+    }
+}
