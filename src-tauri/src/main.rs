@@ -10,6 +10,7 @@ mod ops;
 mod settings;
 mod transcribe;
 mod transcript;
+mod webview;
 mod worker;
 
 use std::path::PathBuf;
@@ -496,6 +497,7 @@ fn main() {
             app.manage(Worker::start(vault_dir, idle));
             let global_panic = register_panic_shortcut(app);
             app.manage(AppPaths { settings: settings_path, models, demo, global_panic });
+            webview::tune(app);
             Ok(())
         })
         .manage(Closing::default())
