@@ -155,7 +155,7 @@ impl Transcriber for WhisperTranscriber {
                 .map_err(|e| Error::Whisper(format!("{e:?}")))?
                 .trim()
                 .to_string();
-            if text.is_empty() {
+            if text.is_empty() || is_blank_marker(&text) {
                 continue;
             }
             let (mut sum, mut count) = (0f32, 0u32);
@@ -185,5 +185,25 @@ impl Transcriber for WhisperTranscriber {
             .path
             .file_name()
             .map_or_else(|| "model".to_string(), |n| n.to_string_lossy().into_owned())
+    }
+}
+
+/// whisper.cpp writes "[BLANK_AUDIO]" as a segment's text for silence (English models do); it
+/// is not speech, so it would only clutter the transcript and its search.
+fn is_blank_marker(text: &str) -> bool {
+    text.eq_ignore_ascii_case("[BLANK_AUDIO]")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_blank_marker;
+
+    #[test]
+    fn only_whispers_silence_marker_is_dropped() {
+        assert!(is_blank_marker("[BLANK_AUDIO]"));
+        assert!(is_blank_marker("[blank_audio]"));
+        assert!(!is_blank_marker("The guard said [BLANK_AUDIO] twice."));
+        assert!(!is_blank_marker("[Music]"));
+        assert!(!is_blank_marker("blank audio"));
     }
 }
