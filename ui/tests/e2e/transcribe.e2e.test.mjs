@@ -7,10 +7,10 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CLI, startApp } from './harness.mjs';
+import { CLI, SHOTS, startApp } from './harness.mjs';
 
 const PASS = 'e2e transcription passphrase words';
 const MODELS = process.env.TESTIMONY_WHISPER_MODELS;
@@ -19,6 +19,7 @@ const have = MODELS && existsSync(join(MODELS, 'ggml-tiny.en.bin'));
 if (!have && required) throw new Error('the app transcription test is required here but TESTIMONY_WHISPER_MODELS has no ggml-tiny.en.bin');
 if (!have) console.error('\n*** SKIPPED: TESTIMONY_WHISPER_MODELS is not set: the app did NOT transcribe with a real model. ***\n');
 
+const TRANSLATION = '경비원들이 해 뜨기 전에 우리를 광산으로 데려갔다.';
 const ENGLISH = 'The guards took us to the mine before sunrise. We worked for twelve hours without food.';
 let tmp, app, d, vault, recording;
 const tid = (id) => `[data-testid="${id}"]`;
@@ -69,6 +70,15 @@ test('an interviewer transcribes a recording in the app, offline, and the review
   await d.wait(tid('segment-text'), { timeout: 30_000 });
   const text = (await d.exec(`return [...document.querySelectorAll('[data-testid="segment-text"]')].map((e) => e.value).join(' ')`)).toLowerCase();
   for (const w of ['guards', 'mine', 'sunrise']) assert.ok(text.includes(w), `${w} in the transcript`);
+  // The translator writes a Korean translation beside the first segment; it is saved when the
+  // field is left (the status says so only after the vault's commit returned).
+  await d.type(`${tid('segment-translation')}`, TRANSLATION);
+  await d.exec('document.activeElement?.blur?.();');
+  await d.wait(`${tid('segment-translation')}[data-status="saved"]`, { timeout: 30_000 });
+  await shot('transcript-review-en');
+  await d.click('header .lang-switch button[lang=ko]');
+  await d.wait(tid('nav-interviews'), { text: '면담' });
+  await shot('transcript-review-ko');
   await app.stop();
   app = null;
   // The vault holds it, finished, as the CLI sees it.
@@ -76,4 +86,11 @@ test('an interviewer transcribes a recording in the app, offline, and the review
   assert.equal(list.length, 1);
   assert.equal(list[0].status, 'done');
   assert.equal(list[0].model, 'ggml-tiny.en.bin');
+  assert.ok(cli(['--json', 'transcript', 'show', list[0].id]).includes(TRANSLATION), 'the translation typed in the app is in the vault');
 });
+
+async function shot(name) {
+  await d.exec('window.scrollTo(0, 0); document.activeElement?.blur?.();');
+  await new Promise((r) => setTimeout(r, 500));
+  writeFileSync(join(SHOTS, `${name}.png`), await d.screenshot());
+}
