@@ -78,6 +78,8 @@ test('an interviewer transcribes a recording in the app, offline, and the review
   await shot('transcript-review-en');
   await d.click('header .lang-switch button[lang=ko]');
   await d.wait(tid('nav-interviews'), { text: '면담' });
+  // The notices on screen follow the switch too.
+  await d.wait(tid('transcribe-notice'), { text: '녹취가 끝났습니다' });
   await shot('transcript-review-ko');
   await app.stop();
   app = null;
