@@ -167,7 +167,7 @@ pub fn engine_error(e: testimony_transcribe::Error) -> AppError {
         },
         E::Whisper(m) => AppError::with_detail("transcribe_failed", m),
         E::Invalid(m) => AppError::with_detail("invalid", m),
-        e @ (E::AudioOpus | E::AudioUnsupported(_) | E::AudioMalformed(_) | E::AudioEmpty | E::Resample(_)) => {
+        e @ (E::AudioUnsupported(_) | E::AudioMalformed(_) | E::AudioEmpty | E::Resample(_)) => {
             AppError::with_detail("audio", e.to_string())
         }
     }

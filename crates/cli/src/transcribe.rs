@@ -23,7 +23,7 @@ use crate::{Cli, Out, open};
 
 #[derive(Args)]
 pub(crate) struct TranscribeFileArgs {
-    /// Audio file: WAV, FLAC, MP3, M4A/AAC, Ogg Vorbis. Not Opus (no Opus decoder here).
+    /// Audio file: WAV, FLAC, MP3, M4A/AAC, Ogg Vorbis, Ogg/Opus.
     audio: PathBuf,
     /// whisper.cpp model file (GGML, e.g. ggml-base.bin).
     #[arg(long, env = "TESTIMONY_WHISPER_MODEL")]
@@ -63,11 +63,9 @@ fn engine_error(e: testimony_transcribe::Error) -> Error {
     match e {
         E::Cancelled => Error::Cancelled,
         E::Io(e) => Error::Io(e),
-        e @ (E::AudioOpus
-        | E::AudioUnsupported(_)
-        | E::AudioMalformed(_)
-        | E::AudioEmpty
-        | E::Resample(_)) => Error::Audio(e.to_string()),
+        e @ (E::AudioUnsupported(_) | E::AudioMalformed(_) | E::AudioEmpty | E::Resample(_)) => {
+            Error::Audio(e.to_string())
+        }
         e => Error::Invalid(e.to_string()),
     }
 }

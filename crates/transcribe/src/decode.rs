@@ -1,14 +1,16 @@
 //! Audio files decoded with symphonia, one packet at a time (memory stays flat however long the
-//! file): WAV, FLAC, MP3, M4A/MP4 (AAC-LC, ALAC), Ogg Vorbis, MKV/WebM (with those codecs), AIFF
-//! and CAF. **Opus is not supported**: symphonia has no Opus decoder, so an Ogg/WebM Opus file
-//! gives [`Error::AudioOpus`] (convert it to FLAC first, e.g. `ffmpeg -i in.opus out.flac`).
+//! file): WAV, FLAC, MP3, M4A/MP4 (AAC-LC, ALAC), Ogg Vorbis, MKV/WebM (with those codecs), AIFF,
+//! CAF, and Opus (Ogg/Opus, WebM/Opus). symphonia 0.6 has no Opus decoder of its own: Opus is
+//! decoded by libopus (built from the C sources inside the `opusic-sys` crate, no system library)
+//! through `symphonia-adapter-libopus`, registered beside symphonia's own codecs.
 
 use std::fs::File;
 use std::path::Path;
+use std::sync::LazyLock;
 
 use symphonia::core::codecs::CodecParameters;
-use symphonia::core::codecs::audio::well_known::CODEC_ID_OPUS;
 use symphonia::core::codecs::audio::{AudioDecoder, AudioDecoderOptions};
+use symphonia::core::codecs::registry::CodecRegistry;
 use symphonia::core::errors::Error as SymError;
 use symphonia::core::formats::probe::Hint;
 use symphonia::core::formats::{FormatOptions, FormatReader, TrackType};
@@ -36,6 +38,14 @@ pub trait SampleSource {
 
 /// Consecutive undecodable packets tolerated (a damaged frame in an MP3) before giving up.
 const MAX_BAD_PACKETS: u32 = 16;
+
+/// symphonia's codecs (the features enabled in Cargo.toml) plus Opus from libopus.
+static CODECS: LazyLock<CodecRegistry> = LazyLock::new(|| {
+    let mut registry = CodecRegistry::new();
+    symphonia::default::register_enabled_codecs(&mut registry);
+    registry.register_audio_decoder::<symphonia_adapter_libopus::OpusDecoder>();
+    registry
+});
 
 /// An audio file decoded packet by packet.
 pub struct AudioFile {
@@ -86,7 +96,7 @@ impl AudioFile {
             .probe(&hint, mss, FormatOptions::default(), MetadataOptions::default())
             .map_err(|e| match e {
                 SymError::Unsupported(_) => Error::AudioUnsupported(
-                    "not an audio format this build reads (WAV, FLAC, MP3, M4A/AAC, Ogg Vorbis, MKV/WebM, AIFF, CAF)".into(),
+                    "not an audio format this build reads (WAV, FLAC, MP3, M4A/AAC, Ogg Vorbis, Opus, MKV/WebM, AIFF, CAF)".into(),
                 ),
                 e => sym_error(e),
             })?;
@@ -105,12 +115,9 @@ impl AudioFile {
                 ));
             }
         };
-        if params.codec == CODEC_ID_OPUS {
-            return Err(Error::AudioOpus);
-        }
         let track_id = track.id;
         let duration_frames = track.num_frames;
-        let decoder = symphonia::default::get_codecs()
+        let decoder = CODECS
             .make_audio_decoder(&params, &AudioDecoderOptions::default())
             .map_err(|e| match e {
                 SymError::Unsupported(_) => {

@@ -31,10 +31,6 @@ pub enum Error {
         "this model ({0}) understands English only; use a multilingual model for --language {1}"
     )]
     ModelLanguage(String, String),
-    #[error(
-        "Opus audio cannot be decoded: the decoder used here (symphonia) has no Opus support. Convert the file to FLAC, WAV or MP3 first"
-    )]
-    AudioOpus,
     #[error("unsupported audio file: {0}")]
     AudioUnsupported(String),
     #[error("the audio file is damaged: {0}")]

@@ -1,7 +1,7 @@
 //! On-device transcription for Testimony: whisper.cpp (through whisper-rs) behind a small
 //! [`Transcriber`] trait, so the app, the CLI and the tests share one pipeline.
 //!
-//! - [`decode`]: audio files (symphonia), packet by packet; no Opus (symphonia has none).
+//! - [`decode`]: audio files (symphonia; Opus through libopus), packet by packet.
 //! - [`resample`]: any source to 16 kHz mono in memory, block by block.
 //! - [`pipeline`]: long audio in fixed windows (memory stays flat for hours), progress with time
 //!   left, cancel, resume (windows already done are skipped), repetition-loop recovery.

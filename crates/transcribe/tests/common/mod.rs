@@ -33,11 +33,11 @@ pub fn models() -> Option<PathBuf> {
     }
 }
 
-/// Runs a tool the tests need (espeak-ng, sox, lame, opusenc); panics with the Debian package
-/// to install when it is missing.
+/// Runs a tool the tests need (espeak-ng, sox, lame, opusenc, ffmpeg); panics with the Debian
+/// package to install when it is missing.
 pub fn tool(program: &str, args: &[&str]) {
     let out = Command::new(program).args(args).output().unwrap_or_else(|e| {
-        panic!("{program} is needed for this test ({e}); install the Debian packages espeak-ng sox libsox-fmt-mp3 lame opus-tools")
+        panic!("{program} is needed for this test ({e}); install the Debian packages espeak-ng sox libsox-fmt-mp3 lame opus-tools ffmpeg")
     });
     assert!(
         out.status.success(),
