@@ -1180,12 +1180,15 @@ fn a_translator_gets_the_recording_with_its_audio_and_the_interviewer_gets_the_t
     assert_eq!(heard, played(&field.dir, &rec, 300, 1200));
     assert!(heard.iter().any(|&s| s != 0));
 
-    // The translator translates; its bundle carries the recording back unchanged, and only the
-    // translated segment meets the interviewer's version (a conflict the coordinator settles).
+    // The translator translates; its bundle carries the translation, not what the archive sent
+    // (no recording, no audio), and only the translated segment meets the interviewer's
+    // version (a conflict the coordinator settles).
     Vault::open(&translator, VAULT_PASS).unwrap().set_segment_translation(&first, "I worked in the coal mine", "en").unwrap();
     let t1 = tmp.path().join("t1.tbundle");
     export(&translator, &a.recipient(), &t1);
+    assert!(fs::metadata(&t1).unwrap().len() < wav.len() as u64 / 2, "the received audio is not sent back");
     let imp = a.import(&t1).unwrap();
+    assert_eq!((imp.counts.recordings, imp.counts.audio_markers, imp.counts.transcript_segments), (0, 0, 1), "{imp:?}");
     let open: Vec<_> = a.conflicts(false).unwrap();
     assert_eq!(open.iter().map(|c| c.kind.as_str()).collect::<Vec<_>>(), ["transcript_segment"], "{imp:?}");
     a.resolve_conflict(open[0].id, true).unwrap();
