@@ -1,8 +1,18 @@
 //! Errors as the UI receives them: a stable code (translated by the UI); for the core's refusals
-//! of what a person typed (answers, passphrase, witness profile, consent, new interview, notes,
-//! archive recipient) a `reason`, `{code, params}`, which the UI translates too (`reason.<code>`
-//! in `ui/src/i18n/*.json`); and for the few other errors whose core message is written for
-//! people and carries no content, that message as `detail` (English). Nothing here is logged.
+//! that a person using the app can meet a `reason`, `{code, params}`, which the UI translates
+//! too (`reason.<code>` in `ui/src/i18n/*.json`): what was typed (answers, passphrase, witness
+//! profile, consent, new interview, notes, archive recipient, search), the form (repeatable
+//! group entries, status changes such as complete or reopen, the required questions still
+//! unanswered, by codebook path), the transcript review (edit, translate, split, merge,
+//! redact) and recordings (input format, markers, a recording already stopped or still
+//! running, consent to record or transcribe). The code is `invalid` (core `Rejected`),
+//! `not_allowed` (`Refused`) or `incomplete`.
+//!
+//! Free English `detail` remains for the core's `Invalid`/`NotAllowed` refusals that the app
+//! does not reach in normal use (bundles, the archive, attachments, the transcription
+//! pipeline's own checks of model name, window and segment times, the audio writer's chunk
+//! checks), for `not_found` (what was not found) and for `audio` (the audio system's own
+//! message); none carries content. Nothing here is logged.
 
 use serde::Serialize;
 use testimony_core::{Error, Reason};
@@ -56,9 +66,13 @@ impl From<Error> for AppError {
             Error::InvalidAnswer { reason, .. } => AppError::with_reason("invalid_answer", reason),
             Error::Rejected(r) => AppError::with_reason("invalid", r),
             Error::NotFound(what, _) => AppError::with_detail("not_found", what),
+            Error::Refused(r) => AppError::with_reason("not_allowed", r),
+            // Always `required_unanswered`: codebook paths of the questions, never answers.
+            Error::Incomplete(r) => AppError::with_reason("incomplete", r),
+            // What the app cannot reach in normal use (bundles, the transcription pipeline's
+            // internal checks, attachments): the core's English, which carries no content.
             Error::NotAllowed(m) => AppError::with_detail("not_allowed", m),
             Error::Invalid(m) => AppError::with_detail("invalid", m),
-            Error::Incomplete(m) => AppError::with_detail("incomplete", m),
             // The core's message suggests the CLI's `--full`, which the app does not have.
             Error::NothingToExport(_) => AppError::code("nothing_to_export"),
             Error::AuditBroken(_) => AppError::code("audit_broken"),
@@ -95,6 +109,15 @@ mod tests {
             serde_json::to_value(&e).unwrap(),
             serde_json::json!({"code": "invalid", "detail": null, "reason": {"code": "birth_year_range", "params": {"min": 1900, "max": 2026}}})
         );
+        // Status changes and the required questions left: codes with ids, under the same
+        // top-level codes as before.
+        let e: AppError = Error::Refused(Reason::StatusTransition { from: "draft".into(), to: "reviewed".into() }).into();
+        assert_eq!(
+            serde_json::to_value(&e).unwrap(),
+            serde_json::json!({"code": "not_allowed", "detail": null, "reason": {"code": "status_transition", "params": {"from": "draft", "to": "reviewed"}}})
+        );
+        let e: AppError = Error::Incomplete(Reason::RequiredUnanswered { count: 1, questions: "sc_knowledge".into() }).into();
+        assert_eq!(e, AppError::with_reason("incomplete", Reason::RequiredUnanswered { count: 1, questions: "sc_knowledge".into() }));
         let e: AppError = Error::NotFound("witness", "W-2026-0001".into()).into();
         assert_eq!(e, AppError::with_detail("not_found", "witness"));
         let e: AppError = Error::Audio("cannot open the audio input (device busy)".into()).into();

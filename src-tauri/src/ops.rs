@@ -459,6 +459,25 @@ mod tests {
         let f = s.remove_group_instance(&i.meta.id, &inst).unwrap();
         assert!(!f.visible.iter().any(|k| k.ends_with(&inst)));
         assert_eq!(s.remove_group_instance(&i.meta.id, "no-such-instance").unwrap_err().code, "not_found");
+        // The form's refusals come as codes the UI says in Korean or English, never as the
+        // core's English: a removed entry, a group that is not one, status changes, and the
+        // required questions left (by codebook path, never an answer).
+        let e = s.set_answer(&i.meta.id, Some(&inst), "det_facility_type", &json!("kyohwaso")).unwrap_err();
+        assert_eq!((e.code.as_str(), e.detail.as_deref(), e.reason.as_ref().map(Reason::code)), ("invalid", None, Some("instance_removed")));
+        let e = s.add_group_instance(&i.meta.id, "ever_detained", None).unwrap_err();
+        assert_eq!((e.code.as_str(), e.reason), ("invalid", Some(Reason::NotAGroup { question: "ever_detained".into() })));
+        let e = s.set_status(&i.meta.id, StatusAction::Review).unwrap_err();
+        assert_eq!((e.code.as_str(), e.reason), ("not_allowed", Some(Reason::StatusTransition { from: "draft".into(), to: "reviewed".into() })));
+        let e = s.set_status(&i.meta.id, StatusAction::Complete).unwrap_err();
+        assert_eq!(e.code, "incomplete");
+        match e.reason {
+            Some(Reason::RequiredUnanswered { count, questions }) => {
+                assert!(count >= 1 && questions.split(", ").any(|q| q == "ctx_consent_script_read"), "{questions}");
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = s.search("   ").unwrap_err();
+        assert_eq!((e.code.as_str(), e.reason), ("invalid", Some(Reason::SearchEmpty)));
         assert_eq!(s.interviews(Some("draft"), None).unwrap().len(), 1);
         assert_eq!(s.interviews(Some("complete"), None).unwrap().len(), 0);
     }

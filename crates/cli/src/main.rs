@@ -384,7 +384,7 @@ fn error_kind(e: &Error) -> &'static str {
         Error::Codebook(_) => "codebook",
         Error::InvalidAnswer { .. } => "invalid_answer",
         Error::NotFound(..) => "not_found",
-        Error::NotAllowed(_) => "not_allowed",
+        Error::NotAllowed(_) | Error::Refused(_) => "not_allowed",
         Error::Invalid(_) | Error::Rejected(_) => "invalid",
         Error::Incomplete(_) => "incomplete",
         Error::AuditBroken(_) => "audit_broken",

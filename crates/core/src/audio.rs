@@ -37,6 +37,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit;
 use crate::error::{Error, Result};
+use crate::reason::Reason;
 use crate::model::{ConsentScope, RecordMeta};
 use crate::records::{META, meta};
 use crate::vault::{Ctx, Vault, new_id};
@@ -138,10 +139,10 @@ pub struct Segment {
 
 pub(crate) fn check_format(sample_rate: u32, channels: u16) -> Result<()> {
     if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&sample_rate) {
-        return Err(Error::Invalid(format!("sample rate must be between {MIN_SAMPLE_RATE} and {MAX_SAMPLE_RATE} Hz")));
+        return Err(Error::Rejected(Reason::SampleRateRange { min: MIN_SAMPLE_RATE, max: MAX_SAMPLE_RATE }));
     }
     if !(1..=MAX_CHANNELS).contains(&channels) {
-        return Err(Error::Invalid(format!("a recording has 1 to {MAX_CHANNELS} channels")));
+        return Err(Error::Rejected(Reason::ChannelsRange { max: MAX_CHANNELS }));
     }
     Ok(())
 }
@@ -293,7 +294,7 @@ fn finish(tx: &Connection, cx: &Ctx, id: &str, recovered: bool) -> Result<Record
         params![id, cx.now, recovered],
     )?;
     if n == 0 {
-        return Err(Error::NotAllowed(format!("recording {id} is already stopped")));
+        return Err(Error::Refused(Reason::RecordingAlreadyStopped { recording: id.to_string() }));
     }
     let t = totals(tx, id)?;
     let rate: u32 = tx.query_row("SELECT sample_rate FROM recordings WHERE id = ?1", [id], |r| r.get(0))?;
@@ -325,10 +326,7 @@ impl Vault {
         check_format(sample_rate, channels)?;
         let i = self.interview(interview_id)?;
         if !self.consent_allows(&i.witness_id, ConsentScope::RecordAudio)? {
-            return Err(Error::NotAllowed(format!(
-                "witness {} has not consented to audio recording (consent scope record_audio), or withdrew consent",
-                i.witness_code
-            )));
+            return Err(Error::Refused(Reason::NoAudioConsent { witness: i.witness_code }));
         }
         self.write(|tx, cx| {
             let id = new_id();
@@ -350,7 +348,7 @@ impl Vault {
     pub fn recording_writer(&self, recording_id: &str) -> Result<RecordingWriter> {
         let rec = self.recording(recording_id)?;
         if rec.status != RecordingStatus::Recording {
-            return Err(Error::NotAllowed(format!("recording {recording_id} is stopped; start a new one")));
+            return Err(Error::Refused(Reason::RecordingStopped { recording: recording_id.to_string() }));
         }
         let (conn, lock) = self.second_connection()?;
         let last: Option<(i64, i64)> = conn
@@ -417,14 +415,14 @@ impl Vault {
         let rec = self.recording(recording_id)?;
         let label = label.trim();
         if label.is_empty() || label.contains(['\n', '\r']) || label.chars().count() > MAX_MARKER_LABEL_CHARS {
-            return Err(Error::Invalid(format!("a marker label is one line of 1 to {MAX_MARKER_LABEL_CHARS} characters")));
+            return Err(Error::Rejected(Reason::MarkerLabel { max: MAX_MARKER_LABEL_CHARS }));
         }
         let limit = match rec.status {
             RecordingStatus::Stopped => rec.duration_ms,
             RecordingStatus::Recording => rec.duration_ms + 1000 * MAX_CHUNK_SECONDS as u64,
         };
         if at_ms > limit || at_ms > i64::MAX as u64 {
-            return Err(Error::Invalid(format!("marker at {at_ms} ms lies past the end of the recording ({} ms)", rec.duration_ms)));
+            return Err(Error::Rejected(Reason::MarkerPastEnd { at_ms, duration_ms: rec.duration_ms }));
         }
         if let Some(q) = question_id {
             let i = self.interview(&rec.interview_id)?;
@@ -468,7 +466,7 @@ impl Vault {
     pub fn delete_recording(&mut self, recording_id: &str) -> Result<()> {
         let rec = self.recording(recording_id)?;
         if rec.status == RecordingStatus::Recording {
-            return Err(Error::NotAllowed(format!("recording {recording_id} is still recording; stop it first")));
+            return Err(Error::Refused(Reason::RecordingStillRunning { recording: recording_id.to_string() }));
         }
         let markers = self.markers(recording_id)?;
         self.write(|tx, cx| {
@@ -871,7 +869,7 @@ impl RecordingWriter {
     /// paused and once the recording is stopped.
     pub fn append(&mut self, samples: &[i16]) -> Result<ChunkInfo> {
         if self.paused {
-            return Err(Error::NotAllowed(format!("recording {} is paused; resume it first", self.recording_id)));
+            return Err(Error::Refused(Reason::RecordingPaused { recording: self.recording_id.clone() }));
         }
         let ch = self.channels as usize;
         if samples.is_empty() || !samples.len().is_multiple_of(ch) {
@@ -892,7 +890,7 @@ impl RecordingWriter {
         )?
         .execute(params![self.recording_id, info.seq as i64, info.segment, info.start_sample as i64, frames as i64, &sha[..], data])?;
         if n == 0 {
-            return Err(Error::NotAllowed(format!("recording {} was stopped or deleted; no more audio can be added", self.recording_id)));
+            return Err(Error::Refused(Reason::RecordingClosed { recording: self.recording_id.clone() }));
         }
         self.next_seq += 1;
         self.next_sample += frames as u64;

@@ -32,16 +32,25 @@ pub enum Error {
     NotFound(&'static str, String),
     #[error("not allowed: {0}")]
     NotAllowed(String),
+    /// Not allowed as [`Error::NotAllowed`] (same message; the CLI reports both as
+    /// `not_allowed`), for the refusals the app can meet (interview status, recordings,
+    /// consent to record or transcribe): a reason code the app translates. `NotAllowed` keeps
+    /// free English for what only the CLI, bundles and the archive reach.
+    #[error("not allowed: {0}")]
+    Refused(crate::reason::Reason),
     #[error("invalid input: {0}")]
     Invalid(String),
     /// Invalid input as [`Error::Invalid`] (same message), for the refusals an interviewer
-    /// meets in the app (witness profile, consent, new interview, notes, archive recipient):
-    /// a reason code the app translates. `Invalid` keeps free English for what only the CLI,
+    /// meets in the app (witness profile, consent, new interview, notes, archive recipient,
+    /// repeatable groups, search, transcript review, recording format and markers): a reason
+    /// code the app translates. `Invalid` keeps free English for what only the CLI,
     /// bundles and internal checks reach.
     #[error("invalid input: {0}")]
     Rejected(crate::reason::Reason),
-    #[error("cannot complete the interview; required questions are unanswered: {0}")]
-    Incomplete(String),
+    /// Always [`Reason::RequiredUnanswered`](crate::reason::Reason::RequiredUnanswered), whose
+    /// English names the unanswered questions by codebook path.
+    #[error("cannot complete the interview; {0}")]
+    Incomplete(crate::reason::Reason),
     #[error("audit log check failed: {0}")]
     AuditBroken(String),
     #[error("bundle rejected: {0}")]

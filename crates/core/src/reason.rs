@@ -89,6 +89,67 @@ reasons! {
     "place_one_line" => PlaceOneLine { max: usize };
     "interpreter_one_line" => InterpreterOneLine { max: usize };
     "note_length" => NoteLength { max: usize };
+    // ---- repeatable groups, interview status (records.rs) ----
+    /// `question`: a codebook question id.
+    "not_a_group" => NotAGroup { question: String };
+    "instance_not_expected" => InstanceNotExpected;
+    /// `group`: the codebook id of the group the question belongs to.
+    "instance_needed" => InstanceNeeded { group: String };
+    /// `instance`: the group instance's record id (random; the UI does not show it).
+    "instance_removed" => InstanceRemoved { instance: String };
+    "instance_elsewhere" => InstanceElsewhere { instance: String, group: String };
+    /// `from`, `to`: interview status codes (draft, complete, reviewed); the UI names them.
+    "status_transition" => StatusTransition { from: String, to: String };
+    /// `questions`: the unanswered required questions as codebook paths
+    /// (`detention_episode#2.facility_type`), comma-separated; `count`: how many.
+    "required_unanswered" => RequiredUnanswered { count: usize, questions: String };
+    // ---- search (search.rs) ----
+    "search_empty" => SearchEmpty;
+    "search_too_many_terms" => SearchTooManyTerms { max_terms: usize, max_bytes: usize };
+    // ---- transcript review (transcript.rs) ----
+    "segment_text_empty" => SegmentTextEmpty;
+    "segment_text_too_long" => SegmentTextTooLong { max: usize };
+    "translation_empty" => TranslationEmpty;
+    "translation_too_long" => TranslationTooLong { max: usize };
+    /// `what`: which language was given (translation language, transcript language, segment
+    /// language), in English, for the CLI; the UI does not show it.
+    "not_a_language_code" => NotALanguageCode { what: String };
+    /// `segment`: the segment's record id (random; the UI does not show it).
+    "no_translation" => NoTranslation { segment: String };
+    "redaction_label" => RedactionLabel { max: usize };
+    "redact_no_translation" => RedactNoTranslation { segment: String };
+    /// `field`: text or translation; `len`: its length in characters.
+    "redaction_range" => RedactionRange { field: String, len: u32 };
+    /// `redaction`: the record id of the redaction it overlaps (not shown by the UI);
+    /// `start`, `end`: that redaction's character positions.
+    "redaction_overlap" => RedactionOverlap { redaction: String, start: u32, end: u32 };
+    "split_time_outside" => SplitTimeOutside { start_ms: u64, end_ms: u64 };
+    "split_text_position" => SplitTextPosition { max: u32 };
+    "split_translation_position" => SplitTranslationPosition { max: u32 };
+    "split_needs_translation_position" => SplitNeedsTranslationPosition;
+    "split_no_translation" => SplitNoTranslation;
+    "merge_same_segment" => MergeSameSegment;
+    "merge_different_transcripts" => MergeDifferentTranscripts;
+    /// `between`: how many segments lie between the two.
+    "merge_not_neighbours" => MergeNotNeighbours { between: usize };
+    /// `first`, `second`: speaker codes (witness, interviewer, …); the UI names them.
+    "merge_different_speakers" => MergeDifferentSpeakers { first: String, second: String };
+    /// `first`, `second`: language codes.
+    "merge_translation_languages" => MergeTranslationLanguages { first: String, second: String };
+    // ---- recordings (audio.rs) ----
+    "sample_rate_range" => SampleRateRange { min: u32, max: u32 };
+    "channels_range" => ChannelsRange { max: u16 };
+    "marker_label" => MarkerLabel { max: usize };
+    "marker_past_end" => MarkerPastEnd { at_ms: u64, duration_ms: u64 };
+    /// `recording`: the recording's record id (random; the UI does not show it).
+    "recording_already_stopped" => RecordingAlreadyStopped { recording: String };
+    "recording_stopped" => RecordingStopped { recording: String };
+    "recording_still_running" => RecordingStillRunning { recording: String };
+    "recording_paused" => RecordingPaused { recording: String };
+    "recording_closed" => RecordingClosed { recording: String };
+    /// `witness`: the witness's pseudonym code (W-…), never a name.
+    "no_audio_consent" => NoAudioConsent { witness: String };
+    "no_transcribe_consent" => NoTranscribeConsent { witness: String };
     // ---- passphrases (keys.rs) ----
     "passphrase_too_short" => PassphraseTooShort { min: usize };
     "passphrase_repetitive" => PassphraseRepetitive;
@@ -103,6 +164,9 @@ const DATE_EXAMPLES: &str = "(expected e.g. 1998, 1998-03, 1998-03-12, about 199
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let date = |f: &mut fmt::Formatter<'_>, what: &str| write!(f, "not a partial date: {what} {DATE_EXAMPLES}");
+        let split = |f: &mut fmt::Formatter<'_>, what: &str, max: u32| {
+            write!(f, "the split position in the {what} must leave text on both sides (a character position between 1 and {max})")
+        };
         match self {
             Reason::NoVocabulary => f.write_str("question has no vocabulary"),
             Reason::NotInVocabulary { vocab, codes } => write!(f, "not a code of vocabulary '{vocab}' (codes: {codes})"),
@@ -149,6 +213,68 @@ impl fmt::Display for Reason {
             Reason::PlaceOneLine { max } => write!(f, "place must be one line of at most {max} characters"),
             Reason::InterpreterOneLine { max } => write!(f, "interpreter must be one line of at most {max} characters"),
             Reason::NoteLength { max } => write!(f, "a note must have between 1 and {max} characters"),
+            Reason::NotAGroup { question } => write!(f, "'{question}' is not a repeatable group"),
+            Reason::InstanceNotExpected => f.write_str("this question is not inside a repeatable group; give no instance"),
+            Reason::InstanceNeeded { group } => write!(f, "this question is inside group '{group}'; say which instance (add one first)"),
+            Reason::InstanceRemoved { instance } => write!(f, "group instance {instance} was removed"),
+            Reason::InstanceElsewhere { instance, group } => write!(f, "group instance {instance} is not an instance of '{group}' in this interview"),
+            Reason::StatusTransition { from, to } => write!(f, "interview is {from}, cannot become {to}"),
+            Reason::RequiredUnanswered { questions, .. } => write!(f, "required questions are unanswered: {questions}"),
+            Reason::SearchEmpty => f.write_str("empty search"),
+            Reason::SearchTooManyTerms { .. } => f.write_str("search has too many terms"),
+            Reason::SegmentTextEmpty => f.write_str("segment text is empty"),
+            Reason::SegmentTextTooLong { max } => write!(f, "segment text is longer than {max} characters"),
+            Reason::TranslationEmpty => f.write_str("translation is empty"),
+            Reason::TranslationTooLong { max } => write!(f, "translation is longer than {max} characters"),
+            Reason::NotALanguageCode { what } => write!(f, "{what} must be a language code such as ko or en"),
+            Reason::NoTranslation { segment } => write!(f, "segment {segment} has no translation"),
+            Reason::RedactionLabel { max } => {
+                write!(f, "a redaction label is 1 to {max} lower-case letters, digits, _ or - (e.g. name, place)")
+            }
+            Reason::RedactNoTranslation { segment } => write!(f, "segment {segment} has no translation to redact"),
+            Reason::RedactionRange { field, len } => {
+                write!(f, "a redaction must be a non-empty range inside the {field} (characters 0 to {len})")
+            }
+            Reason::RedactionOverlap { redaction, start, end } => write!(f, "the range overlaps redaction {redaction} ({start}..{end})"),
+            Reason::SplitTimeOutside { start_ms, end_ms } => {
+                write!(f, "the split time must be inside the segment, after {start_ms} ms and before {end_ms} ms")
+            }
+            Reason::SplitTextPosition { max } => split(f, "text", *max),
+            Reason::SplitTranslationPosition { max } => split(f, "translation", *max),
+            Reason::SplitNeedsTranslationPosition => f.write_str("the segment has a translation: say where to split it too"),
+            Reason::SplitNoTranslation => f.write_str("the segment has no translation to split"),
+            Reason::MergeSameSegment => f.write_str("a segment cannot be merged with itself"),
+            Reason::MergeDifferentTranscripts => f.write_str("the segments belong to different transcripts"),
+            Reason::MergeNotNeighbours { between } => {
+                write!(f, "the segments are not next to each other ({between} segment(s) between them); merge neighbours only")
+            }
+            Reason::MergeDifferentSpeakers { first, second } => {
+                write!(f, "the segments have different speakers ({first} and {second}); set one speaker first")
+            }
+            Reason::MergeTranslationLanguages { first, second } => {
+                write!(f, "the translations are in different languages ({first} and {second})")
+            }
+            Reason::SampleRateRange { min, max } => write!(f, "sample rate must be between {min} and {max} Hz"),
+            Reason::ChannelsRange { max } => write!(f, "a recording has 1 to {max} channels"),
+            Reason::MarkerLabel { max } => write!(f, "a marker label is one line of 1 to {max} characters"),
+            Reason::MarkerPastEnd { at_ms, duration_ms } => {
+                write!(f, "marker at {at_ms} ms lies past the end of the recording ({duration_ms} ms)")
+            }
+            Reason::RecordingAlreadyStopped { recording } => write!(f, "recording {recording} is already stopped"),
+            Reason::RecordingStopped { recording } => write!(f, "recording {recording} is stopped; start a new one"),
+            Reason::RecordingStillRunning { recording } => write!(f, "recording {recording} is still recording; stop it first"),
+            Reason::RecordingPaused { recording } => write!(f, "recording {recording} is paused; resume it first"),
+            Reason::RecordingClosed { recording } => {
+                write!(f, "recording {recording} was stopped or deleted; no more audio can be added")
+            }
+            Reason::NoAudioConsent { witness } => write!(
+                f,
+                "witness {witness} has not consented to audio recording (consent scope record_audio), or withdrew consent"
+            ),
+            Reason::NoTranscribeConsent { witness } => write!(
+                f,
+                "witness {witness} has not consented to transcription (consent scope transcribe), or withdrew consent"
+            ),
             Reason::PassphraseTooShort { min } => write!(f, "use at least {min} characters (a few words is best)"),
             Reason::PassphraseRepetitive => f.write_str("too repetitive"),
             Reason::NotARecipient { recipient } => write!(f, "'{recipient}' is not an age X25519 recipient (age1…)"),

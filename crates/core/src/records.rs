@@ -411,7 +411,7 @@ impl Vault {
         let cb = self.codebook(&i.codebook_id, &i.codebook_version)?;
         let q = cb.question(group_id).ok_or_else(|| Error::NotFound("question", group_id.to_string()))?;
         if q.kind != QuestionType::Group {
-            return Err(Error::Invalid(format!("'{group_id}' is not a repeatable group")));
+            return Err(Error::Rejected(Reason::NotAGroup { question: group_id.to_string() }));
         }
         self.check_instance_parent(interview_id, q.group.as_deref(), parent)?;
         self.write(|tx, cx| {
@@ -458,12 +458,12 @@ impl Vault {
     fn check_instance_parent(&self, interview_id: &str, group: Option<&str>, instance: Option<&str>) -> Result<()> {
         match (group, instance) {
             (None, None) => Ok(()),
-            (None, Some(_)) => Err(Error::Invalid("this question is not inside a repeatable group; give no instance".into())),
-            (Some(g), None) => Err(Error::Invalid(format!("this question is inside group '{g}'; say which instance (add one first)"))),
+            (None, Some(_)) => Err(Error::Rejected(Reason::InstanceNotExpected)),
+            (Some(g), None) => Err(Error::Rejected(Reason::InstanceNeeded { group: g.to_string() })),
             (Some(g), Some(i)) => match self.instance(i)? {
                 Some(inst) if inst.interview_id == interview_id && inst.group_id == g && !inst.deleted => Ok(()),
-                Some(inst) if inst.deleted => Err(Error::Invalid(format!("group instance {i} was removed"))),
-                Some(_) => Err(Error::Invalid(format!("group instance {i} is not an instance of '{g}' in this interview"))),
+                Some(inst) if inst.deleted => Err(Error::Rejected(Reason::InstanceRemoved { instance: i.to_string() })),
+                Some(_) => Err(Error::Rejected(Reason::InstanceElsewhere { instance: i.to_string(), group: g.to_string() })),
                 None => Err(Error::NotFound("group instance", i.to_string())),
             },
         }
@@ -537,7 +537,7 @@ impl Vault {
         let cb = self.codebook(&detail.interview.codebook_id, &detail.interview.codebook_version)?;
         let missing = Form::new(&cb, &detail.answers, &detail.instances).missing_required();
         if !missing.is_empty() {
-            return Err(Error::Incomplete(missing.join(", ")));
+            return Err(Error::Incomplete(Reason::RequiredUnanswered { count: missing.len(), questions: missing.join(", ") }));
         }
         self.set_status(id, InterviewStatus::Complete, &[InterviewStatus::Draft])
     }
@@ -555,7 +555,7 @@ impl Vault {
     fn set_status(&mut self, id: &str, to: InterviewStatus, from: &[InterviewStatus]) -> Result<Interview> {
         let mut i = self.interview(id)?;
         if !from.contains(&i.status) {
-            return Err(Error::NotAllowed(format!("interview is {}, cannot become {}", i.status.code(), to.code())));
+            return Err(Error::Refused(Reason::StatusTransition { from: i.status.code().to_string(), to: to.code().to_string() }));
         }
         self.write(|tx, cx| {
             i.status = to;

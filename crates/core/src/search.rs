@@ -7,6 +7,7 @@ use rusqlite::params_from_iter;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::reason::Reason;
 use crate::vault::Vault;
 
 #[derive(Debug, Clone, Serialize)]
@@ -46,15 +47,19 @@ fn snippet(body: &str, terms: &[String]) -> String {
     s
 }
 
+/// The most terms a search may have, and the longest query in bytes.
+pub const MAX_TERMS: usize = 16;
+pub const MAX_QUERY_BYTES: usize = 1000;
+
 impl Vault {
     /// Every whitespace-separated term must occur (case-insensitive substring match).
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
         let terms: Vec<String> = query.split_whitespace().map(str::to_string).collect();
         if terms.is_empty() {
-            return Err(Error::Invalid("empty search".into()));
+            return Err(Error::Rejected(Reason::SearchEmpty));
         }
-        if terms.len() > 16 || query.len() > 1000 {
-            return Err(Error::Invalid("search has too many terms".into()));
+        if terms.len() > MAX_TERMS || query.len() > MAX_QUERY_BYTES {
+            return Err(Error::Rejected(Reason::SearchTooManyTerms { max_terms: MAX_TERMS, max_bytes: MAX_QUERY_BYTES }));
         }
         let (long, short): (Vec<&String>, Vec<&String>) = terms.iter().partition(|t| t.chars().count() >= 3);
         let mut sql = String::from(

@@ -37,6 +37,7 @@ use serde::{Deserialize, Serialize};
 use crate::audio::RecordingStatus;
 use crate::audit;
 use crate::error::{Error, Result};
+use crate::reason::Reason;
 use crate::model::{ConsentScope, RecordMeta};
 use crate::records::{META, index, meta, unindex};
 use crate::vault::{Ctx, Vault, new_id};
@@ -221,22 +222,20 @@ pub(crate) fn segment_row(r: &Row) -> rusqlite::Result<TranscriptSegment> {
 /// Language codes as elsewhere in the vault: ko, en, zh, …
 pub(crate) fn check_language(what: &str, l: &str) -> Result<()> {
     if l.len() < 2 || l.len() > 8 || !l.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
-        return Err(Error::Invalid(format!(
-            "{what} must be a language code such as ko or en"
-        )));
+        return Err(Error::Rejected(Reason::NotALanguageCode { what: what.to_string() }));
     }
     Ok(())
 }
 
 /// A segment's text or translation: not blank, not too long. Never repeats the text.
-pub(crate) fn check_text(what: &str, s: &str) -> Result<()> {
+pub(crate) fn check_text(field: RedactionField, s: &str) -> Result<()> {
+    let translation = field == RedactionField::Translation;
     if s.trim().is_empty() {
-        return Err(Error::Invalid(format!("{what} is empty")));
+        return Err(Error::Rejected(if translation { Reason::TranslationEmpty } else { Reason::SegmentTextEmpty }));
     }
     if s.chars().count() > MAX_SEGMENT_CHARS {
-        return Err(Error::Invalid(format!(
-            "{what} is longer than {MAX_SEGMENT_CHARS} characters"
-        )));
+        let max = MAX_SEGMENT_CHARS;
+        return Err(Error::Rejected(if translation { Reason::TranslationTooLong { max } } else { Reason::SegmentTextTooLong { max } }));
     }
     Ok(())
 }
@@ -326,10 +325,7 @@ impl Vault {
     fn check_transcribe_consent(&self, interview_id: &str) -> Result<()> {
         let i = self.interview(interview_id)?;
         if !self.consent_allows(&i.witness_id, ConsentScope::Transcribe)? {
-            return Err(Error::NotAllowed(format!(
-                "witness {} has not consented to transcription (consent scope transcribe), or withdrew consent",
-                i.witness_code
-            )));
+            return Err(Error::Refused(Reason::NoTranscribeConsent { witness: i.witness_code }));
         }
         Ok(())
     }
@@ -349,9 +345,7 @@ impl Vault {
         let rec = self.recording(recording_id)?;
         self.check_transcribe_consent(&rec.interview_id)?;
         if rec.status == RecordingStatus::Recording {
-            return Err(Error::NotAllowed(format!(
-                "recording {recording_id} is still recording; stop it first"
-            )));
+            return Err(Error::Refused(Reason::RecordingStillRunning { recording: recording_id.to_string() }));
         }
         let model = model.trim();
         if model.is_empty() || model.chars().count() > 200 || model.contains(['\n', '\r']) {
@@ -765,9 +759,7 @@ fn check_label(label: &str) -> Result<()> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
     {
-        return Err(Error::Invalid(format!(
-            "a redaction label is 1 to {MAX_LABEL_CHARS} lower-case letters, digits, _ or - (e.g. name, place)"
-        )));
+        return Err(Error::Rejected(Reason::RedactionLabel { max: MAX_LABEL_CHARS }));
     }
     Ok(())
 }
@@ -822,7 +814,7 @@ impl Vault {
     /// Replaces a segment's text (a correction). `machine_text` keeps what the model wrote.
     /// Redaction spans on the text follow it (see the rule on spans that touch the change).
     pub fn edit_segment_text(&mut self, segment_id: &str, text: &str) -> Result<TranscriptSegment> {
-        check_text("segment text", text)?;
+        check_text(RedactionField::Text, text)?;
         self.update_segment(segment_id, "edit", |s| {
             carry_redactions(&mut s.redactions, RedactionField::Text, &s.text, text);
             s.text = text.to_string();
@@ -837,7 +829,7 @@ impl Vault {
         text: &str,
         language: &str,
     ) -> Result<TranscriptSegment> {
-        check_text("translation", text)?;
+        check_text(RedactionField::Translation, text)?;
         check_language("translation language", language)?;
         self.update_segment(segment_id, "translate", |s| {
             carry_redactions(
@@ -856,10 +848,7 @@ impl Vault {
     pub fn clear_segment_translation(&mut self, segment_id: &str) -> Result<TranscriptSegment> {
         self.update_segment(segment_id, "clear_translation", |s| {
             if s.translation.is_none() {
-                return Err(Error::Invalid(format!(
-                    "segment {} has no translation",
-                    s.meta.id
-                )));
+                return Err(Error::Rejected(Reason::NoTranslation { segment: s.meta.id.clone() }));
             }
             s.translation = None;
             s.translation_language = None;
@@ -914,28 +903,19 @@ impl Vault {
                 RedactionField::Text => chars_len(&s.text),
                 RedactionField::Translation => {
                     chars_len(s.translation.as_deref().ok_or_else(|| {
-                        Error::Invalid(format!(
-                            "segment {} has no translation to redact",
-                            s.meta.id
-                        ))
+                        Error::Rejected(Reason::RedactNoTranslation { segment: s.meta.id.clone() })
                     })?)
                 }
             };
             if start >= end || end > len {
-                return Err(Error::Invalid(format!(
-                    "a redaction must be a non-empty range inside the {} (characters 0 to {len})",
-                    field.code()
-                )));
+                return Err(Error::Rejected(Reason::RedactionRange { field: field.code().to_string(), len }));
             }
             if let Some(o) = s
                 .redactions
                 .iter()
                 .find(|r| r.field == field && r.start < end && start < r.end)
             {
-                return Err(Error::Invalid(format!(
-                    "the range overlaps redaction {} ({}..{})",
-                    o.id, o.start, o.end
-                )));
+                return Err(Error::Rejected(Reason::RedactionOverlap { redaction: o.id.clone(), start: o.start, end: o.end }));
             }
             s.redactions.push(Redaction {
                 id: id.clone(),
@@ -982,36 +962,30 @@ impl Vault {
     ) -> Result<(TranscriptSegment, TranscriptSegment)> {
         let s = get_segment(&self.conn, segment_id)?;
         if at_ms <= s.start_ms || at_ms >= s.end_ms {
-            return Err(Error::Invalid(format!(
-                "the split time must be inside the segment, after {} ms and before {} ms",
-                s.start_ms, s.end_ms
-            )));
+            return Err(Error::Rejected(Reason::SplitTimeOutside { start_ms: s.start_ms, end_ms: s.end_ms }));
         }
         // (first part, second part, characters trimmed at the start of the second part)
-        let cut = |what: &str, text: &str, at: u32| -> Result<(String, String, u32)> {
+        let cut = |field: RedactionField, text: &str, at: u32| -> Result<(String, String, u32)> {
             let len = chars_len(text);
             let (a, b) = (char_slice(text, 0, at), char_slice(text, at, len));
             if at == 0 || at >= len || a.trim().is_empty() || b.trim().is_empty() {
-                return Err(Error::Invalid(format!(
-                    "the split position in the {what} must leave text on both sides (a character position between 1 and {})",
-                    len.saturating_sub(1)
-                )));
+                let max = len.saturating_sub(1);
+                return Err(Error::Rejected(match field {
+                    RedactionField::Text => Reason::SplitTextPosition { max },
+                    RedactionField::Translation => Reason::SplitTranslationPosition { max },
+                }));
             }
             let lead = chars_len(&b) - chars_len(b.trim_start());
             Ok((a.trim_end().to_string(), b.trim_start().to_string(), lead))
         };
-        let (t1, t2, lead) = cut("text", &s.text, text_at)?;
+        let (t1, t2, lead) = cut(RedactionField::Text, &s.text, text_at)?;
         let translation = match (&s.translation, translation_at) {
-            (Some(tr), Some(at)) => Some(cut("translation", tr, at)?),
+            (Some(tr), Some(at)) => Some(cut(RedactionField::Translation, tr, at)?),
             (Some(_), None) => {
-                return Err(Error::Invalid(
-                    "the segment has a translation: say where to split it too".into(),
-                ));
+                return Err(Error::Rejected(Reason::SplitNeedsTranslationPosition));
             }
             (None, Some(_)) => {
-                return Err(Error::Invalid(
-                    "the segment has no translation to split".into(),
-                ));
+                return Err(Error::Rejected(Reason::SplitNoTranslation));
             }
             (None, None) => None,
         };
@@ -1080,16 +1054,12 @@ impl Vault {
     /// speakers, or whose translations are in different languages.
     pub fn merge_segments(&mut self, first_id: &str, second_id: &str) -> Result<TranscriptSegment> {
         if first_id == second_id {
-            return Err(Error::Invalid(
-                "a segment cannot be merged with itself".into(),
-            ));
+            return Err(Error::Rejected(Reason::MergeSameSegment));
         }
         let x = get_segment(&self.conn, first_id)?;
         let y = get_segment(&self.conn, second_id)?;
         if x.transcript_id != y.transcript_id {
-            return Err(Error::Invalid(
-                "the segments belong to different transcripts".into(),
-            ));
+            return Err(Error::Rejected(Reason::MergeDifferentTranscripts));
         }
         let order: Vec<String> = self
             .transcript_segments(&x.transcript_id)?
@@ -1106,27 +1076,18 @@ impl Vault {
             ));
         };
         if px.abs_diff(py) != 1 {
-            return Err(Error::Invalid(format!(
-                "the segments are not next to each other ({} segment(s) between them); merge neighbours only",
-                px.abs_diff(py) - 1
-            )));
+            return Err(Error::Rejected(Reason::MergeNotNeighbours { between: px.abs_diff(py) - 1 }));
         }
         let (a, b) = if px < py { (x, y) } else { (y, x) };
         if let (Some(sa), Some(sb)) = (a.speaker, b.speaker)
             && sa != sb
         {
-            return Err(Error::Invalid(format!(
-                "the segments have different speakers ({} and {}); set one speaker first",
-                sa.code(),
-                sb.code()
-            )));
+            return Err(Error::Rejected(Reason::MergeDifferentSpeakers { first: sa.code().to_string(), second: sb.code().to_string() }));
         }
         if let (Some(la), Some(lb)) = (&a.translation_language, &b.translation_language)
             && la != lb
         {
-            return Err(Error::Invalid(format!(
-                "the translations are in different languages ({la} and {lb})"
-            )));
+            return Err(Error::Rejected(Reason::MergeTranslationLanguages { first: la.clone(), second: lb.clone() }));
         }
         let mut m = a.clone();
         m.start_ms = a.start_ms.min(b.start_ms);

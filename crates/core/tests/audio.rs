@@ -15,7 +15,7 @@ use rand::{Rng, SeedableRng};
 use testimony_core::audio::capture::{Recorder, WavSource};
 use testimony_core::audio::{self, RecordingStatus};
 use testimony_core::model::*;
-use testimony_core::{Error, Vault};
+use testimony_core::{Error, Reason, Vault};
 
 const CHILD_ENV: &str = "TESTIMONY_AUDIO_CHILD";
 
@@ -145,24 +145,25 @@ fn recording_needs_consent_to_record_audio() {
     let tmp = tempfile::tempdir().unwrap();
     let mut v = new_vault(&tmp.path().join("v"));
     let no_audio = interview_with_consent(&mut v, false);
-    assert!(matches!(v.start_recording(&no_audio, 16_000, 1), Err(Error::NotAllowed(m)) if m.contains("record_audio")));
+    assert!(matches!(v.start_recording(&no_audio, 16_000, 1), Err(Error::Refused(Reason::NoAudioConsent { .. }))));
+    assert!(v.start_recording(&no_audio, 16_000, 1).unwrap_err().to_string().contains("record_audio"), "the CLI's English names the scope");
     let w = v.add_witness(WitnessProfile::default(), None).unwrap();
     let no_consent = v.new_interview(NewInterview { witness: w.code.clone(), languages: vec!["ko".into()], ..Default::default() }).unwrap().meta.id;
-    assert!(matches!(v.start_recording(&no_consent, 16_000, 1), Err(Error::NotAllowed(_))));
+    assert!(matches!(v.start_recording(&no_consent, 16_000, 1), Err(Error::Refused(Reason::NoAudioConsent { .. }))));
     let scopes = ConsentScopes { record_audio: true, ..Default::default() };
     v.set_consent(&w.code, scopes, "tester", None, ConsentMethod::Written).unwrap();
     v.start_recording(&no_consent, 16_000, 1).unwrap();
     v.withdraw_consent(&w.code, None).unwrap();
-    assert!(matches!(v.start_recording(&no_consent, 16_000, 1), Err(Error::NotAllowed(_))));
+    assert!(matches!(v.start_recording(&no_consent, 16_000, 1), Err(Error::Refused(Reason::NoAudioConsent { .. }))));
     // Nothing was started by the refusals, and a WAV import is refused the same way.
     assert_eq!(v.recordings(&no_audio).unwrap().len(), 0);
     let wav = wav_bytes(16_000, 1, 16, &[1, 2, 3]);
-    assert!(matches!(v.import_wav(&no_audio, Cursor::new(wav)), Err(Error::NotAllowed(_))));
+    assert!(matches!(v.import_wav(&no_audio, Cursor::new(wav)), Err(Error::Refused(Reason::NoAudioConsent { .. }))));
     assert_eq!(v.recordings(&no_audio).unwrap().len(), 0);
     // Formats out of range.
     let ok = interview_with_consent(&mut v, true);
-    assert!(matches!(v.start_recording(&ok, 4_000, 1), Err(Error::Invalid(_))));
-    assert!(matches!(v.start_recording(&ok, 48_000, 3), Err(Error::Invalid(_))));
+    assert!(matches!(v.start_recording(&ok, 4_000, 1), Err(Error::Rejected(Reason::SampleRateRange { min: 8_000, max: 192_000 }))));
+    assert!(matches!(v.start_recording(&ok, 48_000, 3), Err(Error::Rejected(Reason::ChannelsRange { max: 2 }))));
     assert!(matches!(v.start_recording("no-such-interview", 48_000, 1), Err(Error::NotFound("interview", _))));
 }
 
@@ -178,7 +179,7 @@ fn lifecycle_rules_markers_segments_and_audit() {
     w.append(&noise(1, 8_000)).unwrap();
     w.append(&noise(2, 4_000)).unwrap();
     w.pause();
-    assert!(matches!(w.append(&noise(3, 8_000)), Err(Error::NotAllowed(m)) if m.contains("paused")));
+    assert!(matches!(w.append(&noise(3, 8_000)), Err(Error::Refused(Reason::RecordingPaused { .. }))));
     w.resume();
     w.append(&noise(3, 8_000)).unwrap();
     w.pause();
@@ -203,20 +204,21 @@ fn lifecycle_rules_markers_segments_and_audit() {
     let m0 = v.add_marker(&id, 100, None, "  greeting  ").unwrap();
     assert_eq!(m0.label, "greeting");
     v.add_marker(&id, 9_000, None, "ahead of the saved audio").unwrap();
-    assert!(matches!(v.add_marker(&id, 30_000, None, "far ahead"), Err(Error::Invalid(_))));
+    assert!(matches!(v.add_marker(&id, 30_000, None, "far ahead"), Err(Error::Rejected(Reason::MarkerPastEnd { at_ms: 30_000, .. }))));
     assert!(matches!(v.add_marker(&id, 100, Some("no_such_question"), "x"), Err(Error::NotFound("question", _))));
-    assert!(matches!(v.add_marker(&id, 100, None, " "), Err(Error::Invalid(_))));
-    assert!(matches!(v.add_marker(&id, 100, None, "two\nlines"), Err(Error::Invalid(_))));
-    assert!(matches!(v.add_marker(&id, 100, None, &"x".repeat(201)), Err(Error::Invalid(_))));
-    assert!(matches!(v.delete_recording(&id), Err(Error::NotAllowed(m)) if m.contains("stop it first")));
+    for label in [" ", "two\nlines", &"x".repeat(201)] {
+        assert!(matches!(v.add_marker(&id, 100, None, label), Err(Error::Rejected(Reason::MarkerLabel { max: 200 }))));
+    }
+    let e = v.delete_recording(&id).unwrap_err();
+    assert!(matches!(&e, Error::Refused(Reason::RecordingStillRunning { .. })) && e.to_string().contains("stop it first"), "{e}");
 
     let stopped = v.stop_recording(&id).unwrap();
     assert_eq!((stopped.samples, stopped.duration_ms, stopped.chunks, stopped.meta.version), (22_000, 2_750, 4, 2));
     // Once stopped: no more audio, no second stop, no new writer, markers within the audio.
-    assert!(matches!(w.append(&noise(5, 100)), Err(Error::NotAllowed(m)) if m.contains("stopped")));
-    assert!(matches!(v.stop_recording(&id), Err(Error::NotAllowed(_))));
-    assert!(matches!(v.recording_writer(&id), Err(Error::NotAllowed(_))));
-    assert!(matches!(v.add_marker(&id, 2_751, None, "past the end"), Err(Error::Invalid(_))));
+    assert!(matches!(w.append(&noise(5, 100)), Err(Error::Refused(Reason::RecordingClosed { .. }))));
+    assert!(matches!(v.stop_recording(&id), Err(Error::Refused(Reason::RecordingAlreadyStopped { .. }))));
+    assert!(matches!(v.recording_writer(&id), Err(Error::Refused(Reason::RecordingStopped { .. }))));
+    assert!(matches!(v.add_marker(&id, 2_751, None, "past the end"), Err(Error::Rejected(Reason::MarkerPastEnd { at_ms: 2_751, duration_ms: 2_750 }))));
     v.add_marker(&id, 2_750, None, "the end").unwrap();
     let markers = v.markers(&id).unwrap();
     assert_eq!(markers.iter().map(|m| m.at_ms).collect::<Vec<_>>(), vec![100, 2_500, 2_750, 9_000]);

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use testimony_core::codebook::Codebook;
 use testimony_core::form::Form;
 use testimony_core::model::*;
-use testimony_core::{Error, Vault};
+use testimony_core::{Error, Reason, Vault};
 
 const SMALL: &str = include_str!("../../../assets/fixtures/small-codebook.toml");
 
@@ -26,7 +26,10 @@ fn setup(dir: &std::path::Path) -> (Vault, String) {
 
 fn missing(v: &mut Vault, id: &str) -> String {
     match v.complete_interview(id) {
-        Err(Error::Incomplete(m)) => m,
+        Err(Error::Incomplete(Reason::RequiredUnanswered { count, questions })) => {
+            assert_eq!(count, questions.split(", ").count());
+            questions
+        }
         Ok(_) => String::new(),
         Err(e) => panic!("{e}"),
     }
@@ -77,13 +80,34 @@ fn group_instances_are_checked() {
     let tmp = tempfile::tempdir().unwrap();
     let (mut v, id) = setup(&tmp.path().join("v"));
     let ep = v.add_group_instance(&id, "episode", None).unwrap();
-    assert!(v.add_group_instance(&id, "incident", None).is_err(), "nested group needs its parent");
-    assert!(v.add_group_instance(&id, "facility", None).is_err(), "not a group");
+    // Each refusal is a reason code (the app translates it) that names codebook ids only.
+    let reason = |r: Result<_, Error>| match r {
+        Err(Error::Rejected(reason)) => reason,
+        Err(e) => panic!("wrong error {e}"),
+        Ok(_) => panic!("accepted"),
+    };
+    assert_eq!(reason(v.add_group_instance(&id, "incident", None).map(drop)), Reason::InstanceNeeded { group: "episode".into() }, "nested group needs its parent");
+    assert_eq!(reason(v.add_group_instance(&id, "facility", None).map(drop)), Reason::NotAGroup { question: "facility".into() });
     let inc = v.add_group_instance(&id, "incident", Some(&ep.meta.id)).unwrap();
-    assert!(v.set_answer(&id, Some(&inc.meta.id), "facility", &json!("kyohwaso")).is_err(), "wrong instance for the question");
-    assert!(v.set_answer(&id, Some(&ep.meta.id), "detained", &json!("yes")).is_err(), "top-level question given an instance");
+    assert_eq!(
+        reason(v.set_answer(&id, Some(&inc.meta.id), "facility", &json!("kyohwaso")).map(drop)),
+        Reason::InstanceElsewhere { instance: inc.meta.id.clone(), group: "episode".into() },
+        "wrong instance for the question"
+    );
+    let r = reason(v.set_answer(&id, Some(&ep.meta.id), "detained", &json!("yes")).map(drop));
+    assert_eq!(r, Reason::InstanceNotExpected, "top-level question given an instance");
+    assert_eq!(r.to_string(), "this question is not inside a repeatable group; give no instance", "the CLI's English is unchanged");
     v.remove_group_instance(&ep.meta.id).unwrap();
-    assert!(v.set_answer(&id, Some(&ep.meta.id), "facility", &json!("kyohwaso")).is_err(), "removed instance");
+    assert_eq!(reason(v.set_answer(&id, Some(&ep.meta.id), "facility", &json!("kyohwaso")).map(drop)), Reason::InstanceRemoved { instance: ep.meta.id.clone() }, "removed instance");
+    // Status changes out of order are refused with both status codes.
+    match v.review_interview(&id) {
+        Err(e @ Error::Refused(Reason::StatusTransition { .. })) => {
+            assert!(matches!(&e, Error::Refused(Reason::StatusTransition { from, to }) if from == "draft" && to == "reviewed"));
+            assert_eq!(e.to_string(), "not allowed: interview is draft, cannot become reviewed");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(v.reopen_interview(&id), Err(Error::Refused(Reason::StatusTransition { .. }))));
 }
 
 fn meta(id: &str) -> RecordMeta {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use common::*;
 use testimony_core::model::*;
 use testimony_core::transcript::*;
-use testimony_core::{Error, Vault};
+use testimony_core::{Error, Reason, Vault};
 
 const CHILD_ENV: &str = "TESTIMONY_TRANSCRIPT_CHILD";
 
@@ -305,7 +305,7 @@ fn no_transcription_without_consent_and_none_after_withdrawal() {
     let entries = audit_len(&v);
     let err = v.start_transcript(&rec, "m", None, 30_000).unwrap_err();
     assert!(
-        matches!(&err, Error::NotAllowed(m) if m.contains("transcribe")),
+        matches!(&err, Error::Refused(Reason::NoTranscribeConsent { .. })) && err.to_string().contains("transcribe"),
         "{err}"
     );
     assert_eq!(audit_len(&v), entries);
@@ -334,11 +334,11 @@ fn no_transcription_without_consent_and_none_after_withdrawal() {
     let entries = audit_len(&v);
     assert!(matches!(
         v.save_transcript_window(&t.meta.id, 1, &[seg(5_000, 6_000, "after")]),
-        Err(Error::NotAllowed(_))
+        Err(Error::Refused(Reason::NoTranscribeConsent { .. }))
     ));
     assert!(matches!(
         v.start_transcript(&rec, "other", None, 5_000),
-        Err(Error::NotAllowed(_))
+        Err(Error::Refused(Reason::NoTranscribeConsent { .. }))
     ));
     assert_eq!(audit_len(&v), entries);
     assert_eq!(v.transcript_windows_done(&t.meta.id).unwrap(), vec![0]);
@@ -363,7 +363,7 @@ fn bad_engine_input_is_refused_with_a_clear_error_and_changes_nothing() {
     ));
     assert!(matches!(
         v.start_transcript(&rec, "m2", Some("Korean"), 30_000),
-        Err(Error::Invalid(_))
+        Err(Error::Rejected(Reason::NotALanguageCode { .. }))
     ));
     assert!(matches!(
         v.start_transcript(&rec, "m2", None, 10),
@@ -412,7 +412,7 @@ fn bad_engine_input_is_refused_with_a_clear_error_and_changes_nothing() {
         let err = v
             .save_transcript_window(&t.meta.id, 0, &[good.clone(), bad])
             .unwrap_err();
-        assert!(matches!(err, Error::Invalid(_)), "{err}");
+        assert!(matches!(err, Error::Invalid(_) | Error::Rejected(Reason::NotALanguageCode { .. })), "{err}");
         assert!(
             !err.to_string().contains("good") && !err.to_string().contains("reversed"),
             "errors never quote the text: {err}"
@@ -984,14 +984,15 @@ fn bad_split_and_merge_are_refused_with_clear_errors_and_change_nothing() {
     v.set_segment_translation(s1, "drei vier", "en").unwrap();
     let before = db_state(&dir);
     let invalid = |r: Result<_, Error>, what: &str| match r {
-        Err(Error::Invalid(m)) => m,
+        Err(Error::Rejected(reason)) => reason,
         Err(e) => panic!("{what}: wrong error {e}"),
         Ok(_) => panic!("{what}: accepted"),
     };
     // Split outside the segment, at its edges, or leaving an empty part.
     for at in [0, 1_000, 5_000, 6_000] {
         let m = invalid(v.split_segment(s0, at, 3, None).map(drop), "time outside");
-        assert!(m.contains("inside the segment"), "{m}");
+        assert!(matches!(m, Reason::SplitTimeOutside { start_ms: 1_000, end_ms: 5_000 }), "{m:?}");
+        assert!(m.to_string().contains("inside the segment"), "{m}");
     }
     for pos in [0, 7, 99, 3] {
         // 3 is the space: the first part is "one", the second "two" … but with pos 3 both are
@@ -999,35 +1000,41 @@ fn bad_split_and_merge_are_refused_with_clear_errors_and_change_nothing() {
         if pos == 3 {
             continue;
         }
-        invalid(
+        let m = invalid(
             v.split_segment(s0, 3_000, pos, None).map(drop),
             "text position",
         );
+        assert_eq!(m.code(), "split_text_position");
     }
-    invalid(
+    let m = invalid(
         v.split_segment(s1, 6_000, 5, None).map(drop),
         "a translated segment needs a translation position",
     );
-    invalid(
+    assert_eq!(m, Reason::SplitNeedsTranslationPosition);
+    let m = invalid(
         v.split_segment(s0, 3_000, 3, Some(2)).map(drop),
         "no translation to split",
     );
-    invalid(
+    assert_eq!(m, Reason::SplitNoTranslation);
+    let m = invalid(
         v.split_segment(s1, 6_000, 5, Some(40)).map(drop),
         "translation position outside",
     );
+    assert_eq!(m.code(), "split_translation_position");
     assert!(matches!(
         v.split_segment("nope", 1, 1, None),
         Err(Error::NotFound(..))
     ));
     // Merge: itself, not neighbours, another transcript, different speakers or languages.
-    invalid(v.merge_segments(s0, s0).map(drop), "itself");
+    assert_eq!(invalid(v.merge_segments(s0, s0).map(drop), "itself"), Reason::MergeSameSegment);
     let m = invalid(v.merge_segments(s0, s2).map(drop), "not neighbours");
-    assert!(m.contains("not next to each other"), "{m}");
-    invalid(
+    assert_eq!(m, Reason::MergeNotNeighbours { between: 1 });
+    assert!(m.to_string().contains("not next to each other"), "{m}");
+    let m = invalid(
         v.merge_segments(s0, &other[0].meta.id).map(drop),
         "other transcript",
     );
+    assert_eq!(m, Reason::MergeDifferentTranscripts);
     assert!(matches!(
         v.merge_segments(s0, "nope"),
         Err(Error::NotFound(..))
@@ -1037,10 +1044,12 @@ fn bad_split_and_merge_are_refused_with_clear_errors_and_change_nothing() {
         .unwrap();
     v.set_segment_speaker(s1, Some(Speaker::Witness)).unwrap();
     let m = invalid(v.merge_segments(s0, s1).map(drop), "speakers");
-    assert!(m.contains("different speakers"), "{m}");
+    assert_eq!(m, Reason::MergeDifferentSpeakers { first: "interviewer".into(), second: "witness".into() });
+    assert!(m.to_string().contains("different speakers"), "{m}");
     v.set_segment_speaker(s1, None).unwrap();
     v.set_segment_translation(s0, "eins zwei", "de").unwrap();
-    invalid(v.merge_segments(s0, s1).map(drop), "translation languages");
+    let m = invalid(v.merge_segments(s0, s1).map(drop), "translation languages");
+    assert_eq!(m, Reason::MergeTranslationLanguages { first: "de".into(), second: "en".into() });
     assert_eq!(
         v.transcript_segments(&segs[0].transcript_id).unwrap().len(),
         3
@@ -1055,24 +1064,24 @@ fn bad_review_input_is_refused_with_clear_errors_and_changes_nothing() {
     let (_, segs) = transcript_with(&mut v, &[seg(0, 2_000, "Kim Young-ho said")]);
     let id = &segs[0].meta.id;
     let before = db_state(&dir);
-    for r in [
-        v.edit_segment_text(id, ""),
-        v.edit_segment_text(id, "   \n "),
-        v.set_segment_translation(id, "", "en"),
+    for (r, code) in [
+        (v.edit_segment_text(id, ""), "segment_text_empty"),
+        (v.edit_segment_text(id, "   \n "), "segment_text_empty"),
+        (v.set_segment_translation(id, "", "en"), "translation_empty"),
     ] {
-        assert!(matches!(r, Err(Error::Invalid(m)) if m.contains("empty")));
+        assert!(matches!(&r, Err(Error::Rejected(reason)) if reason.code() == code && reason.to_string().contains("empty")), "{r:?}");
     }
     assert!(matches!(
         v.edit_segment_text(id, &"x".repeat(MAX_SEGMENT_CHARS + 1)),
-        Err(Error::Invalid(_))
+        Err(Error::Rejected(Reason::SegmentTextTooLong { max: MAX_SEGMENT_CHARS }))
     ));
     assert!(matches!(
         v.set_segment_translation(id, "text", "English"),
-        Err(Error::Invalid(_))
+        Err(Error::Rejected(Reason::NotALanguageCode { .. }))
     ));
     assert!(matches!(
         v.clear_segment_translation(id),
-        Err(Error::Invalid(_))
+        Err(Error::Rejected(Reason::NoTranslation { .. }))
     ));
     assert!(matches!(
         v.edit_segment_text("nope", "x"),
@@ -1095,19 +1104,19 @@ fn bad_review_input_is_refused_with_clear_errors_and_changes_nothing() {
     for (start, end) in [(3, 3), (5, 2), (0, 18), (17, 40)] {
         let r = v.add_redaction(id, RedactionField::Text, start, end, "name");
         assert!(
-            matches!(&r, Err(Error::Invalid(m)) if m.contains("inside the text")),
+            matches!(&r, Err(Error::Rejected(reason @ Reason::RedactionRange { len: 17, .. })) if reason.to_string().contains("inside the text")),
             "{start}..{end}: {r:?}"
         );
     }
     assert!(matches!(
         v.add_redaction(id, RedactionField::Translation, 0, 1, "name"),
-        Err(Error::Invalid(_))
+        Err(Error::Rejected(Reason::RedactNoTranslation { .. }))
     ));
     for label in ["", "Name", "a name", "이름", &"x".repeat(41)] {
         assert!(
             matches!(
                 v.add_redaction(id, RedactionField::Text, 0, 3, label),
-                Err(Error::Invalid(_))
+                Err(Error::Rejected(Reason::RedactionLabel { max: 40 }))
             ),
             "{label}"
         );
@@ -1125,9 +1134,10 @@ fn bad_review_input_is_refused_with_clear_errors_and_changes_nothing() {
         .add_redaction(id, RedactionField::Text, 4, 15, "name")
         .unwrap_err();
     assert!(
-        matches!(&err, Error::Invalid(m) if m.contains(&r.id)),
+        matches!(&err, Error::Rejected(Reason::RedactionOverlap { redaction, start: 0, end: 11 }) if *redaction == r.id),
         "{err}"
     );
+    assert!(err.to_string().contains(&r.id), "the CLI's English names the redaction: {err}");
 }
 
 #[test]

@@ -202,6 +202,11 @@ fn hangul_and_english_search() {
     // A cleared answer is found no more.
     v.clear_answer(&a, None, "cl_anything_else").unwrap();
     assert!(v.search("광산", 100).unwrap().is_empty());
+    // A blank search or one of too many terms is refused with a code the app translates.
+    assert!(matches!(v.search("  \n", 100), Err(Error::Rejected(Reason::SearchEmpty))));
+    let e = v.search(&"ab ".repeat(17), 100).unwrap_err();
+    assert!(matches!(e, Error::Rejected(Reason::SearchTooManyTerms { max_terms: 16, max_bytes: 1000 })), "{e}");
+    assert_eq!(e.to_string(), "invalid input: search has too many terms");
     assert_eq!(v.search("교화소", 100).unwrap().len(), 1, "other entries are untouched");
 }
 

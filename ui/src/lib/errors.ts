@@ -14,9 +14,25 @@ export function errorText(l: Lang, e: AppError | { code: 'local'; detail: string
   return why ? `${base} (${why})` : base;
 }
 
+/** Parameters that are codes with a name in the dictionaries (interview status, speaker):
+ * reason code -> parameter -> key prefix of the name. */
+const NAMED_PARAMS: Record<string, Record<string, string>> = {
+  status_transition: { from: 'status.', to: 'status.' },
+  merge_different_speakers: { first: 'transcript.speaker_', second: 'transcript.speaker_' },
+};
+
 /** A reason code in `l`; a code this UI does not know (a newer core) shows as the code itself
  * rather than nothing. */
 export function reasonText(l: Lang, code: string, params: Record<string, string | number> = {}): string {
   if (lookup(dictionaries[l], `reason.${code}`) === undefined && lookup(dictionaries.en, `reason.${code}`) === undefined) return code;
-  return translate(l, `reason.${code}`, params);
+  const named = NAMED_PARAMS[code];
+  const p = named
+    ? Object.fromEntries(
+        Object.entries(params).map(([k, v]) => {
+          const key = named[k] ? `${named[k]}${v}` : undefined;
+          return [k, key && lookup(dictionaries[l], key) !== undefined ? translate(l, key) : v];
+        }),
+      )
+    : params;
+  return translate(l, `reason.${code}`, p);
 }

@@ -211,6 +211,12 @@ describe('Testimony UI (mocked backend)', () => {
     await page.getByTestId('next-section').focus();
     await page.keyboard.press('Enter');
     await page.getByTestId('field-cl_anything_else').waitFor();
+    // Completing with required questions left: the core's reason (codebook paths), in both languages.
+    await page.getByTestId('complete').click();
+    await page.getByTestId('form-error').getByText(/^Required questions are still unanswered\. \(\d+ unanswered: detention_episode#\d\.det_facility_type\)$/).waitFor();
+    await page.getByRole('button', { name: '한국어' }).click();
+    await page.getByTestId('form-error').getByText(/^아직 답하지 않은 필수 질문이 있습니다\. \(답하지 않은 필수 질문 \d+개: /).waitFor();
+    await page.getByRole('button', { name: 'English' }).click();
     const m = await mock(page);
     const byQ = Object.fromEntries(m.answers.map((a) => [a.question_id, a.value]));
     assert.equal(byQ.bg_note, '교화소 출신 광부');
@@ -225,6 +231,11 @@ describe('Testimony UI (mocked backend)', () => {
     await page.getByText('교화소 출신 광부').waitFor();
     await page.getByTestId('search').fill('없는말');
     await page.getByTestId('empty').waitFor();
+    // A search of too many words is refused with the core's code, said in Korean.
+    await page.getByRole('button', { name: '한국어' }).click();
+    await page.getByTestId('search').fill(Array.from({ length: 17 }, (_, n) => `w${n}`).join(' '));
+    await page.getByRole('alert').getByText('입력을 확인하십시오. (검색어는 16개 단어까지 쓸 수 있습니다.)').waitFor();
+    await page.getByRole('button', { name: 'English' }).click();
     assert.deepEqual(errors, []);
     await context.close();
   });

@@ -283,6 +283,9 @@
     search: ({ query }) => {
       need();
       const terms = query.split(/\s+/).filter(Boolean).map((t) => t.toLowerCase());
+      // As the core: codes, never the query.
+      if (terms.length === 0) refuse('invalid', 'search_empty');
+      if (terms.length > 16 || query.length > 1000) refuse('invalid', 'search_too_many_terms', { max_terms: 16, max_bytes: 1000 });
       return S.answers
         .filter((a) => typeof a.value === 'string' && terms.every((t) => a.value.toLowerCase().includes(t)))
         .map((a) => ({ interview_id: a.interview_id, witness_code: S.interviews.find((i) => i.id === a.interview_id).witness_code, record_id: a.id, kind: 'answer', snippet: a.value }));
@@ -334,7 +337,7 @@
       const i = S.interviews.find((x) => x.id === interview_id);
       if (action === 'complete') {
         const f = form(interview_id);
-        if (f.missing_required.length) fail('incomplete', f.missing_required.join(', '));
+        if (f.missing_required.length) refuse('incomplete', 'required_unanswered', { count: f.missing_required.length, questions: f.missing_required.join(', ') });
         i.status = 'complete';
       } else i.status = action === 'review' ? 'reviewed' : 'draft';
       return i;

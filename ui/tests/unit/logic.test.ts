@@ -195,6 +195,17 @@ describe('error messages', () => {
     expect(errorText('ko', day)).toBe('올바른 답변이 아닙니다. (날짜가 아닙니다. 그 달에는 그런 날이 없습니다.)');
     const consent = { code: 'invalid', detail: null, reason: { code: 'transcribe_needs_audio' } };
     expect(errorText('ko', consent)).toBe('입력을 확인하십시오. (전사에 동의하려면 녹음에도 동의해야 합니다.)');
+    // Refusals of the form, search and transcript review: statuses and speakers are named.
+    const status = { code: 'not_allowed', detail: null, reason: { code: 'status_transition', params: { from: 'draft', to: 'reviewed' } } };
+    expect(errorText('en', status)).toBe('Not allowed. (An interview with status “Draft” cannot become “Reviewed”.)');
+    expect(errorText('ko', status)).toBe('허용되지 않습니다. (상태가 ‘작성 중’인 면담은 ‘검토됨’ 상태로 바꿀 수 없습니다.)');
+    const missing = { code: 'incomplete', detail: null, reason: { code: 'required_unanswered', params: { count: 2, questions: 'sc_knowledge, episode#1.facility' } } };
+    expect(errorText('ko', missing)).toBe('아직 답하지 않은 필수 질문이 있습니다. (답하지 않은 필수 질문 2개: sc_knowledge, episode#1.facility)');
+    const speakers = { code: 'invalid', detail: null, reason: { code: 'merge_different_speakers', params: { first: 'interviewer', second: 'witness' } } };
+    expect(errorText('ko', speakers)).toBe('입력을 확인하십시오. (두 구간의 화자가 다릅니다(면담자, 증언자). 먼저 화자를 하나로 정하십시오.)');
+    expect(errorText('en', speakers)).toBe('Please check the input. (The segments have different speakers (Interviewer and Witness): set one speaker first.)');
+    const search = { code: 'invalid', detail: null, reason: { code: 'search_too_many_terms', params: { max_terms: 16, max_bytes: 1000 } } };
+    expect(errorText('ko', search)).toBe('입력을 확인하십시오. (검색어는 16개 단어까지 쓸 수 있습니다.)');
     // A code this UI does not know yet (a newer backend) still says something specific.
     expect(errorText('en', { code: 'invalid_answer', detail: null, reason: { code: 'brand_new' } })).toBe('This answer is not valid. (brand_new)');
   });
