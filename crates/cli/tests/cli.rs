@@ -321,6 +321,22 @@ fn json_output_of_list_and_show_commands() {
     let err: Value = serde_json::from_str(r.stderr.trim()).unwrap_or_else(|e| panic!("stderr is not JSON ({e}): {}", r.describe()));
     assert_eq!(err["kind"], "not_found", "{err}");
     assert!(r.stdout.is_empty(), "nothing on stdout for a failure: {}", r.describe());
+    // Refusals that the app shows as reason codes keep the CLI's kinds, exit code and English.
+    for (args, kind, message) in [
+        (vec!["--json", "interview", "review", id.as_str()], "not_allowed", "not allowed: interview is draft, cannot become reviewed"),
+        (vec!["--json", "interview", "reopen", id.as_str()], "not_allowed", "not allowed: interview is draft, cannot become draft"),
+        (vec!["--json", "search", "  "], "invalid", "invalid input: empty search"),
+    ] {
+        let r = fails(v, Some(PASS), &args, 1);
+        let err: Value = serde_json::from_str(r.stderr.trim()).unwrap_or_else(|e| panic!("stderr is not JSON ({e}): {}", r.describe()));
+        assert_eq!((err["kind"].as_str(), err["error"].as_str()), (Some(kind), Some(message)), "{args:?}");
+    }
+    let r = fails(v, Some(PASS), &["--json", "interview", "complete", &id], 1);
+    let err: Value = serde_json::from_str(r.stderr.trim()).unwrap();
+    assert_eq!(err["kind"], "incomplete", "{err}");
+    assert!(err["error"].as_str().unwrap().starts_with("cannot complete the interview; required questions are unanswered: "), "{err}");
+    let r = fails(v, Some(PASS), &["interview", "review", &id], 1);
+    assert_eq!(r.stderr.trim(), "testimony: not allowed: interview is draft, cannot become reviewed");
 }
 
 // ---- 3: exit codes ------------------------------------------------------------------------
