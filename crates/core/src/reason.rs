@@ -1,12 +1,16 @@
-//! Why the core refused an input that a person typed: a stable code with its parameters, so
-//! that each interface can say it in its own language. `Display` is the English the CLI prints;
+//! Why the core refused what a person did (typed input, a form or status change, a transcript
+//! edit, a recording step): a stable code with its parameters, so that each interface can say
+//! it in its own language. `Display` is the English the CLI prints;
 //! the app sends `{code, params}` to its UI, which has a message for every code in English and
 //! Korean (`ui/src/i18n/*.json`, key `reason.<code>`; a test in src-tauri checks every code in
 //! [`Reason::ALL`] against both files).
 //!
 //! Parameters never carry interview content (core invariant 4): limits, codebook codes and
-//! numbers only. A number that is out of range is the one exception already made before this
-//! type existed: it names the typed number, which identifies nobody.
+//! question ids, status/speaker/language codes, witness pseudonym codes (W-…) and numbers. A
+//! number that is out of range is the one exception already made before this type existed: it
+//! names the typed number, which identifies nobody. A few codes also carry a record's random id
+//! (group instance, segment, redaction, recording) only because the CLI's English names it;
+//! the UI's messages do not show those.
 
 use std::fmt;
 
@@ -301,5 +305,37 @@ mod tests {
         assert_eq!(serde_json::to_value(Reason::PlaceEmpty).unwrap(), serde_json::json!({"code": "place_empty"}));
         let listed = Reason::ALL.iter().find(|(c, _)| *c == "below_min").unwrap().1;
         assert_eq!(listed, ["value", "min"]);
+    }
+
+    /// The refusals that became codes read in the CLI exactly as before.
+    #[test]
+    fn converted_refusals_keep_the_cli_english() {
+        use crate::error::Error;
+        let cases = [
+            (Error::Refused(Reason::StatusTransition { from: "draft".into(), to: "reviewed".into() }), "not allowed: interview is draft, cannot become reviewed"),
+            (
+                Error::Incomplete(Reason::RequiredUnanswered { count: 2, questions: "a, b#1.c".into() }),
+                "cannot complete the interview; required questions are unanswered: a, b#1.c",
+            ),
+            (Error::Rejected(Reason::SearchEmpty), "invalid input: empty search"),
+            (Error::Rejected(Reason::SegmentTextEmpty), "invalid input: segment text is empty"),
+            (Error::Rejected(Reason::TranslationTooLong { max: 20_000 }), "invalid input: translation is longer than 20000 characters"),
+            (
+                Error::Rejected(Reason::SplitTextPosition { max: 6 }),
+                "invalid input: the split position in the text must leave text on both sides (a character position between 1 and 6)",
+            ),
+            (
+                Error::Rejected(Reason::NotALanguageCode { what: "translation language".into() }),
+                "invalid input: translation language must be a language code such as ko or en",
+            ),
+            (Error::Refused(Reason::RecordingPaused { recording: "r1".into() }), "not allowed: recording r1 is paused; resume it first"),
+            (
+                Error::Refused(Reason::NoAudioConsent { witness: "W-2026-0001".into() }),
+                "not allowed: witness W-2026-0001 has not consented to audio recording (consent scope record_audio), or withdrew consent",
+            ),
+        ];
+        for (e, english) in cases {
+            assert_eq!(e.to_string(), english);
+        }
     }
 }
