@@ -12,7 +12,8 @@
 # Knobs: TESTIMONY_WHISPER_MODELS (default: the cache ./run test fills), TESTIMONY_BENCH_MODEL
 # (ggml-tiny.en.bin), TESTIMONY_BENCH_MINUTES (speech for the speed runs, 10),
 # TESTIMONY_BENCH_RUNS (alternating runs of each, 3; the median counts),
-# TESTIMONY_BENCH_MEMORY_HOURS (the file for the peak-memory runs, 1; 0 skips them).
+# TESTIMONY_BENCH_MEMORY_HOURS (the file for the peak-memory runs, 1; 0 skips them),
+# TESTIMONY_BENCH_WINDOW_SECONDS (the pipeline's window; unset: its default).
 # Needs cmake, a C/C++ compiler, espeak-ng, sox and /usr/bin/time (Debian: time). Builds in a
 # temporary folder under /tmp, deleted at the end; nothing is committed or installed.
 set -euo pipefail
@@ -109,7 +110,8 @@ for _ in range(n): print(' '.join(str(i) for i in r.sample(range(k), 3)))" "$blo
 measure() { # LABEL AUDIO -> "seconds peak_kB"
   local label=$1 audio=$2
   if [ "$label" = testimony ]; then
-    /usr/bin/time -f "%e %M" -o "$WORK/time" "$TESTIMONY" transcribe-file "$audio" --model "$MODEL" --language "$LANGUAGE" >"$WORK/out-$label.txt" 2>"$WORK/err-$label.txt"
+    /usr/bin/time -f "%e %M" -o "$WORK/time" "$TESTIMONY" transcribe-file "$audio" --model "$MODEL" --language "$LANGUAGE" \
+      ${TESTIMONY_BENCH_WINDOW_SECONDS:+--window-seconds "$TESTIMONY_BENCH_WINDOW_SECONDS"} >"$WORK/out-$label.txt" 2>"$WORK/err-$label.txt"
   else
     /usr/bin/time -f "%e %M" -o "$WORK/time" nice -n "$NICE" "$WORK/whisper-baseline" "$MODEL" "$audio" "$THREADS" "$LANGUAGE" >"$WORK/out-$label.txt" 2>"$WORK/err-$label.txt"
   fi
