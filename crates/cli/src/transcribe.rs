@@ -13,7 +13,9 @@ use clap::Args;
 use serde_json::json;
 use testimony_core::transcript::NewSegment;
 use testimony_core::{Error, Vault};
-use testimony_transcribe::pipeline::{Flow, Outcome, Pipeline, PipelineConfig, Progress};
+use testimony_transcribe::pipeline::{
+    DEFAULT_WINDOW_MS, Flow, Outcome, Pipeline, PipelineConfig, Progress,
+};
 use testimony_transcribe::{
     AudioFile, Language, SampleSource, Segment, Transcriber, WhisperTranscriber, WindowOptions,
     priority,
@@ -38,7 +40,7 @@ pub(crate) struct TranscribeFileArgs {
     #[arg(long)]
     vtt: bool,
     /// Window length in seconds (see crates/transcribe, "pipeline").
-    #[arg(long, hide = true, default_value_t = 300)]
+    #[arg(long, hide = true, default_value_t = DEFAULT_WINDOW_MS / 1000)]
     window_seconds: u64,
 }
 
@@ -53,7 +55,7 @@ pub(crate) struct TranscribeArgs {
     #[arg(long, default_value = "auto", value_parser = ["auto", "ko", "en"])]
     language: String,
     /// Window length in seconds: the unit of resuming. A resumed transcript keeps its own.
-    #[arg(long, hide = true, default_value_t = 300)]
+    #[arg(long, hide = true, default_value_t = DEFAULT_WINDOW_MS / 1000)]
     window_seconds: u64,
 }
 
