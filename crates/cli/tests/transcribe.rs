@@ -145,6 +145,22 @@ fn run(vault: Option<&Path>, args: &[&str]) -> Run {
     }
 }
 
+/// `testimony transcribe-file AUDIO --model MODEL` (no vault), as a user runs it.
+fn transcribe_file(audio: &Path, model: &Path) -> Run {
+    run(None, &["transcribe-file", audio.to_str().unwrap(), "--model", model.to_str().unwrap()])
+}
+
+/// Refused as audio: exit 1, and the error says the file is not audio it reads.
+fn assert_refused_as_audio(r: &Run) {
+    assert!(
+        r.code == Some(1)
+            && (r.stderr.contains("unsupported audio file")
+                || r.stderr.contains("the audio file is damaged")),
+        "{}",
+        r.stderr
+    );
+}
+
 fn ok(vault: Option<&Path>, args: &[&str]) -> String {
     let r = run(vault, args);
     assert_eq!(r.code, Some(0), "{args:?}: {}\n{}", r.stdout, r.stderr);
@@ -300,15 +316,7 @@ fn transcribe_file_errors_are_clear() {
             "440",
         ],
     );
-    let r = run(
-        None,
-        &[
-            "transcribe-file",
-            p("tone.wav").to_str().unwrap(),
-            "--model",
-            p("none.bin").to_str().unwrap(),
-        ],
-    );
+    let r = transcribe_file(&p("tone.wav"), &p("none.bin"));
     assert_eq!(r.code, Some(1));
     assert!(
         r.stderr.contains("no model file at") && r.stderr.contains("none.bin"),
@@ -336,22 +344,8 @@ fn transcribe_file_errors_are_clear() {
     );
     // Audio problems are found before the model is even looked at.
     std::fs::write(p("notes.mp3"), "These are notes, not audio.\n".repeat(100)).unwrap();
-    let r = run(
-        None,
-        &[
-            "transcribe-file",
-            p("notes.mp3").to_str().unwrap(),
-            "--model",
-            p("none.bin").to_str().unwrap(),
-        ],
-    );
-    assert!(
-        r.code == Some(1)
-            && (r.stderr.contains("unsupported audio file")
-                || r.stderr.contains("the audio file is damaged")),
-        "{}",
-        r.stderr
-    );
+    let r = transcribe_file(&p("notes.mp3"), &p("none.bin"));
+    assert_refused_as_audio(&r);
     tool(
         "opusenc",
         &[
@@ -361,15 +355,7 @@ fn transcribe_file_errors_are_clear() {
         ],
     );
     // Opus decodes (libopus): the only complaint left is the missing model.
-    let r = run(
-        None,
-        &[
-            "transcribe-file",
-            p("voice.opus").to_str().unwrap(),
-            "--model",
-            p("none.bin").to_str().unwrap(),
-        ],
-    );
+    let r = transcribe_file(&p("voice.opus"), &p("none.bin"));
     assert!(
         r.code == Some(1) && r.stderr.contains("no model file at"),
         "{}",
@@ -380,22 +366,8 @@ fn transcribe_file_errors_are_clear() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     std::fs::write(p("noise.opus"), &garbage).unwrap();
-    let r = run(
-        None,
-        &[
-            "transcribe-file",
-            p("noise.opus").to_str().unwrap(),
-            "--model",
-            p("none.bin").to_str().unwrap(),
-        ],
-    );
-    assert!(
-        r.code == Some(1)
-            && (r.stderr.contains("unsupported audio file")
-                || r.stderr.contains("the audio file is damaged")),
-        "{}",
-        r.stderr
-    );
+    let r = transcribe_file(&p("noise.opus"), &p("none.bin"));
+    assert_refused_as_audio(&r);
     let r = run(
         None,
         &[

@@ -143,26 +143,17 @@ fn korean_speech_with_base_gives_hangul() {
     );
 }
 
-/// Encodes `wav` as AAC-LC in an M4A (MP4) file with Debian's ffmpeg (its own AAC encoder).
+/// Encodes `wav` into `out` with Debian's ffmpeg and the given codec options.
+fn ffmpeg(wav: &str, codec: &[&str], out: &str) {
+    let mut args = vec!["-hide_banner", "-loglevel", "error", "-y", "-i", wav];
+    args.extend_from_slice(codec);
+    args.push(out);
+    tool("ffmpeg", &args);
+}
+
+/// Encodes `wav` as AAC-LC in an M4A (MP4) file (ffmpeg's own AAC encoder).
 fn m4a(wav: &str, out: &str) {
-    tool(
-        "ffmpeg",
-        &[
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-i",
-            wav,
-            "-c:a",
-            "aac",
-            "-profile:a",
-            "aac_low",
-            "-b:a",
-            "128k",
-            out,
-        ],
-    );
+    ffmpeg(wav, &["-c:a", "aac", "-profile:a", "aac_low", "-b:a", "128k"], out);
 }
 
 /// Seconds of audio in `path` once decoded and resampled to 16 kHz mono.
@@ -309,20 +300,7 @@ fn audio_formats_at_other_rates_and_channel_counts() {
     );
     check_tone(&dir.path().join("low.opus"), 3.0, 440.0);
     // Opus in WebM (ffmpeg with libopus), as browsers record it.
-    tool(
-        "ffmpeg",
-        &[
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-y",
-            "-i",
-            &d("m.wav"),
-            "-c:a",
-            "libopus",
-            &d("m.webm"),
-        ],
-    );
+    ffmpeg(&d("m.wav"), &["-c:a", "libopus"], &d("m.webm"));
     check_tone(&dir.path().join("m.webm"), 3.0, 440.0);
     // AAC-LC in M4A (ffmpeg), from the same WAV.
     m4a(&d("m.wav"), &d("m.m4a"));
