@@ -140,7 +140,7 @@ impl Session {
             }
             Err(e) => {
                 // Nothing was captured: leave no empty recording behind.
-                let _ = v.stop_recording(&id).and_then(|_| v.delete_recording(&id));
+                let _ = v.stop_recording_at_once(&id).and_then(|_| v.delete_recording(&id));
                 Err(e.into())
             }
         }
@@ -174,7 +174,8 @@ impl Session {
         let Some(active) = slot(&self.audio).take() else { return };
         let _ = active.recorder.stop();
         if let Some(v) = self.vault.as_mut() {
-            let _ = v.stop_recording(&active.recording_id);
+            // At once: locking must not wait for the export hash (the next export computes it).
+            let _ = v.stop_recording_at_once(&active.recording_id);
         }
     }
 

@@ -184,6 +184,14 @@ CREATE INDEX transcript_history_segment ON transcript_history (segment_id);
 CREATE INDEX transcript_history_transcript ON transcript_history (transcript_id);
 "#;
 
+/// Version 9: the SHA-256 of a stopped recording's canonical WAV form (the file a bundle
+/// carries, bundle-format.md), computed once after the recording stops, so that an export
+/// need not decode the audio a second time just to list its hash in the manifest. A cache of
+/// derived data, not part of the record: never exported, not audited; NULL means not computed
+/// yet (the export computes and stores it), and an export still checks the bytes it writes
+/// against it.
+const V9_WAV_HASH: &str = "ALTER TABLE recordings ADD COLUMN wav_sha256 TEXT;";
+
 pub fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(V1_RECORDS),
@@ -194,8 +202,9 @@ pub fn migrations() -> Migrations<'static> {
         M::up(V6_RETURN_IMPORTS),
         M::up(V7_AUDIO),
         M::up(V8_TRANSCRIPTS),
+        M::up(V9_WAV_HASH),
     ])
 }
 
 /// The schema version this build creates and reads.
-pub const LATEST: u64 = 8;
+pub const LATEST: u64 = 9;

@@ -1458,3 +1458,41 @@ fn export_reports_progress_and_a_cancelled_export_leaves_nothing() {
     let c = f.read("1.tbundle");
     assert_eq!(c.audio.len(), 2);
 }
+
+// ---- the recording's stored WAV hash -----------------------------------------------------------
+
+/// Schema v9 stores the SHA-256 of a recording's WAV form when it stops, so that an export
+/// does not decode the audio twice. The export must still carry the right audio when the hash
+/// is missing (a vault from before v9), and must refuse, leaving nothing, when the stored hash
+/// does not match the audio.
+#[test]
+fn a_recordings_wav_hash_is_stored_when_it_stops_and_checked_by_the_export() {
+    let mut f = fixture();
+    let id = f.a_recording.clone();
+    let mut wav = Vec::new();
+    f.v.export_wav(&id, &mut wav).unwrap();
+    let want = hex::encode(Sha256::digest(&wav));
+    let dir = f.v.dir().to_path_buf();
+    let stored = |dir: &std::path::Path| -> Option<String> {
+        raw_conn(dir, PASS).query_row("SELECT wav_sha256 FROM recordings WHERE id = ?1", [&id], |r| r.get(0)).unwrap()
+    };
+    assert_eq!(stored(&dir).as_deref(), Some(want.as_str()), "stored when the recording stopped");
+
+    // As a vault migrated from v8: no stored hash. The export computes it and stores it.
+    raw_conn(&dir, PASS).execute("UPDATE recordings SET wav_sha256 = NULL", []).unwrap();
+    f.export("1.tbundle", false, false).unwrap();
+    let c = f.read("1.tbundle");
+    assert_eq!(c.audio[&id], wav);
+    let listed = c.manifest.as_ref().unwrap().files.iter().find(|e| e.path == format!("audio/{id}.wav")).unwrap().sha256.clone();
+    assert_eq!(listed, want);
+    assert_eq!(stored(&dir).as_deref(), Some(want.as_str()), "stored by the export");
+
+    // A stored hash that does not match the audio: the export fails, leaves no file and
+    // records no bundle.
+    raw_conn(&dir, PASS).execute("UPDATE recordings SET wav_sha256 = ?1 WHERE id = ?2", rusqlite::params!["00".repeat(32), &id]).unwrap();
+    let r = f.export("2.tbundle", true, false);
+    assert!(matches!(&r, Err(Error::Corrupt(m)) if m.contains(&format!("audio/{id}.wav"))), "{r:?}");
+    assert_eq!(f.files_in_out(), BTreeSet::from(["1.tbundle".to_string()]));
+    raw_conn(&dir, PASS).execute("UPDATE recordings SET wav_sha256 = NULL", []).unwrap();
+    assert_eq!(f.export("2.tbundle", true, false).unwrap().sequence, 2);
+}

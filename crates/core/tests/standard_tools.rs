@@ -31,10 +31,16 @@ fn a_bundle_opens_with_age_zstd_tar_and_verifies_by_the_spec() {
     let w = v.add_witness(WitnessProfile::default(), None).unwrap();
     let mut scopes = ConsentScopes::default();
     scopes.set(ConsentScope::ShareArchive, true);
+    scopes.set(ConsentScope::RecordAudio, true);
     v.set_consent(&w.code, scopes, "interviewer", None, ConsentMethod::Written).unwrap();
     let i = v.new_interview(NewInterview { witness: w.code.clone(), languages: vec!["ko".into()], ..Default::default() }).unwrap();
     v.set_answer(&i.meta.id, None, "cl_anything_else", &json!("속눈썹 작업반에서 하루 열두 시간")).unwrap();
     v.add_attachment(&i.meta.id, "map.png", "image/png", b"fictional map bytes").unwrap();
+    // Ten seconds of audio: the exporter compresses audio at another zstd level than records
+    // (switched inside the one frame), which the standard zstd tool must read all the same.
+    let rec = v.import_wav(&i.meta.id, &tone_wav(10)[..]).unwrap();
+    let mut wav = Vec::new();
+    v.export_wav(&rec.meta.id, &mut wav).unwrap();
 
     let identity = age::x25519::Identity::generate();
     let key_file = tmp.path().join("archive-key.txt");
@@ -81,4 +87,34 @@ fn a_bundle_opens_with_age_zstd_tar_and_verifies_by_the_spec() {
     let first: Value = serde_json::from_str(answers.lines().next().unwrap()).unwrap();
     assert_eq!(first["value"], json!("속눈썹 작업반에서 하루 열두 시간"));
     assert!(Path::new(&out.join("audit/entries.jsonl")).exists());
+    // The audio is a plain WAV file, the recording's exact samples.
+    assert_eq!(std::fs::read(out.join(format!("audio/{}.wav", rec.meta.id))).unwrap(), wav);
+}
+
+/// A 16 kHz mono 16-bit WAV file: a gliding tone with a little noise.
+fn tone_wav(seconds: u32) -> Vec<u8> {
+    let n = 16_000 * seconds;
+    let mut out = Vec::new();
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + n * 2).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&16_000u32.to_le_bytes());
+    out.extend_from_slice(&32_000u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(n * 2).to_le_bytes());
+    let mut noise = 0x2545_f491u32;
+    for k in 0..n {
+        noise ^= noise << 13;
+        noise ^= noise >> 17;
+        noise ^= noise << 5;
+        let t = k as f64 / 16_000.0;
+        let s = 8000.0 * (2.0 * std::f64::consts::PI * (200.0 + 30.0 * t) * t).sin() + (noise % 512) as f64 - 256.0;
+        out.extend_from_slice(&(s as i16).to_le_bytes());
+    }
+    out
 }

@@ -1,7 +1,11 @@
 //! Writing a bundle from a vault: choose the records consent allows, describe them in a signed
-//! manifest, and stream everything through tar → zstd → age into the output file. Records are
-//! serialised twice (once to hash, once to write) so that the manifest can come first and
-//! memory stays flat; attachments are streamed from the database in both passes.
+//! manifest, and stream everything through tar → zstd → age into the output file. The
+//! manifest lists every file's hash and must come first, so there are two passes: pass 1
+//! serialises and hashes the records (keeping them zstd-compressed in memory, up to a budget,
+//! for pass 2), takes attachments' and recordings' hashes from the vault (a recording's is
+//! computed once after it stops), and pass 2 streams everything and checks every byte against
+//! pass 1. Memory stays bounded: audio and attachments are streamed, the record cache has a
+//! fixed budget beyond which pass 2 serialises again.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -45,9 +49,10 @@ pub struct ExportReport {
     pub bytes: u64,
 }
 
-/// How far an export has come. An export reads everything twice: once to hash it (the signed
-/// manifest, which lists every hash, must come first in the bundle), then to compress and
-/// encrypt it. Sizes are of the payload before compression.
+/// How far an export has come. An export has two phases: checking hashes the records (and any
+/// recording whose hash is not stored yet) for the signed manifest, which lists every hash and
+/// must come first in the bundle; writing compresses and encrypts everything. Sizes are of the
+/// payload before compression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct ExportProgress {
     pub phase: ExportPhase,
@@ -65,10 +70,15 @@ pub enum ExportPhase {
 }
 
 impl ExportProgress {
-    /// The whole export as a fraction from 0 to 1 (checking counts for the first 30 %: it reads
-    /// the same bytes but neither compresses nor encrypts them).
+    /// The whole export as a fraction from 0 to 1 (checking counts for the first 30 %).
     pub fn fraction(&self) -> f64 {
-        let part = if self.total_bytes == 0 { 1.0 } else { (self.done_bytes as f64 / self.total_bytes as f64).min(1.0) };
+        // Nothing known to do yet counts as not started; a writing phase with nothing to
+        // write is done.
+        let part = match (self.total_bytes, self.phase) {
+            (0, ExportPhase::Checking) => 0.0,
+            (0, ExportPhase::Writing) => 1.0,
+            (t, _) => (self.done_bytes as f64 / t as f64).min(1.0),
+        };
         match self.phase {
             ExportPhase::Checking => 0.3 * part,
             ExportPhase::Writing => 0.3 + 0.7 * part,
@@ -236,12 +246,13 @@ impl Vault {
             .unwrap_or((0, None));
         let head_hash: String = conn.query_row("SELECT hash FROM audit_log WHERE seq = ?1", [plan.to], |r| r.get(0)).optional()?.unwrap_or_else(|| hex::encode([0u8; 32]));
 
-        // Pass 1: count, size and hash every payload file. Attachments are not read here (their
-        // size and hash are stored; pass 2 checks them); audio is, because the bundle carries
-        // it as WAV, whose hash the vault does not store.
+        // Pass 1: count, size and hash every payload file. Attachments and recordings are not
+        // read here (their sizes and hashes are stored; pass 2 checks them), except a recording
+        // whose WAV hash is not cached yet.
         let attachments = attachment_list(conn, &plan)?;
         let recordings = recording_list(conn, &plan)?;
-        progress.start(ExportPhase::Checking, recordings.iter().map(|(_, size)| size).sum())?;
+        progress.start(ExportPhase::Checking, recordings.iter().filter(|r| r.2.is_none()).map(|r| r.1).sum())?;
+        let mut cache = RecordCache::new(RecordCache::BUDGET);
         let mut counts = Counts::default();
         let mut withheld = Withheld::default();
         let mut withheld_witnesses = HashSet::new();
@@ -251,7 +262,7 @@ impl Vault {
             files.push(FileEntry { path: format!("codebooks/{id}@{version}.toml"), size: source.len() as u64, sha256: sha.clone() });
         }
         for (kind, path) in RECORD_FILES {
-            let mut w = HashingWriter::new(Ticking { inner: io::sink(), progress: &mut *progress, grow: true });
+            let mut w = cache.writer(HashingWriter::new(Ticking { inner: io::sink(), progress: &mut *progress, grow: true }));
             let mut n = 0u64;
             write_records(conn, &plan, opts, kind, &mut w, &mut |k, witness| {
                 match k {
@@ -271,8 +282,10 @@ impl Vault {
                     }
                 }
             })?;
+            let (w, kept) = w.finish()?;
             let (_, size, sha256) = w.finish();
             if n > 0 {
+                cache.keep(path, kept);
                 files.push(FileEntry { path: path.into(), size, sha256 });
             }
         }
@@ -280,20 +293,24 @@ impl Vault {
         for (id, _, size, sha) in &attachments {
             files.push(FileEntry { path: format!("attachments/{id}"), size: *size, sha256: sha.clone() });
         }
-        for (id, size) in &recordings {
-            let mut w = HashingWriter::new(Ticking { inner: io::sink(), progress: &mut *progress, grow: false });
-            self.export_wav(id, &mut w)?;
-            let (_, written, sha256) = w.finish();
-            if written != *size {
-                return Err(Error::Corrupt(format!("recording {id} holds fewer samples than recorded")));
-            }
-            files.push(FileEntry { path: audio_path(id), size: written, sha256 });
+        for (id, size, cached) in &recordings {
+            let sha256 = match cached {
+                Some(sha) => sha.clone(),
+                None => {
+                    let (written, sha) = self.wav_sha256(id, Ticking { inner: io::sink(), progress: &mut *progress, grow: false })?;
+                    debug_assert_eq!(written, *size);
+                    sha
+                }
+            };
+            files.push(FileEntry { path: audio_path(id), size: *size, sha256 });
         }
-        let mut w = HashingWriter::new(io::sink());
+        let mut w = cache.writer(HashingWriter::new(io::sink()));
         counts.audit_entries = write_audit(conn, &plan, opts, &mut w)?;
+        let (w, kept) = w.finish()?;
         let (_, size, sha256) = w.finish();
         if counts.audit_entries > 0 {
-            files.push(FileEntry { path: "audit/entries.jsonl".into(), size, sha256 });
+            cache.keep(AUDIT_FILE, kept);
+            files.push(FileEntry { path: AUDIT_FILE.into(), size, sha256 });
         }
 
         let manifest = Manifest {
@@ -334,7 +351,10 @@ impl Vault {
             for (kind, path) in RECORD_FILES {
                 if manifest.files.iter().any(|f| f.path == path) {
                     let f = files.next().expect("planned");
-                    tar.checked_entry(f, path, |w| write_records(conn, &plan, opts, kind, w, &mut |_, _| {}))?;
+                    tar.checked_entry(f, path, |w| match cache.take(path) {
+                        Some(kept) => RecordCache::replay(&kept, w),
+                        None => write_records(conn, &plan, opts, kind, w, &mut |_, _| {}),
+                    })?;
                 }
             }
             for (id, rowid, _, _) in &attachments {
@@ -345,12 +365,15 @@ impl Vault {
                     Ok(())
                 })?;
             }
-            for (id, _) in &recordings {
+            for (id, _, _) in &recordings {
                 let f = files.next().expect("planned");
                 tar.checked_entry(f, &audio_path(id), |w| self.export_wav(id, w).map(drop))?;
             }
             if let Some(f) = files.next() {
-                tar.checked_entry(f, "audit/entries.jsonl", |w| write_audit(conn, &plan, opts, w).map(drop))?;
+                tar.checked_entry(f, AUDIT_FILE, |w| match cache.take(AUDIT_FILE) {
+                    Some(kept) => RecordCache::replay(&kept, w),
+                    None => write_audit(conn, &plan, opts, w).map(drop),
+                })?;
             }
             Ok(())
         })?;
@@ -387,15 +410,20 @@ impl Vault {
         let mut identity_ok = HashSet::new();
         let mut consent_witness = HashMap::new();
         {
-            let mut st = conn.prepare(&format!("SELECT w.id, c.id FROM witnesses w LEFT JOIN consents c ON c.witness_id = w.id"))?;
+            let mut consents = HashMap::new();
+            let mut st = conn.prepare(&format!("SELECT {CONSENT_COLS} FROM consents"))?;
+            for c in st.query_map([], consent_row)? {
+                let c = c?;
+                consents.insert(c.meta.id.clone(), c);
+            }
+            let mut st = conn.prepare("SELECT w.id, c.id FROM witnesses w LEFT JOIN consents c ON c.witness_id = w.id")?;
             let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
             for row in rows {
                 let (w, c) = row?;
-                let status = match &c {
+                let status = match c.as_ref().and_then(|cid| consents.get(cid)) {
                     None => Share::NoConsent,
-                    Some(cid) => {
-                        let consent = conn.query_row(&format!("SELECT {CONSENT_COLS} FROM consents WHERE id = ?1"), [cid], consent_row)?;
-                        consent_witness.insert(cid.clone(), w.clone());
+                    Some(consent) => {
+                        consent_witness.insert(consent.meta.id.clone(), w.clone());
                         if consent.withdrawn_at.is_some() {
                             Share::Withdrawn
                         } else if consent.allows(ConsentScope::ShareArchive) {
@@ -413,7 +441,8 @@ impl Vault {
         }
         let mut changed = HashSet::new();
         let mut all_of = HashSet::new();
-        {
+        // A full export takes everything shareable: what changed does not matter.
+        if !opts.full {
             // Records a return bundle brought (action 'return') came from the archive, which
             // has them: they are not sent back (a received recording's audio can be gigabytes).
             // Their audit entries still go, the chain is whole.
@@ -472,22 +501,16 @@ pub(super) fn write_encrypted(
         let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
             .map_err(|e| Error::Invalid(format!("cannot encrypt to these recipients: {e}")))?;
         let age_w = enc.wrap_output(io::BufWriter::new(CountingFile { file, bytes: 0 }))?;
-        let mut z = zstd::Encoder::new(age_w, 3)?;
+        let mut z = zstd::Encoder::new(age_w, RECORD_LEVEL)?;
         // One compression worker: zstd runs beside this thread (tar, audio decoding, age), as
         // `zstd | age` runs as two processes. The output is one standard zstd frame either way.
         z.multithread(1)?;
         {
-            let mut ticking;
-            let w: &mut dyn Write = match progress {
-                Some(progress) => {
-                    ticking = Ticking { inner: &mut z, progress, grow: false };
-                    &mut ticking
-                }
-                None => &mut z,
-            };
-            let mut tar = TarOut { w };
+            let mut sink = Compressing { buf: Vec::with_capacity(COMPRESS_BUF), z: &mut z, level: RECORD_LEVEL, progress };
+            let mut tar = TarOut { w: &mut sink };
             body(&mut tar)?;
             tar.finish()?;
+            sink.drain()?;
         }
         let age_w = z.finish()?;
         let buf = age_w.finish()?;
@@ -755,19 +778,19 @@ pub(crate) fn audio_path(recording_id: &str) -> String {
     format!("audio/{recording_id}.wav")
 }
 
-/// Stopped recordings to send: (id, size of their WAV file).
-fn recording_list(conn: &Connection, plan: &Plan) -> Result<Vec<(String, u64)>> {
-    let mut st = conn.prepare("SELECT id, interview_id, samples, channels FROM recordings WHERE status = 'stopped' ORDER BY id")?;
-    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?)))?;
+/// Stopped recordings to send: (id, size of their WAV file, its SHA-256 if cached).
+fn recording_list(conn: &Connection, plan: &Plan) -> Result<Vec<(String, u64, Option<String>)>> {
+    let mut st = conn.prepare("SELECT id, interview_id, samples, channels, wav_sha256 FROM recordings WHERE status = 'stopped' ORDER BY id")?;
+    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, Option<String>>(4)?)))?;
     let mut out = Vec::new();
     for r in rows {
-        let (id, iv, samples, channels) = r?;
+        let (id, iv, samples, channels, wav_sha256) = r?;
         let witness = plan.interviews.get(&iv).map(|(w, _, _)| w.as_str()).unwrap_or("");
         if plan.wanted(&id, witness) {
             if !safe_component(&id) {
                 return Err(Error::Corrupt(format!("recording id {id} is not a plain name")));
             }
-            out.push((id, 44 + samples as u64 * channels as u64 * 2));
+            out.push((id, 44 + samples as u64 * channels as u64 * 2, wav_sha256));
         }
     }
     Ok(out)
@@ -848,6 +871,97 @@ fn write_audit(conn: &Connection, plan: &Plan, opts: &ExportOptions, w: &mut dyn
     Ok(n)
 }
 
+const AUDIT_FILE: &str = "audit/entries.jsonl";
+
+/// Record files serialised in pass 1, kept zstd-compressed in memory for pass 2, so that
+/// records are read and serialised once. The budget bounds memory whatever the vault's size:
+/// files beyond it are serialised again in pass 2 (as every file was before). Plaintext in
+/// memory only, as the records are anyway while they are written.
+struct RecordCache {
+    left: usize,
+    kept: HashMap<&'static str, Vec<u8>>,
+}
+
+impl RecordCache {
+    /// Compressed bytes kept at most (JSON lines compress about tenfold at level 1).
+    const BUDGET: usize = 64 << 20;
+
+    fn new(budget: usize) -> Self {
+        RecordCache { left: budget, kept: HashMap::new() }
+    }
+
+    /// A writer that passes everything to `inner` and keeps a compressed copy while it fits.
+    fn writer<W: Write>(&self, inner: W) -> CacheWriter<W> {
+        let copy = zstd::Encoder::new(Vec::new(), 1).ok();
+        // Serialisers write a few bytes at a time: buffer before hashing and compressing.
+        CacheWriter(io::BufWriter::with_capacity(1 << 16, Tee { inner, copy, limit: self.left }))
+    }
+
+    fn keep(&mut self, path: &'static str, kept: Option<Vec<u8>>) {
+        if let Some(bytes) = kept.filter(|b| b.len() <= self.left) {
+            self.left -= bytes.len();
+            self.kept.insert(path, bytes);
+        }
+    }
+
+    fn take(&mut self, path: &str) -> Option<Vec<u8>> {
+        self.kept.remove(path)
+    }
+
+    fn replay(kept: &[u8], w: &mut dyn Write) -> Result<()> {
+        io::copy(&mut zstd::Decoder::with_buffer(kept)?, w)?;
+        Ok(())
+    }
+}
+
+struct CacheWriter<W: Write>(io::BufWriter<Tee<W>>);
+
+/// Passes what the buffer flushes to the real writer and to the compressed copy.
+struct Tee<W> {
+    inner: W,
+    copy: Option<zstd::Encoder<'static, Vec<u8>>>,
+    limit: usize,
+}
+
+impl<W: Write> Write for Tee<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        if let Some(c) = &mut self.copy {
+            if c.write_all(&buf[..n]).is_err() || c.get_ref().len() > self.limit {
+                self.copy = None;
+            }
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> Write for CacheWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0.write_all(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl<W: Write> CacheWriter<W> {
+    /// The real writer, and the compressed copy if it stayed within the budget.
+    fn finish(self) -> Result<(W, Option<Vec<u8>>)> {
+        let tee = self.0.into_inner().map_err(|e| e.into_error())?;
+        let kept = match tee.copy {
+            Some(c) => Some(c.finish()?).filter(|b| b.len() <= tee.limit),
+            None => None,
+        };
+        Ok((tee.inner, kept))
+    }
+}
+
 /// Serialising one record as a JSON line, for any record type.
 mod erased {
     use std::io::Write;
@@ -881,10 +995,80 @@ impl Write for CountingFile {
     }
 }
 
+/// zstd level for records, codebooks and attachments.
+const RECORD_LEVEL: i32 = 3;
+/// zstd level for audio: PCM gains about 6 % at level 1 as at level 3, at about 70 % of the
+/// time. (Negative levels gain nothing on it.)
+const AUDIO_LEVEL: i32 = 1;
+/// Bytes gathered before they go to zstd.
+const COMPRESS_BUF: usize = 1 << 18;
+
+/// The tar stream's way into zstd: buffered (the tar and JSON writers write small pieces),
+/// counted for progress, and able to change the compression level between entries. A level
+/// change takes effect at zstd's next job, so it flushes the current one; the result stays one
+/// standard zstd frame (zstd allows this in its multithreaded mode).
+struct Compressing<'z, 'p, 'a, W: Write> {
+    buf: Vec<u8>,
+    z: &'z mut zstd::Encoder<'static, W>,
+    level: i32,
+    progress: Option<&'p mut Progress<'a>>,
+}
+
+impl<W: Write> Compressing<'_, '_, '_, W> {
+    const BUF: usize = COMPRESS_BUF;
+
+    fn drain(&mut self) -> io::Result<()> {
+        if !self.buf.is_empty() {
+            self.z.write_all(&self.buf)?;
+            if let Some(p) = &mut self.progress {
+                p.advance(self.buf.len() as u64, false)?;
+            }
+            self.buf.clear();
+        }
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for Compressing<'_, '_, '_, W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        if self.buf.len() + data.len() > Self::BUF {
+            self.drain()?;
+        }
+        if data.len() >= Self::BUF {
+            self.z.write_all(data)?;
+            if let Some(p) = &mut self.progress {
+                p.advance(data.len() as u64, false)?;
+            }
+        } else {
+            self.buf.extend_from_slice(data);
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.drain()?;
+        self.z.flush()
+    }
+}
+
+trait LevelWrite: Write {
+    fn set_level(&mut self, level: i32) -> io::Result<()>;
+}
+
+impl<W: Write> LevelWrite for Compressing<'_, '_, '_, W> {
+    fn set_level(&mut self, level: i32) -> io::Result<()> {
+        if level != self.level {
+            self.flush()?;
+            self.z.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(level))?;
+            self.level = level;
+        }
+        Ok(())
+    }
+}
+
 /// A tar stream written entry by entry, with the data streamed after a header whose size is
 /// known in advance (from pass 1).
 pub(super) struct TarOut<'a> {
-    w: &'a mut dyn Write,
+    w: &'a mut dyn LevelWrite,
 }
 
 impl TarOut<'_> {
@@ -917,6 +1101,7 @@ impl TarOut<'_> {
     /// vault changed between the passes, or an attachment no longer matches its hash).
     pub(super) fn checked_entry(&mut self, planned: &FileEntry, path: &str, body: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
         debug_assert_eq!(planned.path, path);
+        self.w.set_level(if path.starts_with("audio/") { AUDIO_LEVEL } else { RECORD_LEVEL })?;
         self.header(path, planned.size)?;
         let mut hw = HashingWriter::new(&mut *self.w);
         body(&mut hw)?;
