@@ -202,13 +202,22 @@ pub fn decode_chunk(data: &[u8], channels: u16, frames: u32) -> Result<Vec<i16>>
     if bytes.len() != expected {
         return Err(Error::Corrupt("an audio chunk has the wrong length".into()));
     }
-    let mut prev = [0i16; MAX_CHANNELS as usize];
-    let mut out = Vec::with_capacity(frames as usize * ch);
-    for (i, b) in bytes.chunks_exact(2).enumerate() {
-        let c = i % ch;
-        let s = prev[c].wrapping_add(i16::from_le_bytes([b[0], b[1]]));
-        prev[c] = s;
-        out.push(s);
+    let mut out = vec![0i16; frames as usize * ch];
+    // Undo the delta step frame by frame (mono, the usual case, without the channel index).
+    if ch == 1 {
+        let mut prev = 0i16;
+        for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+            prev = prev.wrapping_add(i16::from_le_bytes([b[0], b[1]]));
+            *o = prev;
+        }
+    } else {
+        let mut prev = [0i16; MAX_CHANNELS as usize];
+        for (frame, b) in out.chunks_exact_mut(ch).zip(bytes.chunks_exact(2 * ch)) {
+            for (c, o) in frame.iter_mut().enumerate() {
+                prev[c] = prev[c].wrapping_add(i16::from_le_bytes([b[2 * c], b[2 * c + 1]]));
+                *o = prev[c];
+            }
+        }
     }
     Ok(out)
 }
