@@ -501,9 +501,10 @@ pub(super) fn write_encrypted(
         let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
             .map_err(|e| Error::Invalid(format!("cannot encrypt to these recipients: {e}")))?;
         let age_w = enc.wrap_output(io::BufWriter::new(CountingFile { file, bytes: 0 }))?;
-        let mut z = zstd::Encoder::new(age_w, RECORD_LEVEL)?;
-        // One compression worker: zstd runs beside this thread (tar, audio decoding, age), as
-        // `zstd | age` runs as two processes. The output is one standard zstd frame either way.
+        let mut z = zstd::Encoder::new(Encrypting::start(age_w)?, RECORD_LEVEL)?;
+        // One compression worker: zstd runs beside this thread (tar, audio decoding), and age
+        // on a third, as `zstd | age` runs as two processes. The output is one standard zstd
+        // frame either way.
         z.multithread(1)?;
         {
             let mut sink = Compressing { buf: Vec::with_capacity(COMPRESS_BUF), z: &mut z, level: RECORD_LEVEL, progress };
@@ -512,11 +513,7 @@ pub(super) fn write_encrypted(
             tar.finish()?;
             sink.drain()?;
         }
-        let age_w = z.finish()?;
-        let buf = age_w.finish()?;
-        let counting = buf.into_inner().map_err(|e| e.into_error())?;
-        counting.file.sync_all()?;
-        Ok(counting.bytes)
+        z.finish()?.finish()
     })();
     let bytes = match written {
         Ok(b) => b,
@@ -535,6 +532,82 @@ pub(super) fn write_encrypted(
         File::open(dir)?.sync_all()?;
     }
     Ok(bytes)
+}
+
+/// Encrypts and writes on its own thread: zstd's output is handed over in blocks (a few
+/// MiB in flight at most), so that encryption and file writes run beside reading, hashing and
+/// compressing. `finish` returns the encrypted file's size once it is complete and synced.
+struct Encrypting {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    buf: Vec<u8>,
+    thread: Option<std::thread::JoinHandle<io::Result<u64>>>,
+}
+
+impl Encrypting {
+    const BLOCK: usize = 1 << 20;
+
+    fn start(mut age_w: age::stream::StreamWriter<io::BufWriter<CountingFile>>) -> io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let thread = std::thread::Builder::new().name("bundle-encrypt".into()).spawn(move || {
+            for block in rx {
+                age_w.write_all(&block)?;
+            }
+            let counting = age_w.finish()?.into_inner().map_err(|e| e.into_error())?;
+            counting.file.sync_all()?;
+            Ok(counting.bytes)
+        })?;
+        Ok(Encrypting { tx: Some(tx), buf: Vec::with_capacity(Self::BLOCK), thread: Some(thread) })
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        let block = std::mem::replace(&mut self.buf, Vec::with_capacity(Self::BLOCK));
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(block).is_ok());
+        if sent {
+            return Ok(());
+        }
+        // The thread stopped on an error: report that error.
+        Err(self.join().err().unwrap_or_else(|| io::Error::other("the encrypting thread stopped")))
+    }
+
+    fn join(&mut self) -> io::Result<u64> {
+        self.tx = None;
+        match self.thread.take().map(|t| t.join()) {
+            Some(Ok(r)) => r,
+            Some(Err(_)) => Err(io::Error::other("the encrypting thread panicked")),
+            None => Err(io::Error::other("the encrypting thread stopped")),
+        }
+    }
+
+    /// Hands over the rest, waits for the file to be complete and synced; its size.
+    fn finish(mut self) -> Result<u64> {
+        if !self.buf.is_empty() {
+            self.send()?;
+        }
+        Ok(self.join()?)
+    }
+}
+
+impl Write for Encrypting {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= Self::BLOCK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        // zstd flushes when the level changes; the file needs no flush before the end.
+        Ok(())
+    }
+}
+
+impl Drop for Encrypting {
+    /// On an error path: stop the thread before the caller removes the partial file.
+    fn drop(&mut self) {
+        if self.thread.is_some() {
+            let _ = self.join();
+        }
+    }
 }
 
 pub(super) fn parse_recipients(list: &[String]) -> Result<Vec<age::x25519::Recipient>> {
@@ -1115,5 +1188,34 @@ impl TarOut<'_> {
     fn finish(&mut self) -> Result<()> {
         self.w.write_all(&[0u8; 1024])?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A full USB stick: the write fails on the encrypting thread, and the export gets that
+    /// error (not a hang, not a vague one).
+    #[test]
+    fn a_full_disk_on_the_encrypting_thread_is_reported() {
+        let file = OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+        let id = age::x25519::Identity::generate();
+        let enc = age::Encryptor::with_recipients(std::iter::once(&id.to_public() as &dyn age::Recipient)).unwrap();
+        let age_w = enc.wrap_output(io::BufWriter::new(CountingFile { file, bytes: 0 })).unwrap();
+        let mut e = Encrypting::start(age_w).unwrap();
+        let block = vec![7u8; Encrypting::BLOCK];
+        let mut failed = None;
+        for _ in 0..64 {
+            if let Err(err) = e.write_all(&block) {
+                failed = Some(err.to_string());
+                break;
+            }
+        }
+        let err = match failed {
+            Some(err) => err,
+            None => e.finish().unwrap_err().to_string(),
+        };
+        assert!(err.contains("No space left"), "{err}");
     }
 }
