@@ -94,19 +94,7 @@ fn a_bundle_opens_with_age_zstd_tar_and_verifies_by_the_spec() {
 /// A 16 kHz mono 16-bit WAV file: a gliding tone with a little noise.
 fn tone_wav(seconds: u32) -> Vec<u8> {
     let n = 16_000 * seconds;
-    let mut out = Vec::new();
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + n * 2).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&16_000u32.to_le_bytes());
-    out.extend_from_slice(&32_000u32.to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&(n * 2).to_le_bytes());
+    let mut out = testimony_core::audio::wav_header(16_000, 1, n * 2).to_vec();
     let mut noise = 0x2545_f491u32;
     for k in 0..n {
         noise ^= noise << 13;
