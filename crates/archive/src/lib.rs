@@ -759,7 +759,7 @@ impl Archive {
             db.begin()?;
             let done = (|| -> Result<()> {
                 if take_incoming {
-                    merge::replace_with(&mut db, &c.kind, &c.record_id, &c.incoming, &c.incoming_key)?;
+                    merge::replace_with(&mut db, &c.kind, &c.record_id, &c.incoming, &c.incoming_key, false)?;
                 }
                 db.execute(
                     "UPDATE conflicts SET resolved_at = ?2, resolution = ?3 WHERE id = ?1",
