@@ -662,7 +662,7 @@ impl Vault {
         match result {
             Ok(()) => self.stop_recording(&rec.meta.id),
             Err(e) => {
-                let _ = self.stop_recording(&rec.meta.id).and_then(|_| self.delete_recording(&rec.meta.id));
+                let _ = self.stop_recording_at_once(&rec.meta.id).and_then(|_| self.delete_recording(&rec.meta.id));
                 Err(e)
             }
         }
