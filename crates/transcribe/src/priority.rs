@@ -10,7 +10,9 @@ pub fn worker_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().saturating_sub(1).max(1))
 }
 
-/// Lowers the calling thread's CPU priority to [`NICE`]. Returns whether it did.
+/// Lowers the calling thread's CPU priority by [`NICE`] (to at most 19, the lowest): relative,
+/// so that an app already started at a lower priority (`nice -n 19 …`, as root too) never has
+/// its worker raised above itself. Returns whether it did.
 ///
 /// On Linux a nice value belongs to each thread (each is its own task to the scheduler), and
 /// `setpriority(PRIO_PROCESS, tid, …)` with the thread's own id changes only that thread, not
@@ -24,10 +26,11 @@ pub fn worker_threads() -> usize {
 pub fn lower_current_thread_priority() -> bool {
     #[cfg(target_os = "linux")]
     {
+        let Some(current) = current_thread_nice() else { return false };
         // SAFETY: gettid has no preconditions; setpriority only reads its arguments.
         unsafe {
             let tid = libc::gettid();
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, NICE) == 0
+            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, (current + NICE).min(19)) == 0
         }
     }
     #[cfg(not(target_os = "linux"))]
