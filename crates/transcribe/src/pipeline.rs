@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use crate::decode::SampleSource;
 use crate::error::{Error, Result};
-use crate::repetition::{collapse, find_loop};
+use crate::repetition::{collapse, find_loop, find_loop_span};
 use crate::resample::{Mono16k, RATE};
 use crate::{Segment, Transcriber, WindowHooks, WindowOptions};
 
@@ -380,10 +380,19 @@ impl Pipeline {
     }
 }
 
-/// One window, with repetition-loop recovery: when the segments loop, the audio from the
-/// loop's first segment on is transcribed again without previous-text context and at a higher
-/// temperature (the two things that break whisper's loops), and if that loops too, the loop is
-/// cut down to its first occurrence. Returns (segments, recovered, dropped).
+/// One window, with repetition-loop recovery: when the segments loop, the audio the loop
+/// covers is transcribed again without previous-text context and at a higher temperature (the
+/// two things that break whisper's loops), and if the result still loops, the loop is cut down
+/// to its first occurrence. Returns (segments, recovered, dropped).
+///
+/// The retry hears only the looping stretch: from the loop's first segment to the start of the
+/// first segment after it (whisper.cpp's next 30-second decode starts at the loop's last
+/// timestamp, so what follows was transcribed from audio after the loop), or to the end of the
+/// window when the loop runs to the end. The segments after the loop are kept. (Retrying
+/// everything from the loop to the end of the window, as this did before, re-transcribed up to
+/// a whole window at the retry's temperature for one looping 30-second decode: on the hour of
+/// benchmark audio, where whisper.cpp loops once 52 minutes in, that alone made the pipeline
+/// 1.07-1.09x whisper.cpp's time in one 60-minute window; docs/performance.md.)
 pub fn transcribe_with_recovery(
     t: &mut dyn Transcriber,
     pcm: &[f32],
@@ -391,23 +400,35 @@ pub fn transcribe_with_recovery(
     hooks: &mut WindowHooks<'_>,
 ) -> Result<(Vec<Segment>, bool, bool)> {
     let mut segments = t.transcribe_window(pcm, &cfg.options, hooks)?;
-    let Some(k) = find_loop(&segments) else {
+    let Some((k, end)) = find_loop_span(&segments) else {
         return Ok((segments, false, false));
     };
     let from_ms = segments[k].start_ms;
     let from = ((from_ms * PER_MS) as usize).min(pcm.len());
+    // Where the first attempt is past the loop. A loop whose stretch is under a second by its
+    // timestamps (they cannot be trusted then) is retried to the end of the window.
+    let resume_ms = segments
+        .get(end)
+        .map(|s| s.start_ms)
+        .filter(|&r| r >= from_ms + 1_000 && ((r * PER_MS) as usize) < pcm.len());
+    let (to, rest) = match resume_ms {
+        Some(r) => ((r * PER_MS) as usize, segments.split_off(end)),
+        None => (pcm.len(), Vec::new()),
+    };
     let retry_opts = WindowOptions {
         temperature: cfg.retry_temperature,
         use_context: false,
         ..cfg.options.clone()
     };
-    let mut retry = t.transcribe_window(&pcm[from..], &retry_opts, hooks)?;
+    let mut retry = t.transcribe_window(&pcm[from..to], &retry_opts, hooks)?;
+    let to_ms = from_ms + ((to - from) as u64) / PER_MS;
     for s in &mut retry {
-        s.start_ms += from_ms;
-        s.end_ms += from_ms;
+        s.start_ms = (s.start_ms + from_ms).min(to_ms);
+        s.end_ms = (s.end_ms + from_ms).clamp(s.start_ms, to_ms);
     }
     segments.truncate(k);
     segments.extend(retry);
+    segments.extend(rest);
     if find_loop(&segments).is_some() {
         collapse(&mut segments);
         Ok((segments, false, true))

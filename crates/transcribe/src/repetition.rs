@@ -61,6 +61,13 @@ pub fn ngram_loop(w: &[String]) -> Option<(usize, usize)> {
 
 /// The index of the first segment of a loop in `segments`, if there is one.
 pub fn find_loop(segments: &[Segment]) -> Option<usize> {
+    find_loop_span(segments).map(|(first, _)| first)
+}
+
+/// The segments a loop covers, `(first, end)` with `end` exclusive: the run of repeated
+/// segments (or cycles), or the segments holding a repeated n-gram run. The same loop
+/// [`find_loop`] finds; `end` is where the text is past it.
+pub fn find_loop_span(segments: &[Segment]) -> Option<(usize, usize)> {
     let texts: Vec<String> = segments.iter().map(|s| norm(&s.text)).collect();
     // Runs of identical segments, or cycles of 2–3 segments.
     for start in 0..texts.len() {
@@ -76,7 +83,7 @@ pub fn find_loop(segments: &[Segment]) -> Option<usize> {
                 reps += 1;
             }
             if reps >= SEGMENT_REPEATS {
-                return Some(start);
+                return Some((start, start + reps * period));
             }
         }
     }
@@ -90,7 +97,7 @@ pub fn find_loop(segments: &[Segment]) -> Option<usize> {
             owner.push(i);
         }
     }
-    ngram_loop(&all).map(|(a, _)| owner[a])
+    ngram_loop(&all).map(|(a, b)| (owner[a], owner[b - 1] + 1))
 }
 
 /// Cuts loops down to their first occurrence: repeated segments (and cycles) are dropped, and
@@ -240,6 +247,30 @@ mod tests {
         assert_eq!(s[0].text, "We were taken to the camp. and then they came");
         assert_eq!(s[1].text, "It was 1998.");
         assert_eq!(find_loop(&s), None);
+    }
+
+    #[test]
+    fn a_loops_span_ends_where_the_text_is_past_it() {
+        let mut s = vec![seg(0, "We worked in the mine.")];
+        for i in 1..8 {
+            s.push(seg(i, "Thank you for watching."));
+        }
+        s.push(seg(8, "Then winter came."));
+        assert_eq!(find_loop_span(&s), Some((1, 8)));
+        let looped = format!(
+            "We were taken to the camp. {}",
+            "and then they came ".repeat(6)
+        );
+        let s = vec![seg(0, "Before."), seg(1, &looped), seg(2, "It was 1998.")];
+        assert_eq!(find_loop_span(&s), Some((1, 2)));
+        // A run of n-grams across segments covers every segment that holds part of it.
+        let s = vec![
+            seg(0, "Before."),
+            seg(1, &"and then they came ".repeat(3)),
+            seg(2, &"and then they came ".repeat(3)),
+            seg(3, "After."),
+        ];
+        assert_eq!(find_loop_span(&s), Some((1, 3)));
     }
 
     #[test]

@@ -70,6 +70,10 @@ struct Listener {
     /// Appended to the first attempt's segments (whisper stuck repeating itself).
     loop_first_attempt: bool,
     loop_always: bool,
+    /// In the first attempt, four seconds in the middle heard as a phrase repeated eight
+    /// times, and the seconds after them heard right (whisper.cpp loops in one 30-second
+    /// decode and then goes on).
+    loop_middle_first_attempt: bool,
 }
 
 fn heard_second(v: f32) -> u64 {
@@ -98,6 +102,18 @@ impl Transcriber for Listener {
                 language: Some("en".into()),
                 confidence: Some(0.9),
             });
+        }
+        if self.loop_middle_first_attempt && opts.use_context && out.len() >= 8 {
+            let mid = out.len() / 2 - 2;
+            let t = out[mid].start_ms;
+            let looped = (0..8u64).map(|j| Segment {
+                start_ms: t + j * 500,
+                end_ms: t + j * 500 + 400,
+                text: "Thank you.".into(),
+                language: None,
+                confidence: None,
+            });
+            out.splice(mid..mid + 4, looped);
         }
         let looping = self.loop_always || (self.loop_first_attempt && opts.use_context);
         if looping && !out.is_empty() {
@@ -438,6 +454,37 @@ fn a_loop_is_retried_without_context_and_recovers() {
     assert!(first.1.use_context && first.1.temperature == 0.0);
     assert!(!retry.1.use_context && retry.1.temperature > 0.0);
     assert!(retry.0 < first.0);
+}
+
+#[test]
+fn only_the_stretch_that_looped_is_retried() {
+    let p = Pipeline::new(config(20, 2)).unwrap();
+    let mut t = Listener {
+        loop_middle_first_attempt: true,
+        ..Default::default()
+    };
+    let (r, windows) = run(
+        &p,
+        &mut t,
+        Ramp::new(16_000, 1, 40.0),
+        &BTreeSet::new(),
+        0,
+        None,
+    );
+    r.unwrap();
+    assert_eq!(
+        seconds_heard(&windows),
+        expected(40),
+        "the retry's text replaces the loop, and what came after it is kept"
+    );
+    assert!(windows.iter().all(|w| w.loop_recovered && !w.loop_dropped));
+    // Each window: a first attempt, then a retry of the four looping seconds only.
+    assert_eq!(t.calls.len(), 4);
+    for pair in t.calls.chunks(2) {
+        let (first, retry) = (&pair[0], &pair[1]);
+        assert!(first.1.use_context && !retry.1.use_context && retry.1.temperature > 0.0);
+        assert_eq!(retry.0, 4 * 16_000, "{} samples retried", retry.0);
+    }
 }
 
 #[test]
