@@ -147,6 +147,12 @@ fn config(window_s: u64, lookahead_s: u64) -> PipelineConfig {
     }
 }
 
+/// A whole run from the start: 20 s windows with 2 s margins over `seconds` of a mono ramp.
+fn run_fresh(t: &mut dyn Transcriber, seconds: f64) -> (Result<Outcome>, Vec<WindowResult>) {
+    let p = Pipeline::new(config(20, 2)).unwrap();
+    run(&p, t, Ramp::new(16_000, 1, seconds), &BTreeSet::new(), 0, None)
+}
+
 fn run(
     p: &Pipeline,
     t: &mut dyn Transcriber,
@@ -202,16 +208,8 @@ fn expected(seconds: u64) -> Vec<(u64, String)> {
 #[test]
 fn every_second_once_in_order_with_recording_times() {
     // 95 s in 20 s windows with 2 s margins: 5 windows, the last one short.
-    let p = Pipeline::new(config(20, 2)).unwrap();
     let mut t = Listener::default();
-    let (r, windows) = run(
-        &p,
-        &mut t,
-        Ramp::new(16_000, 1, 95.0),
-        &BTreeSet::new(),
-        0,
-        None,
-    );
+    let (r, windows) = run_fresh(&mut t, 95.0);
     assert_eq!(
         r.unwrap(),
         Outcome::Finished {
@@ -427,19 +425,11 @@ fn stop_from_the_progress_callback_inside_a_window() {
 
 #[test]
 fn a_loop_is_retried_without_context_and_recovers() {
-    let p = Pipeline::new(config(20, 2)).unwrap();
     let mut t = Listener {
         loop_first_attempt: true,
         ..Default::default()
     };
-    let (r, windows) = run(
-        &p,
-        &mut t,
-        Ramp::new(16_000, 1, 40.0),
-        &BTreeSet::new(),
-        0,
-        None,
-    );
+    let (r, windows) = run_fresh(&mut t, 40.0);
     r.unwrap();
     assert_eq!(
         seconds_heard(&windows),
@@ -458,19 +448,11 @@ fn a_loop_is_retried_without_context_and_recovers() {
 
 #[test]
 fn only_the_stretch_that_looped_is_retried() {
-    let p = Pipeline::new(config(20, 2)).unwrap();
     let mut t = Listener {
         loop_middle_first_attempt: true,
         ..Default::default()
     };
-    let (r, windows) = run(
-        &p,
-        &mut t,
-        Ramp::new(16_000, 1, 40.0),
-        &BTreeSet::new(),
-        0,
-        None,
-    );
+    let (r, windows) = run_fresh(&mut t, 40.0);
     r.unwrap();
     assert_eq!(
         seconds_heard(&windows),
@@ -489,19 +471,11 @@ fn only_the_stretch_that_looped_is_retried() {
 
 #[test]
 fn a_loop_that_persists_is_cut_to_one_occurrence() {
-    let p = Pipeline::new(config(20, 2)).unwrap();
     let mut t = Listener {
         loop_always: true,
         ..Default::default()
     };
-    let (r, windows) = run(
-        &p,
-        &mut t,
-        Ramp::new(16_000, 1, 20.0),
-        &BTreeSet::new(),
-        0,
-        None,
-    );
+    let (r, windows) = run_fresh(&mut t, 20.0);
     r.unwrap();
     let texts: Vec<&str> = windows[0]
         .segments
