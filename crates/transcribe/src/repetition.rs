@@ -195,13 +195,19 @@ mod tests {
         assert_eq!(ngram_loop(&w), None);
     }
 
-    #[test]
-    fn repeated_segments_are_a_loop_and_collapse_to_one() {
+    /// A sentence, then seven identical segments (indexes 1..8), then another sentence.
+    fn thanks_loop() -> Vec<Segment> {
         let mut s = vec![seg(0, "We worked in the mine.")];
         for i in 1..8 {
             s.push(seg(i, "Thank you for watching."));
         }
         s.push(seg(8, "Then winter came."));
+        s
+    }
+
+    #[test]
+    fn repeated_segments_are_a_loop_and_collapse_to_one() {
+        let mut s = thanks_loop();
         assert_eq!(find_loop(&s), Some(1));
         collapse(&mut s);
         let texts: Vec<&str> = s.iter().map(|s| s.text.as_str()).collect();
@@ -251,11 +257,7 @@ mod tests {
 
     #[test]
     fn a_loops_span_ends_where_the_text_is_past_it() {
-        let mut s = vec![seg(0, "We worked in the mine.")];
-        for i in 1..8 {
-            s.push(seg(i, "Thank you for watching."));
-        }
-        s.push(seg(8, "Then winter came."));
+        let s = thanks_loop();
         assert_eq!(find_loop_span(&s), Some((1, 8)));
         let looped = format!(
             "We were taken to the camp. {}",

@@ -423,23 +423,25 @@ fn stop_from_the_progress_callback_inside_a_window() {
     );
 }
 
+/// 40 s in two windows, each looping on its first attempt: every second is heard once, each
+/// window recovered (nothing dropped), after two calls per window.
+fn recovers_in_two_windows(t: &mut Listener, why: &str) {
+    let (r, windows) = run_fresh(t, 40.0);
+    r.unwrap();
+    assert_eq!(seconds_heard(&windows), expected(40), "{why}");
+    assert!(windows.iter().all(|w| w.loop_recovered && !w.loop_dropped));
+    assert_eq!(t.calls.len(), 4);
+}
+
 #[test]
 fn a_loop_is_retried_without_context_and_recovers() {
     let mut t = Listener {
         loop_first_attempt: true,
         ..Default::default()
     };
-    let (r, windows) = run_fresh(&mut t, 40.0);
-    r.unwrap();
-    assert_eq!(
-        seconds_heard(&windows),
-        expected(40),
-        "the retry's text replaces the loop"
-    );
-    assert!(windows.iter().all(|w| w.loop_recovered && !w.loop_dropped));
+    recovers_in_two_windows(&mut t, "the retry's text replaces the loop");
     // Each window: a first attempt with context, then a retry without it, hotter, on the
     // audio from the loop's start only.
-    assert_eq!(t.calls.len(), 4);
     let (first, retry) = (&t.calls[0], &t.calls[1]);
     assert!(first.1.use_context && first.1.temperature == 0.0);
     assert!(!retry.1.use_context && retry.1.temperature > 0.0);
@@ -452,16 +454,11 @@ fn only_the_stretch_that_looped_is_retried() {
         loop_middle_first_attempt: true,
         ..Default::default()
     };
-    let (r, windows) = run_fresh(&mut t, 40.0);
-    r.unwrap();
-    assert_eq!(
-        seconds_heard(&windows),
-        expected(40),
-        "the retry's text replaces the loop, and what came after it is kept"
+    recovers_in_two_windows(
+        &mut t,
+        "the retry's text replaces the loop, and what came after it is kept",
     );
-    assert!(windows.iter().all(|w| w.loop_recovered && !w.loop_dropped));
     // Each window: a first attempt, then a retry of the four looping seconds only.
-    assert_eq!(t.calls.len(), 4);
     for pair in t.calls.chunks(2) {
         let (first, retry) = (&pair[0], &pair[1]);
         assert!(first.1.use_context && !retry.1.use_context && retry.1.temperature > 0.0);
