@@ -188,6 +188,7 @@ on_both_backends!(
     a_translator_gets_the_recording_with_its_audio_and_the_interviewer_gets_the_translation,
     returned_recordings_follow_consent_to_record_audio_and_withdrawal,
     bad_return_bundles_with_audio_change_nothing_in_the_translators_vault,
+    recordings_in_the_old_and_the_new_chunk_format_arrive_as_the_vaults_wav_files,
 );
 
 struct Field {
@@ -1495,4 +1496,51 @@ fn a_kill_while_a_return_bundle_with_audio_is_applied_leaves_all_or_nothing() {
         }
     }
     eprintln!("return import killed 7 times ({took:?} uninterrupted): {none} left nothing, {all} complete");
+}
+
+/// Rewrites a recording's chunks the way vaults stored them before `pcm16-zstd`
+/// (`pcm16-delta-zstd`), as a vault from before holds them: same audio, same chunk hashes.
+fn make_delta_recording(vault: &Path, recording: &str) {
+    use testimony_core::audio::{ChunkFormat, DELTA_FORMAT};
+    let v = Vault::open(vault, VAULT_PASS).unwrap();
+    let channels = v.recording(recording).unwrap().channels;
+    let chunks: Vec<_> = v.chunks(recording).unwrap().map(Result::unwrap).collect();
+    drop(v);
+    let key = testimony_core::keys::Header::read(vault).unwrap().unseal(VAULT_PASS).unwrap();
+    let c = rusqlite::Connection::open(vault.join("vault.db")).unwrap();
+    c.pragma_update(None, "key", format!("x'{}'", hex::encode(key.as_ref()))).unwrap();
+    for chunk in chunks {
+        let data = ChunkFormat::Pcm16DeltaZstd.encode(&chunk.samples, channels).unwrap();
+        c.execute("UPDATE audio_chunks SET data = ?3 WHERE recording_id = ?1 AND seq = ?2", rusqlite::params![recording, chunk.info.seq as i64, data]).unwrap();
+    }
+    c.execute("UPDATE recordings SET format = ?2 WHERE id = ?1", rusqlite::params![recording, DELTA_FORMAT]).unwrap();
+}
+
+/// One bundle carrying a recording a vault stored before `pcm16-zstd` (decoded by the
+/// exporter) and one stored as `pcm16-zstd` (its stored chunks passed through as zstd frames):
+/// the archive holds both as byte-for-byte the WAV files the vault plays.
+fn recordings_in_the_old_and_the_new_chunk_format_arrive_as_the_vaults_wav_files(store: &Store) {
+    let (tmp, field, mut a) = setup(store);
+    let old = field.shared_recording.clone();
+    let new_input = tone_wav(3);
+    let new = Vault::open(&field.dir, VAULT_PASS).unwrap().import_wav(&field.shared_interview, &new_input[..]).unwrap().meta.id;
+    make_delta_recording(&field.dir, &old);
+    {
+        let v = Vault::open(&field.dir, VAULT_PASS).unwrap();
+        assert_eq!(v.recording(&old).unwrap().format, testimony_core::audio::DELTA_FORMAT);
+        assert_eq!(v.recording(&new).unwrap().format, testimony_core::audio::FORMAT);
+    }
+    assert_eq!(vault_wav(&field.dir, &old), tone_wav(2), "the old recording plays as recorded");
+    assert_eq!(vault_wav(&field.dir, &new), new_input);
+
+    let b1 = tmp.path().join("b1.tbundle");
+    export(&field.dir, &a.recipient(), &b1);
+    let i1 = a.import(&b1).unwrap();
+    assert_eq!(i1.recordings_audio, 2, "{i1:?}");
+    for id in [&old, &new] {
+        let wav = archive_wav(&a, id).unwrap();
+        assert_eq!(wav, vault_wav(&field.dir, id), "{id}");
+        let samples: Vec<i16> = wav[44..].chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+        assert_eq!(samples, played(&field.dir, id, 0, 10_000), "{id}: the samples the vault plays");
+    }
 }

@@ -123,7 +123,7 @@ fn record_from_wav_then_list_show_mark_export_and_delete() {
     let r = &list[0];
     assert_eq!(r["id"], id.as_str());
     assert_eq!((r["status"].as_str(), r["samples"].as_u64(), r["duration_ms"].as_u64(), r["chunks"].as_u64()), (Some("stopped"), Some(44_877), Some(2_035), Some(3)));
-    assert_eq!((r["sample_rate"].as_u64(), r["channels"].as_u64(), r["format"].as_str()), (Some(22_050), Some(2), Some("pcm16-delta-zstd")));
+    assert_eq!((r["sample_rate"].as_u64(), r["channels"].as_u64(), r["format"].as_str()), (Some(22_050), Some(2), Some("pcm16-zstd")));
     assert!(ok(v, &["recording", "list", &interview]).contains(&id));
 
     // Markers: tied to a question or not; past the end, or an unknown question, refused.

@@ -13,12 +13,16 @@
 //! audio_markers one row per marker: recording, at_ms, question (optional), label
 //! ```
 //!
-//! Chunk format `pcm16-delta-zstd` (ARCHITECTURE.md, "Audio"): the chunk's frames as 16-bit
-//! signed PCM, channels interleaved; each value replaced by its difference (wrapping) from the
-//! previous value of the same channel in the chunk (the first from 0); these as little-endian
-//! i16; the whole compressed as one standard zstd frame. Every chunk decodes on its own.
-//! `sha256` is the SHA-256 of the chunk's PCM (little-endian i16, interleaved, before the delta
-//! step), checked on every read. "Sample" in column names means a frame: one value per channel.
+//! Chunk formats (ARCHITECTURE.md, "Audio"; `recordings.format` names a recording's): a chunk
+//! is one standard zstd frame holding the chunk's frames as 16-bit signed little-endian PCM,
+//! channels interleaved. Recordings made now use `pcm16-zstd`: the frame's content is exactly
+//! those bytes, as they stand in the WAV file's data, so a bundle can carry the stored frames
+//! as they are instead of decoding and compressing the audio again. Recordings made before
+//! use `pcm16-delta-zstd` (each value replaced by its wrapping difference from the previous
+//! value of the same channel in the chunk, the first from 0) and are read forever. Every chunk
+//! decodes on its own. `sha256` is the SHA-256 of the chunk's PCM (little-endian i16,
+//! interleaved, before any delta step), checked on every read. "Sample" in column names means
+//! a frame: one value per channel.
 //!
 //! Writing goes through a [`RecordingWriter`], which owns its own connection to the database
 //! (and a handle on the vault's lock), so it can run on a capture thread while the vault's
@@ -42,8 +46,10 @@ use crate::model::{ConsentScope, RecordMeta};
 use crate::records::{META, meta};
 use crate::vault::{Ctx, Vault, new_id};
 
-/// The one chunk format this build writes and reads.
-pub const FORMAT: &str = "pcm16-delta-zstd";
+/// The chunk format this build writes ([`ChunkFormat::Pcm16Zstd`]).
+pub const FORMAT: &str = "pcm16-zstd";
+/// The chunk format of recordings made before bundles passed chunks through; still read.
+pub const DELTA_FORMAT: &str = "pcm16-delta-zstd";
 pub const MIN_SAMPLE_RATE: u32 = 8_000;
 pub const MAX_SAMPLE_RATE: u32 = 192_000;
 pub const MAX_CHANNELS: u16 = 2;
@@ -92,6 +98,12 @@ pub struct Recording {
     pub recovered: bool,
 }
 
+impl Recording {
+    pub fn chunk_format(&self) -> Result<ChunkFormat> {
+        ChunkFormat::parse(&self.format)
+    }
+}
+
 /// A moment in a recording that the interviewer marked, optionally tied to a question.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Marker {
@@ -120,8 +132,8 @@ pub struct Chunk {
     pub samples: Vec<i16>,
 }
 
-/// A chunk as stored (format [`FORMAT`]), for copying a recording without decoding it
-/// (bundles). `sha256` is that of the decoded PCM.
+/// A chunk as stored (in its recording's [`ChunkFormat`]), for copying a recording without
+/// decoding it (bundles). `sha256` is that of the decoded PCM.
 #[derive(Debug, Clone)]
 pub struct EncodedChunk {
     pub info: ChunkInfo,
@@ -168,58 +180,87 @@ pub fn pcm_sha256(samples: &[i16]) -> [u8; 32] {
     h.finalize().into()
 }
 
-/// Encodes interleaved frames as one chunk in [`FORMAT`].
-pub fn encode_chunk(samples: &[i16], channels: u16) -> Result<Vec<u8>> {
-    let ch = channels as usize;
-    let mut prev = [0i16; MAX_CHANNELS as usize];
-    let mut bytes = Vec::with_capacity(samples.len() * 2);
-    for frame in samples.chunks(ch) {
-        for (c, &s) in frame.iter().enumerate() {
-            bytes.extend_from_slice(&s.wrapping_sub(prev[c]).to_le_bytes());
-            prev[c] = s;
-        }
-    }
-    Ok(zstd::bulk::compress(&bytes, ZSTD_LEVEL)?)
+/// How a recording's chunks are stored (`recordings.format`). Both are one zstd frame of
+/// 16-bit little-endian PCM, channels interleaved; they differ only in a delta step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkFormat {
+    /// `pcm16-zstd` ([`FORMAT`], written now): the frame decompresses to exactly the chunk's
+    /// bytes in the WAV file's data, so bundles pass stored frames through.
+    Pcm16Zstd,
+    /// `pcm16-delta-zstd` ([`DELTA_FORMAT`], written before): each value replaced by its
+    /// wrapping difference from the previous value of the same channel in the chunk.
+    Pcm16DeltaZstd,
 }
 
-/// Decodes a chunk in [`FORMAT`] that must hold exactly `frames` frames of `channels`.
-pub fn decode_chunk(data: &[u8], channels: u16, frames: u32) -> Result<Vec<i16>> {
-    let ch = channels as usize;
-    let expected = frames as usize * ch * 2;
+impl ChunkFormat {
+    pub fn parse(code: &str) -> Result<Self> {
+        match code {
+            FORMAT => Ok(ChunkFormat::Pcm16Zstd),
+            DELTA_FORMAT => Ok(ChunkFormat::Pcm16DeltaZstd),
+            _ => Err(Error::Corrupt(format!("unknown audio chunk format {code:?}"))),
+        }
+    }
+
+    /// Encodes interleaved frames of `channels` as one chunk.
+    pub fn encode(self, samples: &[i16], channels: u16) -> Result<Vec<u8>> {
+        let mut bytes = Vec::with_capacity(samples.len() * 2);
+        match self {
+            ChunkFormat::Pcm16Zstd => bytes.extend(samples.iter().flat_map(|s| s.to_le_bytes())),
+            ChunkFormat::Pcm16DeltaZstd => {
+                let mut prev = [0i16; MAX_CHANNELS as usize];
+                for frame in samples.chunks(channels as usize) {
+                    for (c, &s) in frame.iter().enumerate() {
+                        bytes.extend_from_slice(&s.wrapping_sub(prev[c]).to_le_bytes());
+                        prev[c] = s;
+                    }
+                }
+            }
+        }
+        Ok(zstd::bulk::compress(&bytes, ZSTD_LEVEL)?)
+    }
+
+    /// Decodes a chunk that must hold exactly `frames` frames of `channels`.
+    pub fn decode(self, data: &[u8], channels: u16, frames: u32) -> Result<Vec<i16>> {
+        let ch = channels as usize;
+        let mut bytes = Vec::new();
+        decompress_chunk(data, frames as usize * ch * 2, &mut bytes)?;
+        let mut out: Vec<i16> = bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+        if self == ChunkFormat::Pcm16DeltaZstd {
+            for c in 0..ch {
+                let mut prev = 0i16;
+                for s in out.iter_mut().skip(c).step_by(ch) {
+                    prev = prev.wrapping_add(*s);
+                    *s = prev;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Decompresses a stored chunk (either format) into `out`, which is cleared and reused, and
+/// checks that it holds exactly `len` bytes. For a `pcm16-zstd` chunk these are the WAV bytes.
+pub(crate) fn decompress_chunk(data: &[u8], len: usize, out: &mut Vec<u8>) -> Result<()> {
     // One decompression context per thread: creating one per chunk (once a second of audio)
     // cost more than decompressing a chunk.
     thread_local!(static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) });
-    let bytes = DCTX
-        .with(|d| -> std::io::Result<Vec<u8>> {
+    out.clear();
+    // Room for exactly `len`: a chunk that holds more fails to decompress.
+    out.reserve_exact(len);
+    let n = DCTX
+        .with(|d| -> std::io::Result<usize> {
             let mut d = d.borrow_mut();
             let d = match &mut *d {
                 Some(d) => d,
                 None => d.insert(zstd::bulk::Decompressor::new()?),
             };
-            d.decompress(data, expected)
+            d.decompress_to_buffer(data, out)
         })
-        .map_err(|_| Error::Corrupt("an audio chunk does not decompress".into()))?;
-    if bytes.len() != expected {
-        return Err(Error::Corrupt("an audio chunk has the wrong length".into()));
+        .map_err(|_| Error::Corrupt("an audio chunk does not decompress to its recorded length".into()))?;
+    if n != len {
+        return Err(Error::Corrupt("an audio chunk does not decompress to its recorded length".into()));
     }
-    let mut out = vec![0i16; frames as usize * ch];
-    // Undo the delta step frame by frame (mono, the usual case, without the channel index).
-    if ch == 1 {
-        let mut prev = 0i16;
-        for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-            prev = prev.wrapping_add(i16::from_le_bytes([b[0], b[1]]));
-            *o = prev;
-        }
-    } else {
-        let mut prev = [0i16; MAX_CHANNELS as usize];
-        for (frame, b) in out.chunks_exact_mut(ch).zip(bytes.chunks_exact(2 * ch)) {
-            for (c, o) in frame.iter_mut().enumerate() {
-                prev[c] = prev[c].wrapping_add(i16::from_le_bytes([b[2 * c], b[2 * c + 1]]));
-                *o = prev[c];
-            }
-        }
-    }
-    Ok(out)
+    Ok(())
 }
 
 pub(crate) const MARKER_COLS: &str = "id, device_id, created_at, updated_at, version, recording_id, at_ms, question_id, label";
@@ -371,6 +412,7 @@ impl Vault {
         if rec.status != RecordingStatus::Recording {
             return Err(Error::Refused(Reason::RecordingStopped { recording: recording_id.to_string() }));
         }
+        let format = rec.chunk_format()?;
         let (conn, lock) = self.second_connection()?;
         let last: Option<(i64, i64)> = conn
             .query_row(
@@ -385,6 +427,7 @@ impl Vault {
             recording_id: rec.meta.id,
             sample_rate: rec.sample_rate,
             channels: rec.channels,
+            format,
             next_seq: last.map_or(0, |(s, _)| s as u64 + 1),
             next_sample: rec.samples,
             // A writer made for a recording that already has audio starts a new segment.
@@ -562,7 +605,7 @@ impl Vault {
     /// The recording's chunks decoded, in order, one at a time, each checked against its hash.
     pub fn chunks(&self, recording_id: &str) -> Result<Chunks<'_>> {
         let rec = self.recording(recording_id)?;
-        Ok(Chunks { channels: rec.channels, inner: self.encoded_chunks(recording_id)? })
+        Ok(Chunks { channels: rec.channels, format: rec.chunk_format()?, inner: self.encoded_chunks(recording_id)? })
     }
 
     /// Samples from `from_ms` up to `to_ms` (None: the end as of now), channels interleaved,
@@ -589,6 +632,7 @@ impl Vault {
         Ok(Samples {
             chunks: Chunks {
                 channels: rec.channels,
+                format: rec.chunk_format()?,
                 inner: EncodedChunks { conn: &self.conn, recording_id: rec.meta.id, next_seq: first as u64, next_sample: start_sample as u64, end_seq: rec.chunks },
             },
             from,
@@ -603,13 +647,10 @@ impl Vault {
     /// now. Returns the number of bytes written.
     pub fn export_wav(&self, recording_id: &str, out: impl Write) -> Result<u64> {
         let rec = self.recording(recording_id)?;
-        let block_align = rec.channels as u64 * 2;
-        let data_len = rec.samples * block_align;
-        if data_len > (u32::MAX - 36) as u64 {
-            return Err(Error::Invalid("the recording is too long for a WAV file (over 4 GiB of audio)".into()));
-        }
+        let header = wav_header_of(&rec)?;
+        let data_len = rec.samples * rec.channels as u64 * 2;
         let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
-        out.write_all(&wav_header(rec.sample_rate, rec.channels, data_len as u32))?;
+        out.write_all(&header)?;
         let mut written = 0u64;
         let mut buf = Vec::new();
         for block in self.read_samples(recording_id, 0, None)?.take_samples(rec.samples) {
@@ -690,7 +731,8 @@ pub(crate) fn store_pcm_chunks(tx: &Connection, recording_id: &str, sample_rate:
         pcm.read_exact(buf).map_err(|_| short())?;
         samples.clear();
         samples.extend(buf.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])));
-        let data = encode_chunk(&samples, channels)?;
+        // The format the caller's row names ([`FORMAT`]).
+        let data = ChunkFormat::Pcm16Zstd.encode(&samples, channels)?;
         st.execute(params![recording_id, seq, done as i64, n as i64, &pcm_sha256(&samples)[..], data])?;
         seq += 1;
         done += n;
@@ -743,6 +785,15 @@ fn wav_error(e: hound::Error) -> Error {
         // hound's messages describe the format ("no RIFF tag found"), never the samples.
         e => Error::Audio(format!("not a usable WAV file ({e})")),
     }
+}
+
+/// The header of a recording's canonical WAV form (as far as it is committed now).
+pub(crate) fn wav_header_of(rec: &Recording) -> Result<[u8; 44]> {
+    let data_len = rec.samples * rec.channels as u64 * 2;
+    if data_len > (u32::MAX - 36) as u64 {
+        return Err(Error::Invalid("the recording is too long for a WAV file (over 4 GiB of audio)".into()));
+    }
+    Ok(wav_header(rec.sample_rate, rec.channels, data_len as u32))
 }
 
 /// The 44-byte header of a canonical PCM WAV file.
@@ -816,6 +867,7 @@ impl Iterator for EncodedChunks<'_> {
 /// Iterator over a recording's decoded chunks (see [`Vault::chunks`]).
 pub struct Chunks<'a> {
     channels: u16,
+    format: ChunkFormat,
     inner: EncodedChunks<'a>,
 }
 
@@ -826,7 +878,7 @@ impl Iterator for Chunks<'_> {
             Ok(e) => e,
             Err(err) => return Some(Err(err)),
         };
-        let r = decode_chunk(&e.data, self.channels, e.info.samples).and_then(|samples| {
+        let r = self.format.decode(&e.data, self.channels, e.info.samples).and_then(|samples| {
             if pcm_sha256(&samples) != e.sha256 {
                 return Err(Error::Corrupt(format!("recording {}: chunk {} does not match its hash", self.inner.recording_id, e.info.seq)));
             }
@@ -890,6 +942,7 @@ pub struct RecordingWriter {
     recording_id: String,
     sample_rate: u32,
     channels: u16,
+    format: ChunkFormat,
     next_seq: u64,
     next_sample: u64,
     segment: u32,
@@ -937,7 +990,7 @@ impl RecordingWriter {
         if frames > (self.sample_rate * MAX_CHUNK_SECONDS) as usize {
             return Err(Error::Invalid(format!("a chunk holds at most {MAX_CHUNK_SECONDS} seconds")));
         }
-        let data = encode_chunk(samples, self.channels)?;
+        let data = self.format.encode(samples, self.channels)?;
         let sha = pcm_sha256(samples);
         let info = ChunkInfo { seq: self.next_seq, segment: self.segment, start_sample: self.next_sample, samples: frames as u32 };
         // One autocommit statement: durable when it returns (WAL, synchronous = FULL), and

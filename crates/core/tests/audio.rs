@@ -616,7 +616,7 @@ fn three_hours_of_audio_are_read_and_exported_with_flat_memory() {
         let chunk = hours3_chunk(&base, n);
         tx.execute(
             "INSERT INTO audio_chunks (recording_id, seq, segment, start_sample, n_samples, sha256, data) VALUES (?1, ?2, 0, ?3, ?4, ?5, ?6)",
-            rusqlite::params![rec.meta.id, n as i64, (n * HOURS3_RATE as u64) as i64, HOURS3_RATE, audio::pcm_sha256(&chunk).to_vec(), audio::encode_chunk(&chunk, 1).unwrap()],
+            rusqlite::params![rec.meta.id, n as i64, (n * HOURS3_RATE as u64) as i64, HOURS3_RATE, audio::pcm_sha256(&chunk).to_vec(), audio::ChunkFormat::Pcm16Zstd.encode(&chunk, 1).unwrap()],
         )
         .unwrap();
     }

@@ -446,12 +446,22 @@ fn round_trip_delivers_shared_records_and_withholds_the_rest() {
 
 /// age → zstd → tar, done by hand with the standard crates (what `age -d | zstd -d | tar -x` does).
 fn plaintext_tar(bundle: &[u8], key: &age::x25519::Identity) -> Vec<u8> {
+    zstd::decode_all(&zstd_stream(bundle, key).0[..]).unwrap()
+}
+
+/// The decrypted payload, checked to be a zstd stream of whole frames, and how many frames.
+fn zstd_stream(bundle: &[u8], key: &age::x25519::Identity) -> (Vec<u8>, usize) {
     let d = age::Decryptor::new(bundle).unwrap();
     let mut zst = Vec::new();
     d.decrypt(std::iter::once(key as &dyn age::Identity)).unwrap().read_to_end(&mut zst).unwrap();
-    assert_eq!(&zst[..4], &[0x28, 0xb5, 0x2f, 0xfd], "zstd frame magic");
-    assert_eq!(zstd::zstd_safe::find_frame_compressed_size(&zst).unwrap(), zst.len(), "exactly one zstd frame");
-    zstd::decode_all(&zst[..]).unwrap()
+    let (mut at, mut frames) = (0, 0);
+    while at < zst.len() {
+        assert_eq!(&zst[at..at + 4], &[0x28, 0xb5, 0x2f, 0xfd], "zstd frame magic at {at}");
+        at += zstd::zstd_safe::find_frame_compressed_size(&zst[at..]).unwrap();
+        frames += 1;
+    }
+    assert_eq!(at, zst.len(), "whole zstd frames up to the end");
+    (zst, frames)
 }
 
 fn tar_entries(tar_bytes: &[u8]) -> Vec<(String, tar::EntryType, Vec<u8>)> {
@@ -493,7 +503,12 @@ fn bundle_file_is_encrypted_and_opens_with_standard_tools() {
         read_ok(&bytes, key);
     }
 
-    // By hand: age, then one zstd frame, then a tar of regular files in the documented order.
+    // By hand: age, then zstd frames, then a tar of regular files in the documented order.
+    // The recording's stored chunks are frames of their own, passed through between the
+    // frames the exporter compressed.
+    let chunks = f.v.recording(&f.a_recording).unwrap().chunks as usize;
+    assert!(chunks >= 1);
+    assert_eq!(zstd_stream(&bytes, &second).1, 2 + chunks, "one frame before the audio, its chunks, one after");
     let tar_bytes = plaintext_tar(&bytes, &second);
     let entries = tar_entries(&tar_bytes);
     assert!(entries.iter().all(|(_, t, _)| *t == tar::EntryType::Regular));
@@ -1495,4 +1510,76 @@ fn a_recordings_wav_hash_is_stored_when_it_stops_and_checked_by_the_export() {
     assert_eq!(f.files_in_out(), BTreeSet::from(["1.tbundle".to_string()]));
     raw_conn(&dir, PASS).execute("UPDATE recordings SET wav_sha256 = NULL", []).unwrap();
     assert_eq!(f.export("2.tbundle", true, false).unwrap().sequence, 2);
+}
+
+// ---- stored audio chunks passed through ------------------------------------------------------
+
+/// Rewrites a recording's chunks the way vaults stored them before `pcm16-zstd`
+/// (`pcm16-delta-zstd`): the same audio and chunk hashes, the older encoding.
+fn make_delta_recording(v: &Vault, id: &str) {
+    use testimony_core::audio::{ChunkFormat, DELTA_FORMAT};
+    let rec = v.recording(id).unwrap();
+    assert_eq!(rec.format, testimony_core::audio::FORMAT);
+    let c = raw_conn(v.dir(), PASS);
+    for chunk in v.chunks(id).unwrap() {
+        let chunk = chunk.unwrap();
+        let data = ChunkFormat::Pcm16DeltaZstd.encode(&chunk.samples, rec.channels).unwrap();
+        c.execute("UPDATE audio_chunks SET data = ?3 WHERE recording_id = ?1 AND seq = ?2", rusqlite::params![id, chunk.info.seq as i64, data]).unwrap();
+    }
+    c.execute("UPDATE recordings SET format = ?2 WHERE id = ?1", rusqlite::params![id, DELTA_FORMAT]).unwrap();
+    assert_eq!(v.recording(id).unwrap().chunk_format().unwrap(), ChunkFormat::Pcm16DeltaZstd);
+}
+
+/// A 16 kHz stereo WAV file of noise.
+fn stereo_wav(seconds: usize, seed: u64) -> Vec<u8> {
+    let samples = noise(seconds * 16_000 * 4, seed);
+    let mut out = testimony_core::audio::wav_header(16_000, 2, samples.len() as u32).to_vec();
+    out.extend(samples);
+    out
+}
+
+/// A recording stored as `pcm16-zstd` travels as its stored chunks, each a zstd frame of its
+/// own in the bundle's stream; one stored as `pcm16-delta-zstd` (a vault from before) is
+/// decoded and compressed with the rest. Both arrive as the vault's exact WAV files.
+#[test]
+fn delta_and_passthrough_recordings_travel_in_one_bundle() {
+    let mut f = fixture();
+    let stereo_in = stereo_wav(2, 0x53);
+    let stereo = f.v.import_wav(&f.a.interview, &stereo_in[..]).unwrap();
+    assert_eq!(stereo.format, testimony_core::audio::FORMAT, "new recordings are stored as pcm16-zstd");
+    make_delta_recording(&f.v, &f.a_recording);
+    let mut delta_wav = Vec::new();
+    f.v.export_wav(&f.a_recording, &mut delta_wav).unwrap();
+    assert_eq!(delta_wav, f.a_wav, "the delta recording reads as before");
+
+    f.export("1.tbundle", true, false).unwrap();
+    let c = f.read("1.tbundle");
+    assert_eq!(c.audio[&f.a_recording], f.a_wav);
+    assert_eq!(c.audio[&stereo.meta.id], stereo_in, "stereo, passed through, is the imported file");
+    // One frame up to the stereo recording's audio, its stored chunks, one frame after: the
+    // delta recording went through the compressor with everything else.
+    assert_eq!(zstd_stream(&f.bytes("1.tbundle"), &f.key).1, 1 + stereo.chunks as usize + 1);
+}
+
+/// A stored chunk whose frame does not decompress to the length its row records (shorter or
+/// longer): the export fails naming the recording and chunk, leaves no file and records no
+/// bundle, even though the chunk's PCM hash is not checked on this path.
+#[test]
+fn a_stored_chunk_of_the_wrong_length_fails_the_export_and_leaves_nothing() {
+    let mut f = fixture();
+    let id = f.a_recording.clone();
+    let c = raw_conn(f.v.dir(), PASS);
+    let original: Vec<u8> = c.query_row("SELECT data FROM audio_chunks WHERE recording_id = ?1 AND seq = 1", [&id], |r| r.get(0)).unwrap();
+    let pcm = zstd::decode_all(&original[..]).unwrap();
+    assert_eq!(pcm.len(), 16_000 * 2);
+    let longer = [pcm.clone(), vec![0, 0]].concat();
+    for wrong in [&pcm[..pcm.len() - 2], &longer[..]] {
+        c.execute("UPDATE audio_chunks SET data = ?2 WHERE recording_id = ?1 AND seq = 1", rusqlite::params![&id, zstd::bulk::compress(wrong, 3).unwrap()]).unwrap();
+        let r = f.export("1.tbundle", true, false);
+        assert!(matches!(&r, Err(Error::Corrupt(m)) if m.contains(&format!("recording {id}, chunk 1"))), "{} bytes: {r:?}", wrong.len());
+        assert!(f.files_in_out().is_empty(), "{:?} left behind", f.files_in_out());
+    }
+    c.execute("UPDATE audio_chunks SET data = ?2 WHERE recording_id = ?1 AND seq = 1", rusqlite::params![&id, original]).unwrap();
+    assert_eq!(f.export("1.tbundle", true, false).unwrap().sequence, 1, "the failed exports were not recorded");
+    assert_eq!(f.read("1.tbundle").audio[&id], f.a_wav);
 }

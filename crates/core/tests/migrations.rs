@@ -102,3 +102,59 @@ fn audio_tables_after_upgrade_from_version_6() {
     assert_eq!(samples, [1, -1, 2, -2]);
     v.audit_verify().unwrap();
 }
+
+/// A vault written at version 7 holds its recordings in the chunk format of the time,
+/// `pcm16-delta-zstd`. After the upgrade they read as before (playback, chunks, WAV), keep
+/// that format, and new recordings beside them are stored as `pcm16-zstd`.
+#[test]
+fn delta_recordings_of_a_vault_from_before_are_still_read() {
+    use sha2::{Digest, Sha256};
+    use testimony_core::audio::{self, ChunkFormat};
+    use testimony_core::model::{ConsentMethod, ConsentScopes};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("v");
+    vault_at_version(&dir, 7);
+    // Two seconds and a bit of stereo, in one-second chunks as the recorder wrote them.
+    let samples: Vec<i16> = (0..2 * 16_000 + 500).flat_map(|i: i32| [(i * 37 % 3000) as i16 - 1500, (i * 11 % 20_000) as i16 - 10_000]).collect();
+    {
+        let c = raw_conn(&dir, PASS);
+        let now = "2025-01-02T03:04:05.000Z";
+        let chunks: Vec<&[i16]> = samples.chunks(16_000 * 2).collect();
+        let all = chunks.iter().fold(Sha256::new(), |h, c| h.chain_update(audio::pcm_sha256(c)));
+        let frames = samples.len() as i64 / 2;
+        c.execute(
+            "INSERT INTO recordings (id, device_id, created_at, updated_at, version, interview_id, started_at, stopped_at, sample_rate, channels, format, status, samples, duration_ms, chunks, audio_sha256)
+             VALUES ('r1', '0190aaaa-0000-7000-8000-000000000001', ?1, ?1, 1, 'i1', ?1, ?1, 16000, 2, 'pcm16-delta-zstd', 'stopped', ?2, ?3, 3, ?4)",
+            params![now, frames, frames * 1000 / 16_000, hex::encode(all.finalize())],
+        )
+        .unwrap();
+        for (seq, chunk) in chunks.iter().enumerate() {
+            c.execute(
+                "INSERT INTO audio_chunks (recording_id, seq, segment, start_sample, n_samples, sha256, data) VALUES ('r1', ?1, 0, ?2, ?3, ?4, ?5)",
+                params![seq as i64, seq as i64 * 16_000, chunk.len() as i64 / 2, &audio::pcm_sha256(chunk)[..], ChunkFormat::Pcm16DeltaZstd.encode(chunk, 2).unwrap()],
+            )
+            .unwrap();
+        }
+    }
+    let mut v = Vault::open(&dir, PASS).unwrap();
+    assert_eq!(raw_version(&v) as u64, LATEST);
+    let rec = v.recording("r1").unwrap();
+    assert_eq!((rec.format.as_str(), rec.chunks), (audio::DELTA_FORMAT, 3));
+    let read: Vec<i16> = v.read_samples("r1", 0, None).unwrap().flat_map(Result::unwrap).collect();
+    assert_eq!(read, samples);
+    let chunked: Vec<i16> = v.chunks("r1").unwrap().flat_map(|c| c.unwrap().samples).collect();
+    assert_eq!(chunked, samples);
+    let mut wav = Vec::new();
+    v.export_wav("r1", &mut wav).unwrap();
+    let mut want = audio::wav_header(16_000, 2, samples.len() as u32 * 2).to_vec();
+    want.extend(samples.iter().flat_map(|s| s.to_le_bytes()));
+    assert_eq!(wav, want);
+    // New audio in the same vault uses the new format; the old recording keeps its own.
+    v.set_consent("w1", ConsentScopes { record_audio: true, ..Default::default() }, "tester", None, ConsentMethod::Oral).unwrap();
+    let new = v.import_wav("i1", &want[..]).unwrap();
+    assert_eq!(new.format, audio::FORMAT);
+    let mut new_wav = Vec::new();
+    v.export_wav(&new.meta.id, &mut new_wav).unwrap();
+    assert_eq!(new_wav, want);
+    assert_eq!(v.recording("r1").unwrap().format, audio::DELTA_FORMAT);
+}

@@ -36,9 +36,11 @@ fn a_bundle_opens_with_age_zstd_tar_and_verifies_by_the_spec() {
     let i = v.new_interview(NewInterview { witness: w.code.clone(), languages: vec!["ko".into()], ..Default::default() }).unwrap();
     v.set_answer(&i.meta.id, None, "cl_anything_else", &json!("속눈썹 작업반에서 하루 열두 시간")).unwrap();
     v.add_attachment(&i.meta.id, "map.png", "image/png", b"fictional map bytes").unwrap();
-    // Ten seconds of audio: the exporter compresses audio at another zstd level than records
-    // (switched inside the one frame), which the standard zstd tool must read all the same.
+    // Ten seconds of audio, stored as `pcm16-zstd`: the bundle carries its stored chunks as
+    // zstd frames of their own between the exporter's frames, which the standard zstd tool
+    // must read as one stream.
     let rec = v.import_wav(&i.meta.id, &tone_wav(10)[..]).unwrap();
+    assert_eq!(rec.format, testimony_core::audio::FORMAT);
     let mut wav = Vec::new();
     v.export_wav(&rec.meta.id, &mut wav).unwrap();
 

@@ -129,7 +129,7 @@
       level: a.paused ? { rms: 0, peak: 0 } : { rms: 0.1, peak: 0.3 } };
   }
   function recording(over) {
-    return { ...meta(), interview_id: '', started_at: now(), stopped_at: now(), sample_rate: 48000, channels: 1, format: 'pcm16-delta-zstd',
+    return { ...meta(), interview_id: '', started_at: now(), stopped_at: now(), sample_rate: 48000, channels: 1, format: 'pcm16-zstd',
       status: 'stopped', samples: 0, duration_ms: 0, chunks: 0, audio_sha256: 'ab', recovered: false, ...over };
   }
   // Test helper: a finished transcript of a recording with segments [{start_ms, end_ms, text}].

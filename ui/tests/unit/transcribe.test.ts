@@ -13,7 +13,7 @@ import type { ModelsInfo, Recording, Transcript, TranscriptionState } from '../.
 
 const rec = (over: Partial<Recording> = {}): Recording => ({
   id: 'r1', device_id: 'd', created_at: '', updated_at: '', version: 1, interview_id: 'i1', started_at: '', stopped_at: '',
-  sample_rate: 48000, channels: 1, format: 'pcm16-delta-zstd', status: 'stopped', samples: 48000, duration_ms: 60_000, chunks: 60,
+  sample_rate: 48000, channels: 1, format: 'pcm16-zstd', status: 'stopped', samples: 48000, duration_ms: 60_000, chunks: 60,
   audio_sha256: 'ab', recovered: false, ...over,
 });
 const transcript = (status: 'running' | 'done', id = `t-${status}`): Transcript => ({

@@ -17,11 +17,12 @@ use rusqlite::{Connection, MAIN_DB, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use zstd::stream::raw::{Encoder as RawEncoder, InBuffer, Operation, OutBuffer};
 
 use super::*;
 use crate::error::{Error, Result};
 use crate::reason::Reason;
-use crate::audio::{REC_COLS, marker_row, recording_row};
+use crate::audio::{ChunkFormat, REC_COLS, decompress_chunk, marker_row, recording_row, wav_header_of};
 use crate::transcript::{SEGMENT_COLS, TRANSCRIPT_COLS, segment_row, transcript_row};
 use crate::model::ConsentScope;
 use crate::records::{CONSENT_COLS, INTERVIEW_SELECT, WITNESS_COLS, answer_row, consent_row, instance_row, interview_row, witness_row};
@@ -367,7 +368,7 @@ impl Vault {
             }
             for (id, _, _) in &recordings {
                 let f = files.next().expect("planned");
-                tar.checked_entry(f, &audio_path(id), |w| self.export_wav(id, w).map(drop))?;
+                tar.checked_entry(f, &audio_path(id), |w| self.write_bundle_wav(id, w))?;
             }
             if let Some(f) = files.next() {
                 tar.checked_entry(f, AUDIT_FILE, |w| match cache.take(AUDIT_FILE) {
@@ -501,11 +502,7 @@ pub(super) fn write_encrypted(
         let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
             .map_err(|e| Error::Invalid(format!("cannot encrypt to these recipients: {e}")))?;
         let age_w = enc.wrap_output(io::BufWriter::new(CountingFile { file, bytes: 0 }))?;
-        let mut z = zstd::Encoder::new(Encrypting::start(age_w)?, RECORD_LEVEL)?;
-        // One compression worker: zstd runs beside this thread (tar, audio decoding), and age
-        // on a third, as `zstd | age` runs as two processes. The output is one standard zstd
-        // frame either way.
-        z.multithread(1)?;
+        let mut z = FrameEncoder::new(Encrypting::start(age_w)?, RECORD_LEVEL)?;
         {
             let mut sink = Compressing { buf: Vec::with_capacity(COMPRESS_BUF), z: &mut z, level: RECORD_LEVEL, progress };
             let mut tar = TarOut { w: &mut sink };
@@ -846,6 +843,35 @@ fn attachment_list(conn: &Connection, plan: &Plan) -> Result<Vec<(String, i64, u
     Ok(out)
 }
 
+impl Vault {
+    /// A recording's canonical WAV file into a bundle. Chunks stored as `pcm16-zstd` are
+    /// zstd frames of exactly the WAV's data bytes: they go into the bundle as they are, after
+    /// the header, instead of being decoded and compressed again (most of an export's CPU
+    /// time otherwise). Older `pcm16-delta-zstd` recordings are decoded into plain bytes.
+    fn write_bundle_wav(&self, recording_id: &str, w: &mut EntryOut<'_>) -> Result<()> {
+        let rec = self.recording(recording_id)?;
+        if rec.chunk_format()? != ChunkFormat::Pcm16Zstd {
+            return self.export_wav(recording_id, w).map(drop);
+        }
+        w.write_all(&wav_header_of(&rec)?)?;
+        let frame_bytes = rec.channels as usize * 2;
+        let mut plain = Vec::new();
+        for chunk in self.encoded_chunks(recording_id)? {
+            let chunk = chunk?;
+            // Each frame is decompressed once (into `plain`, one reused buffer and context) so
+            // that the entry's SHA-256 covers the bytes a reader will get; checked against the
+            // manifest's, it covers every sample, so the chunk's own PCM hash is not checked
+            // here. The length is checked per frame: the header promised it.
+            decompress_chunk(&chunk.data, chunk.info.samples as usize * frame_bytes, &mut plain).map_err(|e| match e {
+                Error::Corrupt(m) => Error::Corrupt(format!("recording {recording_id}, chunk {}: {m}", chunk.info.seq)),
+                e => e,
+            })?;
+            w.frame(&chunk.data, &plain)?;
+        }
+        Ok(())
+    }
+}
+
 /// Where a recording's audio sits in a bundle.
 pub(crate) fn audio_path(recording_id: &str) -> String {
     format!("audio/{recording_id}.wav")
@@ -1076,13 +1102,88 @@ const AUDIO_LEVEL: i32 = 1;
 /// Bytes gathered before they go to zstd.
 const COMPRESS_BUF: usize = 1 << 18;
 
+/// zstd's streaming compressor over `w`, which can end a frame and start the next one in the
+/// same context (same parameters, same worker), and put frames compressed elsewhere (stored
+/// audio chunks) between them: a zstd stream is any sequence of frames. The `zstd` crate's
+/// `Encoder` cannot go on once it has ended a frame.
+struct FrameEncoder<W: Write> {
+    cx: RawEncoder<'static>,
+    out: Vec<u8>,
+    w: W,
+    /// Whether input went in since the current frame began (ending it otherwise would write an
+    /// empty frame).
+    open: bool,
+}
+
+impl<W: Write> FrameEncoder<W> {
+    fn new(w: W, level: i32) -> io::Result<Self> {
+        let mut cx = RawEncoder::new(level)?;
+        // One compression worker: zstd runs beside this thread (tar, hashing, audio decoding),
+        // and age on a third, as `zstd | age` runs as two processes.
+        cx.set_parameter(zstd::zstd_safe::CParameter::NbWorkers(1))?;
+        Ok(FrameEncoder { cx, out: Vec::with_capacity(zstd::zstd_safe::CCtx::out_size()), w, open: false })
+    }
+
+    /// Compresses `data` into the current frame.
+    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
+        let mut src = InBuffer::around(data);
+        while src.pos < data.len() {
+            self.cx.run(&mut src, &mut OutBuffer::around(&mut self.out))?;
+            self.w.write_all(&self.out)?;
+        }
+        self.open |= !data.is_empty();
+        Ok(())
+    }
+
+    /// Runs `step` (flush or end of frame) until zstd has nothing left to write.
+    fn drain(&mut self, step: fn(&mut RawEncoder<'static>, &mut OutBuffer<'_, Vec<u8>>) -> io::Result<usize>) -> io::Result<()> {
+        loop {
+            let left = step(&mut self.cx, &mut OutBuffer::around(&mut self.out))?;
+            self.w.write_all(&self.out)?;
+            if left == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Flushes what the current frame holds so far. Nothing to flush writes nothing, so that
+    /// no part of a frame is out while `open` is false (a stored frame may follow).
+    fn flush(&mut self) -> io::Result<()> {
+        if self.open { self.drain(|cx, out| cx.flush(out)) } else { Ok(()) }
+    }
+
+    fn set_level(&mut self, level: i32) -> io::Result<()> {
+        self.cx.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(level))
+    }
+
+    /// Ends the current frame; the next input starts a new one with the same parameters.
+    fn end_frame(&mut self) -> io::Result<()> {
+        if self.open {
+            self.drain(|cx, out| cx.finish(out, false))?;
+            self.open = false;
+        }
+        Ok(())
+    }
+
+    /// Writes `frame`, a complete zstd frame, into the stream as it is.
+    fn write_frame(&mut self, frame: &[u8]) -> io::Result<()> {
+        self.end_frame()?;
+        self.w.write_all(frame)
+    }
+
+    fn finish(mut self) -> io::Result<W> {
+        self.end_frame()?;
+        Ok(self.w)
+    }
+}
+
 /// The tar stream's way into zstd: buffered (the tar and JSON writers write small pieces),
 /// counted for progress, and able to change the compression level between entries. A level
-/// change takes effect at zstd's next job, so it flushes the current one; the result stays one
-/// standard zstd frame (zstd allows this in its multithreaded mode).
+/// change takes effect at zstd's next job, so it flushes the current one; the frame goes on
+/// (zstd allows this in its multithreaded mode).
 struct Compressing<'z, 'p, 'a, W: Write> {
     buf: Vec<u8>,
-    z: &'z mut zstd::Encoder<'static, W>,
+    z: &'z mut FrameEncoder<W>,
     level: i32,
     progress: Option<&'p mut Progress<'a>>,
 }
@@ -1123,16 +1224,30 @@ impl<W: Write> Write for Compressing<'_, '_, '_, W> {
     }
 }
 
-trait LevelWrite: Write {
+/// What a tar entry is written into: plain bytes (through [`Write`]) are compressed; a stored
+/// zstd frame goes in as it is.
+trait CompressedOut: Write {
     fn set_level(&mut self, level: i32) -> io::Result<()>;
+    /// Writes `frame`, a complete zstd frame holding `plain` bytes of the tar stream, as it is:
+    /// the frame being compressed ends before it and a new one starts after it.
+    fn frame(&mut self, frame: &[u8], plain: u64) -> io::Result<()>;
 }
 
-impl<W: Write> LevelWrite for Compressing<'_, '_, '_, W> {
+impl<W: Write> CompressedOut for Compressing<'_, '_, '_, W> {
     fn set_level(&mut self, level: i32) -> io::Result<()> {
         if level != self.level {
             self.flush()?;
-            self.z.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(level))?;
+            self.z.set_level(level)?;
             self.level = level;
+        }
+        Ok(())
+    }
+
+    fn frame(&mut self, frame: &[u8], plain: u64) -> io::Result<()> {
+        self.drain()?;
+        self.z.write_frame(frame)?;
+        if let Some(p) = &mut self.progress {
+            p.advance(plain, false)?;
         }
         Ok(())
     }
@@ -1141,7 +1256,7 @@ impl<W: Write> LevelWrite for Compressing<'_, '_, '_, W> {
 /// A tar stream written entry by entry, with the data streamed after a header whose size is
 /// known in advance (from pass 1).
 pub(super) struct TarOut<'a> {
-    w: &'a mut dyn LevelWrite,
+    w: &'a mut dyn CompressedOut,
 }
 
 impl TarOut<'_> {
@@ -1171,14 +1286,15 @@ impl TarOut<'_> {
     }
 
     /// Writes an entry whose size and hash were planned, and fails if the bytes differ (the
-    /// vault changed between the passes, or an attachment no longer matches its hash).
-    pub(super) fn checked_entry(&mut self, planned: &FileEntry, path: &str, body: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    /// vault changed between the passes, or an attachment or recording no longer matches its
+    /// hash).
+    pub(super) fn checked_entry(&mut self, planned: &FileEntry, path: &str, body: impl FnOnce(&mut EntryOut<'_>) -> Result<()>) -> Result<()> {
         debug_assert_eq!(planned.path, path);
         self.w.set_level(if path.starts_with("audio/") { AUDIO_LEVEL } else { RECORD_LEVEL })?;
         self.header(path, planned.size)?;
-        let mut hw = HashingWriter::new(&mut *self.w);
-        body(&mut hw)?;
-        let (_, size, sha) = hw.finish();
+        let mut out = EntryOut(HashingWriter::new(&mut *self.w));
+        body(&mut out)?;
+        let (_, size, sha) = out.0.finish();
         if size != planned.size || sha != planned.sha256 {
             return Err(Error::Corrupt(format!("{path} changed while the bundle was written, or does not match its recorded hash")));
         }
@@ -1188,6 +1304,29 @@ impl TarOut<'_> {
     fn finish(&mut self) -> Result<()> {
         self.w.write_all(&[0u8; 1024])?;
         Ok(())
+    }
+}
+
+/// A tar entry's body on its way into the bundle, hashed and counted as plain bytes.
+pub(super) struct EntryOut<'w>(HashingWriter<&'w mut dyn CompressedOut>);
+
+impl EntryOut<'_> {
+    /// Puts `frame`, a complete zstd frame that decompresses to `plain`, into the bundle as it
+    /// is; `plain` is hashed and counted as the entry's next bytes.
+    fn frame(&mut self, frame: &[u8], plain: &[u8]) -> Result<()> {
+        self.0.inner.frame(frame, plain.len() as u64)?;
+        self.0.hasher.update(plain);
+        self.0.size += plain.len() as u64;
+        Ok(())
+    }
+}
+
+impl Write for EntryOut<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
     }
 }
 
