@@ -22,11 +22,14 @@
 //! after a crash or a cancel by skipping the windows already saved (the vault stores each
 //! window's segments in one transaction, with the window size) and starting from the end of
 //! the last saved segment, exactly where an uninterrupted run would have started. The default
-//! window is fifteen minutes: a crash costs at most that much audio's work (about 1.5 minutes
-//! of tiny.en on one core), each boundary costs a partial decode and some audio heard twice
-//! (with five-minute windows that made the pipeline 1.12x whisper.cpp's time on one long call,
-//! docs/performance.md), and the audio held in memory (window, lookback and lookahead at
-//! 16 kHz f32: about 60 MB) does not depend on the recording's length.
+//! window is thirty minutes. Each boundary costs time: the audio heard past the grid end is
+//! decoded again by the next window, and a window starts without the text before it, which on
+//! the benchmark hour made whisper.cpp choose shorter 30-second steps for the whole window (with
+//! fifteen-minute windows, 133 encoder runs against 121 in one call: about 1.09x its time;
+//! thirty minutes: 123 runs; docs/performance.md). Against that, a crash or cancel loses at most
+//! one window's work (about 3 minutes of tiny.en on one core), and the audio held in memory
+//! (window, lookback and lookahead at 16 kHz f32, about 120 MB, and whisper.cpp's spectrogram
+//! of it, about 60 MB) does not depend on the recording's length.
 //!
 //! The source is read block by block ([`SampleSource`], [`Mono16k`]); only the current window
 //! is buffered. Segments go to the caller window by window and are not kept here.
@@ -56,7 +59,7 @@ pub struct PipelineConfig {
     pub retry_temperature: f32,
 }
 
-pub const DEFAULT_WINDOW_MS: u64 = 900_000;
+pub const DEFAULT_WINDOW_MS: u64 = 1_800_000;
 /// Whisper's segments are at most 30 s long.
 pub const DEFAULT_LOOKBACK_MS: u64 = 30_000;
 pub const DEFAULT_LOOKAHEAD_MS: u64 = 5_000;
