@@ -77,7 +77,16 @@ export class Driver {
   async exec(script, args = []) {
     return this.req('POST', this.s('/execute/sync'), { script, args });
   }
+  /** The window as a PNG. WebKitGTK takes it after the page's next paint (WebAutomationSession::
+   * takeScreenshot waits for the next presentation update). The app composites on the CPU
+   * (src-tauri/src/webview.rs), and then a page where nothing changes is not painted again, so the
+   * screenshot would wait for ever although the app goes on working. So a paint is asked for:
+   * a 1×1 pixel in the top-left corner is tinted by 1/255 for a moment, then removed. */
   async screenshot() {
+    await this.exec(`const p = document.createElement('div');
+      p.style.cssText = 'position:fixed;left:0;top:0;width:1px;height:1px;pointer-events:none;z-index:2147483647;background:rgba(0,0,0,0.004)';
+      setTimeout(() => document.body.append(p), 50);
+      setTimeout(() => p.remove(), 1000);`);
     return Buffer.from(await this.req('GET', this.s('/screenshot')), 'base64');
   }
   async keys(...keys) {
