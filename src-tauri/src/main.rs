@@ -476,6 +476,8 @@ fn export_cancel(w: State<'_, Worker>) {
 }
 
 fn main() {
+    // WebKitGTK's memory levers that are environment variables: before any thread or GTK starts.
+    webview::before_gtk();
     let env_vault = std::env::var_os("TESTIMONY_VAULT").filter(|v| !v.is_empty()).map(PathBuf::from);
     tauri::Builder::default()
         .setup(move |app| {

@@ -1,12 +1,12 @@
 //! WebKitGTK settings for the web content process's memory (docs/performance.md, "Desktop app:
-//! cold start and idle memory"). The UI is a few local forms: it needs no page cache and no
-//! WebGL. Playback uses Web Audio, which stays on. Nothing here touches the CSP, the
-//! capabilities or what the page may load.
+//! cold start and idle memory"). The UI is a few local forms: it needs no page cache, no WebGL
+//! and no GPU compositing. Playback uses Web Audio, which stays on. Nothing here touches the
+//! CSP, the capabilities or what the page may load.
 //!
 //! `TESTIMONY_WEBVIEW_TUNING` (benchmark only: `ui/tests/e2e/bench.mjs` compares settings in one
-//! build): unset applies the default levers (`cache`, `webgl`); `none` applies none; `all` adds
-//! `accel`; otherwise a comma-separated list of `cache`, `webgl`, `accel`. Any value only ever
-//! turns memory levers off or on, never anything that protects the vault.
+//! build): unset or `all` applies every lever (`cache`, `webgl`, `accel`, `dmabuf`); `none`
+//! applies none; otherwise a comma-separated list of them. Any value only ever turns memory
+//! levers off or on, never anything that protects the vault.
 
 use tauri::{App, Manager};
 
@@ -18,37 +18,63 @@ struct Levers {
     /// WebGL off: the UI draws nothing with it.
     webgl: bool,
     /// `HardwareAccelerationPolicy::Never`: pages are composited on the CPU, so the web process
-    /// sets up no OpenGL context (a software GL on machines without a GPU). It saves about
-    /// 80 MiB, but **not on by default**: with it the real app stopped answering WebDriver
-    /// right after playback in the e2e test (WebKitGTK 2.50.6, Xvfb), and a freeze after
-    /// playback cannot be ruled out for people until that is understood.
+    /// sets up no OpenGL compositor (a software GL on machines without a GPU). Alone it saves
+    /// about 80 MiB of the web process (release, unlock screen, Xvfb: 303 → 223 MiB in all).
+    /// It was off until 2026-12-06 because the e2e test "hung after playback": that was
+    /// WebKitWebDriver's screenshot, which waits for the page's next paint, and without GPU
+    /// compositing a page where nothing changes is not painted again. The app itself kept
+    /// working (every later step of that test passed); the test now asks for a paint before a
+    /// screenshot (`ui/tests/e2e/webdriver.mjs`).
     accel: bool,
+    /// `WEBKIT_DISABLE_DMABUF_RENDERER=1` (set in `before_gtk`): WebKitGTK's DMA-BUF renderer,
+    /// through which the web process hands GPU-composited frames to the app's window, is not
+    /// set up. With `accel` the web process already composites on the CPU; this also spares
+    /// the app process its side of that renderer and a few MiB of the web process: with
+    /// `accel` 223 → 214 MiB (app 85 → 81, web content 111 → 105); alone 213 MiB, the same
+    /// web process saving as `accel`. Set only if the user has not set the variable.
+    dmabuf: bool,
 }
+
+const ALL: Levers = Levers { cache: true, webgl: true, accel: true, dmabuf: true };
 
 fn levers(setting: Option<&str>) -> Levers {
     match setting.map(str::trim) {
-        None | Some("") => Levers { cache: true, webgl: true, accel: false },
-        Some("all") => Levers { cache: true, webgl: true, accel: true },
+        None | Some("") | Some("all") => ALL,
         Some(list) => {
             let on = |name: &str| list.split(',').any(|x| x.trim() == name);
-            Levers { cache: on("cache"), webgl: on("webgl"), accel: on("accel") }
+            Levers { cache: on("cache"), webgl: on("webgl"), accel: on("accel"), dmabuf: on("dmabuf") }
         }
+    }
+}
+
+fn from_env() -> Levers {
+    levers(std::env::var("TESTIMONY_WEBVIEW_TUNING").ok().as_deref())
+}
+
+/// The levers that only work through WebKitGTK's environment variables, which it reads when
+/// GTK and its processes start. Called first thing in `main`, while the process has one
+/// thread (setting the environment is only sound then). The web and network processes
+/// inherit the variable. A value the user set is left as it is.
+pub fn before_gtk() {
+    #[cfg(target_os = "linux")]
+    if from_env().dmabuf && std::env::var_os("WEBKIT_DISABLE_DMABUF_RENDERER").is_none() {
+        // SAFETY: called at the start of `main`, before any other thread exists (no GTK, no
+        // Tauri runtime, no worker yet), so nothing can read the environment concurrently.
+        unsafe { std::env::set_var("WEBKIT_DISABLE_DMABUF_RENDERER", "1") };
     }
 }
 
 /// Applies the levers to the main window's webview (on GTK's main thread, once the event loop
 /// runs). A failure leaves WebKit's defaults: the app works either way.
 pub fn tune(app: &App) {
-    let l = levers(std::env::var("TESTIMONY_WEBVIEW_TUNING").ok().as_deref());
+    let l = from_env();
     let Some(window) = app.get_webview_window("main") else { return };
     #[cfg(target_os = "linux")]
     let _ = window.with_webview(move |wv| {
         use webkit2gtk::{CacheModel, HardwareAccelerationPolicy, SettingsExt, WebContextExt, WebViewExt};
         let view = wv.inner();
-        if l.cache {
-            if let Some(ctx) = view.context() {
-                ctx.set_cache_model(CacheModel::DocumentViewer);
-            }
+        if l.cache && let Some(ctx) = view.context() {
+            ctx.set_cache_model(CacheModel::DocumentViewer);
         }
         if let Some(s) = WebViewExt::settings(&view) {
             if l.webgl {
@@ -68,10 +94,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_levers_unless_the_benchmark_says_otherwise() {
-        assert_eq!(levers(None), Levers { cache: true, webgl: true, accel: false });
-        assert_eq!(levers(Some("all")), Levers { cache: true, webgl: true, accel: true });
-        assert_eq!(levers(Some("none")), Levers { cache: false, webgl: false, accel: false });
-        assert_eq!(levers(Some("cache, accel")), Levers { cache: true, webgl: false, accel: true });
+    fn every_lever_unless_the_benchmark_says_otherwise() {
+        assert_eq!(levers(None), ALL);
+        assert_eq!(levers(Some("")), ALL);
+        assert_eq!(levers(Some("all")), ALL);
+        assert_eq!(levers(Some("none")), Levers { cache: false, webgl: false, accel: false, dmabuf: false });
+        assert_eq!(levers(Some("cache, accel")), Levers { cache: true, webgl: false, accel: true, dmabuf: false });
+        assert_eq!(levers(Some("dmabuf")), Levers { cache: false, webgl: false, accel: false, dmabuf: true });
     }
 }
