@@ -273,7 +273,7 @@ impl Archive {
     fn create_locked(dir: &Path, passphrase: &str, mut pg: Option<PgStore>, kdf: KdfParams, lock: File) -> Result<Archive> {
         let key = keys::random_data_key();
         let header = Header::seal_for(ARCHIVE_HEADER, &key, passphrase, kdf)?;
-        let mut conn = open_encrypted_db(&dir.join(DB_FILE), &key, true)?;
+        let mut conn = open_encrypted_db(&dir.join(DB_FILE), &key, true, header.page_hmac())?;
         drop(key);
         configure_db(&conn)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -341,7 +341,7 @@ impl Archive {
         }
         let lock = lock(dir)?;
         let key = header.unseal(passphrase)?;
-        let mut conn = open_encrypted_db(&db, &key, false)?;
+        let mut conn = open_encrypted_db(&db, &key, false, header.page_hmac())?;
         drop(key);
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))

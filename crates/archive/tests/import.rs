@@ -505,7 +505,7 @@ fn make_second_device(src: &Path, dst: &Path) {
     }
     let header = testimony_core::keys::Header::read(dst).unwrap();
     let key = header.unseal(VAULT_PASS).unwrap();
-    let conn = testimony_core::vault::open_encrypted_db(&dst.join("vault.db"), &key, false).unwrap();
+    let conn = testimony_core::vault::open_encrypted_db(&dst.join("vault.db"), &key, false, header.page_hmac()).unwrap();
     let sk = ed25519_dalek::SigningKey::generate(&mut rand::rngs::OsRng);
     conn.execute("UPDATE secrets SET value = ?1 WHERE key = 'device_signing_key'", [&sk.to_bytes()[..]]).unwrap();
     conn.execute("UPDATE meta SET value = ?1 WHERE key = 'device_id'", ["translator-laptop"]).unwrap();
@@ -683,7 +683,7 @@ fn postgres_holds_attachments_only_encrypted_and_the_directory_no_password() {
     // tables stay empty.
     let header = testimony_core::keys::Header::read_for(testimony_core::keys::ARCHIVE_HEADER, &dir).unwrap();
     let key = header.unseal(ARCHIVE_PASS).unwrap();
-    let conn = testimony_core::vault::open_encrypted_db(&dir.join("archive.db"), &key, false).unwrap();
+    let conn = testimony_core::vault::open_encrypted_db(&dir.join("archive.db"), &key, false, header.page_hmac()).unwrap();
     let meta: BTreeMap<String, String> =
         conn.prepare("SELECT key, value FROM meta").unwrap().query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
     assert_eq!(meta["backend"], "postgres");
@@ -1506,9 +1506,9 @@ fn make_delta_recording(vault: &Path, recording: &str) {
     let channels = v.recording(recording).unwrap().channels;
     let chunks: Vec<_> = v.chunks(recording).unwrap().map(Result::unwrap).collect();
     drop(v);
-    let key = testimony_core::keys::Header::read(vault).unwrap().unseal(VAULT_PASS).unwrap();
-    let c = rusqlite::Connection::open(vault.join("vault.db")).unwrap();
-    c.pragma_update(None, "key", format!("x'{}'", hex::encode(key.as_ref()))).unwrap();
+    let header = testimony_core::keys::Header::read(vault).unwrap();
+    let key = header.unseal(VAULT_PASS).unwrap();
+    let c = testimony_core::vault::open_encrypted_db(&vault.join("vault.db"), &key, false, header.page_hmac()).unwrap();
     for chunk in chunks {
         let data = ChunkFormat::Pcm16DeltaZstd.encode(&chunk.samples, channels).unwrap();
         c.execute("UPDATE audio_chunks SET data = ?3 WHERE recording_id = ?1 AND seq = ?2", rusqlite::params![recording, chunk.info.seq as i64, data]).unwrap();

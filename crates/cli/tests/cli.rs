@@ -434,10 +434,9 @@ fn tampered_audit_log_exits_8() {
     vault_with_interview(v);
     {
         // Someone who has the key edits the log directly, bypassing the append-only triggers.
-        let key = testimony_core::keys::Header::read(v).unwrap().unseal(PASS).unwrap();
-        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-        let c = rusqlite::Connection::open(v.join("vault.db")).unwrap();
-        c.pragma_update(None, "key", format!("x'{hex}'")).unwrap();
+        let header = testimony_core::keys::Header::read(v).unwrap();
+        let key = header.unseal(PASS).unwrap();
+        let c = testimony_core::vault::open_encrypted_db(&v.join("vault.db"), &key, false, header.page_hmac()).unwrap();
         c.execute_batch("DROP TRIGGER audit_log_no_update; UPDATE audit_log SET actor = 'someone else' WHERE seq = 1;").unwrap();
     }
     let r = fails(v, Some(PASS), &["audit", "verify"], 8);

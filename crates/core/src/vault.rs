@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 use crate::codebook::Codebook;
 use crate::error::{Error, Result};
-use crate::keys::{self, DataKey, Header, KdfParams};
+use crate::keys::{self, DataKey, Header, KdfParams, PageHmac};
 use crate::schema;
 
 pub const DB_FILE: &str = "vault.db";
@@ -38,6 +38,8 @@ pub struct Vault {
     // this database (audio.rs); SQLCipher holds the same key for as long as `conn` is open.
     key: DataKey,
     keying: Keying,
+    /// How this vault's pages are authenticated (from its header), for further connections.
+    hmac: PageHmac,
 }
 
 impl std::fmt::Debug for Vault {
@@ -96,8 +98,8 @@ enum Keying {
     PlaintextForBench,
 }
 
-/// Opens the SQLCipher file with the raw key. `create` allows a new file.
-fn open_db(path: &Path, key: &DataKey, create: bool, keying: Keying) -> Result<Connection> {
+/// Opens the SQLCipher file with the raw key and its page MAC. `create` allows a new file.
+fn open_db(path: &Path, key: &DataKey, create: bool, keying: Keying, hmac: PageHmac) -> Result<Connection> {
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if create {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
@@ -118,14 +120,18 @@ fn open_db(path: &Path, key: &DataKey, create: bool, keying: Keying) -> Result<C
     if rc != rusqlite::ffi::SQLITE_OK {
         return Err(Error::Corrupt("the database refused the key".into()));
     }
+    // Must come after the key and before the first read. SHA-512 is SQLCipher's default.
+    if hmac == PageHmac::Sha256 {
+        conn.execute_batch("PRAGMA cipher_hmac_algorithm = HMAC_SHA256;")?;
+    }
     Ok(conn)
 }
 
 /// Opens (or with `create`, makes) a SQLCipher database keyed with `key` and configured as the
 /// vault's is (WAL, synchronous=FULL, secure_delete, temp store in memory). For other stores
 /// built on the same design, such as the archive. The caller checks the key with a first read.
-pub fn open_encrypted_db(path: &Path, key: &DataKey, create: bool) -> Result<Connection> {
-    let conn = open_db(path, key, create, Keying::Encrypted)?;
+pub fn open_encrypted_db(path: &Path, key: &DataKey, create: bool, hmac: PageHmac) -> Result<Connection> {
+    let conn = open_db(path, key, create, Keying::Encrypted, hmac)?;
     Ok(conn)
 }
 
@@ -179,7 +185,8 @@ impl Vault {
         let lock = lock(dir)?;
         let key = keys::random_data_key();
         let header = Header::seal(&key, passphrase, opts.kdf)?;
-        let mut conn = open_db(&dir.join(DB_FILE), &key, true, keying)?;
+        let hmac = header.page_hmac();
+        let mut conn = open_db(&dir.join(DB_FILE), &key, true, keying, hmac)?;
         configure(&conn)?;
         schema::migrations().to_latest(&mut conn)?;
         restrict_permissions(dir)?;
@@ -212,6 +219,7 @@ impl Vault {
             codebooks: RefCell::new(HashMap::new()),
             key,
             keying,
+            hmac,
         };
         v.ensure_codebook(&Codebook::default_codebook())?;
         Ok(v)
@@ -232,7 +240,8 @@ impl Vault {
             return Err(Error::NotAVault { path: dir.to_path_buf(), reason: "vault.lock is missing".into() });
         };
         let key = header.unseal(passphrase)?;
-        let mut conn = open_db(&db_path, &key, false, keying)?;
+        let hmac = header.page_hmac();
+        let mut conn = open_db(&db_path, &key, false, keying, hmac)?;
         // First real read: with the right key, failure here means damage, not a bad passphrase.
         let version = match schema_version(&conn).and_then(|v| {
             conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
@@ -260,7 +269,7 @@ impl Vault {
         };
         let device_id = get("device_id")?;
         let actor = get("interviewer")?;
-        let mut v = Vault { conn, dir: dir.to_path_buf(), _lock: lock_file, device_id, actor, codebooks: RefCell::new(HashMap::new()), key, keying };
+        let mut v = Vault { conn, dir: dir.to_path_buf(), _lock: lock_file, device_id, actor, codebooks: RefCell::new(HashMap::new()), key, keying, hmac };
         v.ensure_codebook(&Codebook::default_codebook())?;
         // A recording the last process never stopped (it crashed or lost power) is stopped
         // now, with the chunks that were committed.
@@ -292,7 +301,8 @@ impl Vault {
         let _lock = lock(dir)?;
         let key = header.unseal(old)?;
         let params = header.kdf.params;
-        let fresh = Header::seal(&key, new, KdfParams { memory_kib: params.memory_kib.max(keys::MIN_MEMORY_KIB), ..params })?;
+        // Same format: the database's pages keep the MAC they were written with.
+        let fresh = Header::seal_format(keys::VAULT_HEADER, &key, new, KdfParams { memory_kib: params.memory_kib.max(keys::MIN_MEMORY_KIB), ..params }, header.format)?;
         // Prove the new header really unwraps the same key before replacing the old one.
         if *fresh.unseal(new)? != *key {
             return Err(Error::Corrupt("re-wrapped key does not match".into()));
@@ -381,7 +391,7 @@ impl Vault {
     /// on the vault's lock (the lock is held while either is open). For a writer that runs on
     /// its own thread, such as a recording's chunk writer.
     pub(crate) fn second_connection(&self) -> Result<(Connection, File)> {
-        let conn = open_db(&self.dir.join(DB_FILE), &self.key, false, self.keying)?;
+        let conn = open_db(&self.dir.join(DB_FILE), &self.key, false, self.keying, self.hmac)?;
         configure(&conn)?;
         if schema_version(&conn)? != schema::LATEST {
             return Err(Error::Corrupt("the database schema changed while the vault was open".into()));

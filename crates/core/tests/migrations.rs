@@ -5,16 +5,17 @@ mod common;
 use common::*;
 use rusqlite::{Connection, params};
 use testimony_core::codebook::Codebook;
-use testimony_core::keys::{Header, KdfParams, random_data_key};
+use testimony_core::keys::{Header, KdfParams, VAULT_HEADER, random_data_key};
 use testimony_core::schema::{LATEST, migrations};
 use testimony_core::Vault;
 
 /// Builds a vault directory whose database stops at schema `version`, with data written the
-/// way that version stored it.
+/// way that version stored it: header format 1, SQLCipher's default page MAC (HMAC-SHA512), as
+/// every vault was before header format 2.
 fn vault_at_version(dir: &std::path::Path, version: usize) {
     std::fs::create_dir_all(dir).unwrap();
     let key = random_data_key();
-    Header::seal(&key, PASS, KdfParams::default()).unwrap().write_atomic(dir).unwrap();
+    Header::seal_format(VAULT_HEADER, &key, PASS, KdfParams::default(), 1).unwrap().write_atomic(dir).unwrap();
     std::fs::write(dir.join("vault.lock"), b"").unwrap();
     let mut conn = Connection::open(dir.join("vault.db")).unwrap();
     conn.pragma_update(None, "key", format!("x'{}'", hex::encode(key.as_ref()))).unwrap();
@@ -157,4 +158,28 @@ fn delta_recordings_of_a_vault_from_before_are_still_read() {
     v.export_wav(&new.meta.id, &mut new_wav).unwrap();
     assert_eq!(new_wav, want);
     assert_eq!(v.recording("r1").unwrap().format, audio::DELTA_FORMAT);
+}
+
+/// A vault of header format 1 (pages authenticated with HMAC-SHA512, as before format 2) opens,
+/// takes writes, and keeps format 1 and its page MAC through a passphrase change.
+#[test]
+fn a_format_1_vault_keeps_its_page_mac() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("v");
+    vault_at_version(&dir, LATEST as usize);
+    let mut v = Vault::open(&dir, PASS).unwrap();
+    let w = v.add_witness(testimony_core::model::WitnessProfile::default(), None).unwrap();
+    drop(v);
+    let new_pass = "a different and long passphrase";
+    Vault::change_passphrase(&dir, PASS, new_pass).unwrap();
+    assert_eq!(Header::read(&dir).unwrap().format, 1);
+    let v = Vault::open(&dir, new_pass).unwrap();
+    assert!(v.witnesses().unwrap().iter().any(|x| x.meta.id == w.meta.id));
+    drop(v);
+    // Still SQLCipher's default MAC: a plain keyed connection reads it.
+    let key = Header::read(&dir).unwrap().unseal(new_pass).unwrap();
+    let conn = Connection::open(dir.join("vault.db")).unwrap();
+    conn.pragma_update(None, "key", format!("x'{}'", hex::encode(key.as_ref()))).unwrap();
+    let n: i64 = conn.query_row("SELECT count(*) FROM witnesses", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 2);
 }

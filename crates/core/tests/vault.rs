@@ -123,7 +123,8 @@ fn newer_versions_are_refused_and_unchanged() {
     raw_conn(&dir, PASS).pragma_update(None, "user_version", testimony_core::schema::LATEST as i64).unwrap();
     // Newer header format.
     let header = std::fs::read_to_string(dir.join("vault.json")).unwrap();
-    std::fs::write(dir.join("vault.json"), header.replace("\"format\": 1", "\"format\": 7")).unwrap();
+    assert!(header.contains("\"format\": 2"), "{header}");
+    std::fs::write(dir.join("vault.json"), header.replace("\"format\": 2", "\"format\": 7")).unwrap();
     let before = snapshot(&dir);
     assert!(matches!(Vault::open(&dir, PASS), Err(Error::NewerVersion { found: 7, .. })));
     assert_eq!(snapshot(&dir), before);
@@ -342,4 +343,36 @@ fn witness_codes_keep_counting_past_9999() {
     let b = v.add_witness(WitnessProfile::default(), None).unwrap();
     assert_eq!(a.code, format!("W-{year}-10000"));
     assert_eq!(b.code, format!("W-{year}-10001"), "10000 sorts before 9999 as text; numbering must not");
+}
+
+/// Opens the database file as SQLCipher would with the right key and the given page MAC, and
+/// reads from it.
+fn reads_with_page_mac(dir: &std::path::Path, sha256: bool) -> bool {
+    let key = testimony_core::keys::Header::read(dir).unwrap().unseal(PASS).unwrap();
+    let c = rusqlite::Connection::open(dir.join("vault.db")).unwrap();
+    c.pragma_update(None, "key", format!("x'{}'", hex::encode(key.as_ref()))).unwrap();
+    if sha256 {
+        c.execute_batch("PRAGMA cipher_hmac_algorithm = HMAC_SHA256;").unwrap();
+    }
+    c.query_row("SELECT count(*) FROM interviews", [], |r| r.get::<_, i64>(0)).is_ok()
+}
+
+#[test]
+fn new_vaults_authenticate_their_pages_with_hmac_sha256_and_keep_it_through_a_passphrase_change() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("v");
+    let mut v = new_vault(&dir);
+    interview_with_answer(&mut v, "page mac");
+    drop(v);
+    let header = testimony_core::keys::Header::read(&dir).unwrap();
+    assert_eq!(header.format, 2);
+    assert_eq!(header.page_hmac(), testimony_core::keys::PageHmac::Sha256);
+    // The file really is HMAC-SHA256: SQLCipher's default (SHA-512) cannot read it.
+    assert!(reads_with_page_mac(&dir, true));
+    assert!(!reads_with_page_mac(&dir, false));
+    let new_pass = "a different and long passphrase";
+    Vault::change_passphrase(&dir, PASS, new_pass).unwrap();
+    assert_eq!(testimony_core::keys::Header::read(&dir).unwrap().format, 2);
+    let v = Vault::open(&dir, new_pass).unwrap();
+    assert_eq!(v.interviews(None, None).unwrap().len(), 1);
 }

@@ -27,10 +27,9 @@ pub fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 /// What someone holding the passphrase (and so the key) can do to the file directly: used to
 /// simulate tampering and old schema versions.
 pub fn raw_conn(dir: &Path, pass: &str) -> Connection {
-    let key = Header::read(dir).unwrap().unseal(pass).unwrap();
-    let conn = Connection::open(dir.join("vault.db")).unwrap();
-    conn.pragma_update(None, "key", format!("x'{}'", hex::encode(key.as_ref()))).unwrap();
-    conn
+    let header = Header::read(dir).unwrap();
+    let key = header.unseal(pass).unwrap();
+    testimony_core::vault::open_encrypted_db(&dir.join("vault.db"), &key, false, header.page_hmac()).unwrap()
 }
 
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
