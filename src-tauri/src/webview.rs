@@ -4,8 +4,8 @@
 //! CSP, the capabilities or what the page may load.
 //!
 //! `TESTIMONY_WEBVIEW_TUNING` (benchmark only: `ui/tests/e2e/bench.mjs` compares settings in one
-//! build): unset or `all` applies every lever (`cache`, `webgl`, `accel`, `dmabuf`); `none`
-//! applies none; otherwise a comma-separated list of them. Any value only ever turns memory
+//! build): unset applies the default levers (`cache`, `webgl`); `all` every lever (`cache`,
+//! `webgl`, `accel`, `dmabuf`); `none` none; otherwise a comma-separated list of them. Any value only ever turns memory
 //! levers off or on, never anything that protects the vault.
 
 use tauri::{App, Manager};
@@ -36,10 +36,17 @@ struct Levers {
 }
 
 const ALL: Levers = Levers { cache: true, webgl: true, accel: true, dmabuf: true };
+/// GPU compositing stays on by default (`accel` and `dmabuf` off): with it off, the clean-clone
+/// CI run of 2026-12-06 failed once in the real-app demo test (a WebDriver click on "open" in
+/// the interview list did not bring up the form within 30 s; the same test passed 3 of 3 alone
+/// and in the helper's runs). Until that is understood, the 90 MiB saving (303 -> 213 MiB,
+/// docs/performance.md) waits.
+const DEFAULT: Levers = Levers { cache: true, webgl: true, accel: false, dmabuf: false };
 
 fn levers(setting: Option<&str>) -> Levers {
     match setting.map(str::trim) {
-        None | Some("") | Some("all") => ALL,
+        None | Some("") => DEFAULT,
+        Some("all") => ALL,
         Some(list) => {
             let on = |name: &str| list.split(',').any(|x| x.trim() == name);
             Levers { cache: on("cache"), webgl: on("webgl"), accel: on("accel"), dmabuf: on("dmabuf") }
@@ -94,9 +101,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_lever_unless_the_benchmark_says_otherwise() {
-        assert_eq!(levers(None), ALL);
-        assert_eq!(levers(Some("")), ALL);
+    fn default_levers_unless_the_benchmark_says_otherwise() {
+        assert_eq!(levers(None), DEFAULT);
+        assert_eq!(levers(Some("")), DEFAULT);
+        assert!(!DEFAULT.accel && !DEFAULT.dmabuf && DEFAULT.cache && DEFAULT.webgl);
         assert_eq!(levers(Some("all")), ALL);
         assert_eq!(levers(Some("none")), Levers { cache: false, webgl: false, accel: false, dmabuf: false });
         assert_eq!(levers(Some("cache, accel")), Levers { cache: true, webgl: false, accel: true, dmabuf: false });
