@@ -4,8 +4,8 @@
 //! CSP, the capabilities or what the page may load.
 //!
 //! `TESTIMONY_WEBVIEW_TUNING` (benchmark only: `ui/tests/e2e/bench.mjs` compares settings in one
-//! build): unset applies the default levers (`cache`, `webgl`); `all` every lever (`cache`,
-//! `webgl`, `accel`, `dmabuf`); `none` none; otherwise a comma-separated list of them. Any value only ever turns memory
+//! build): unset or `all` applies every lever (`cache`, `webgl`, `accel`, `dmabuf`); `none`
+//! none; otherwise a comma-separated list of them. Any value only ever turns memory
 //! levers off or on, never anything that protects the vault.
 
 use tauri::{App, Manager};
@@ -36,12 +36,14 @@ struct Levers {
 }
 
 const ALL: Levers = Levers { cache: true, webgl: true, accel: true, dmabuf: true };
-/// GPU compositing stays on by default (`accel` and `dmabuf` off): with it off, the clean-clone
-/// CI run of 2026-12-06 failed once in the real-app demo test (a WebDriver click on "open" in
-/// the interview list did not bring up the form within 30 s; the same test passed 3 of 3 alone
-/// and in the helper's runs). Until that is understood, the 90 MiB saving (303 -> 213 MiB,
-/// docs/performance.md) waits.
-const DEFAULT: Levers = Levers { cache: true, webgl: true, accel: false, dmabuf: false };
+/// Every lever is on by default: pages are composited on the CPU. Besides the memory (303 ->
+/// 213 MiB idle, docs/performance.md), this keeps WebKit's threaded compositor off Mesa's
+/// software GL, where it crashed the web process once in a CI run (2026-12-06: a general
+/// protection fault in swrast_dri.so on the "ThreadedCompositor" thread, in the transcription
+/// e2e test). GPU compositing was the default for part of that day, after the real-app demo
+/// test failed once with it off; that failure was the test clicking "open" while the list
+/// was still re-rendering after a filter change, and the test now waits for the list.
+const DEFAULT: Levers = ALL;
 
 fn levers(setting: Option<&str>) -> Levers {
     match setting.map(str::trim) {
@@ -104,7 +106,7 @@ mod tests {
     fn default_levers_unless_the_benchmark_says_otherwise() {
         assert_eq!(levers(None), DEFAULT);
         assert_eq!(levers(Some("")), DEFAULT);
-        assert!(!DEFAULT.accel && !DEFAULT.dmabuf && DEFAULT.cache && DEFAULT.webgl);
+        assert!(DEFAULT.accel && DEFAULT.dmabuf && DEFAULT.cache && DEFAULT.webgl);
         assert_eq!(levers(Some("all")), ALL);
         assert_eq!(levers(Some("none")), Levers { cache: false, webgl: false, accel: false, dmabuf: false });
         assert_eq!(levers(Some("cache, accel")), Levers { cache: true, webgl: false, accel: true, dmabuf: false });

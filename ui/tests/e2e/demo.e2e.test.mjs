@@ -36,20 +36,36 @@ test('the app opens the demo vault made by the CLI', { timeout: 180_000 }, async
   await d.type(tid('unlock-passphrase'), PASS);
   await d.click(tid('unlock-button'));
   await d.wait(tid('interview-table'), { timeout: 60_000 });
-  assert.equal((await d.findAll(`${tid('interview-table')} tbody tr`)).length, 24);
+  const rows = async () => (await d.findAll(`${tid('interview-table')} tbody tr`)).length;
+  // The list re-renders after each change (the search after a 250 ms pause); every step waits
+  // until it shows what that change asked for, so no click lands on a row being replaced.
+  const settles = async (ok, what) => {
+    const end = Date.now() + 15_000;
+    let n;
+    while (!ok((n = await rows()))) {
+      if (Date.now() > end) throw new Error(`the interview list did not show ${what} (rows: ${n})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return n;
+  };
+  assert.equal(await rows(), 24);
   await shot('demo-list-ko');
   // Hangul search through the vault's full-text index.
   await d.type(tid('search'), '교화소');
   await d.wait(`${tid('interview-table')} .snippet`, { text: '교화소' });
-  const hits = (await d.findAll(`${tid('interview-table')} tbody tr`)).length;
+  const hits = await rows();
   assert.ok(hits > 0 && hits < 24, `search narrowed the list (${hits})`);
-  // Status filter.
+  // A blank search shows every interview again.
   await d.type(tid('search'), ' ');
+  await d.wait(`${tid('interview-table')} .snippet`, { gone: true });
+  await settles((n) => n === 24, 'all 24 interviews after the search was cleared');
+  // Status filter.
   await d.click(`${tid('filter-status')} option[value=reviewed]`);
-  const reviewed = (await d.findAll(`${tid('interview-table')} tbody tr`)).length;
-  assert.ok(reviewed < 24);
+  const reviewed = await settles((n) => n < 24, 'fewer interviews when filtered to "reviewed"');
+  assert.ok(reviewed > 0, 'the demo vault has reviewed interviews');
   // An interview opens with its answers; switch to English.
   await d.click(`${tid('filter-status')} option[value=""]`);
+  await settles((n) => n === 24, 'all 24 interviews again');
   await d.click(tid('open-interview'));
   await d.wait(tid('field-ctx_setting'), { timeout: 30_000 });
   await d.click('header .lang-switch button[lang=en]');

@@ -1,5 +1,7 @@
 // Starts tauri-driver (which starts the app through WebKitWebDriver) with a given environment.
 import { execFileSync, spawn } from 'node:child_process';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Driver } from './webdriver.mjs';
@@ -10,6 +12,10 @@ const targetDir = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGE
 export const APP = process.env.TESTIMONY_APP_BIN ?? join(targetDir, 'debug/testimony-app');
 export const CLI = process.env.TESTIMONY_CLI_BIN ?? join(targetDir, 'debug/testimony');
 export const SHOTS = process.env.TESTIMONY_SCREENSHOTS ?? join(repo, 'docs/screenshots');
+// Where tauri-driver's output (WebKitWebDriver's and the app's stderr) is kept, one file per
+// session, so a failure in CI can be read afterwards; the app logs no interview content.
+const LOGS = process.env.TESTIMONY_E2E_LOGS ?? null;
+let sessions = 0;
 
 const appPids = () =>
   new Set(execFileSync('sh', ['-c', 'pgrep -x testimony-app || true']).toString().split(/\s+/).filter(Boolean).map(Number));
@@ -22,24 +28,50 @@ const alive = (pid) => {
   }
 };
 
+// A port nothing listens on now (the OS picks it), for tauri-driver and WebKitWebDriver.
+const freePort = () =>
+  new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+
 export async function startApp(env) {
   const before = appPids();
-  const port = 4444 + Math.floor(Math.random() * 1000);
-  const proc = spawn('tauri-driver', ['--port', String(port), '--native-port', String(port + 1000)], {
+  const port = await freePort();
+  const nativePort = await freePort();
+  const proc = spawn('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
-  proc.stderr.on('data', (c) => { stderr += c; });
+  let exited = null;
+  proc.on('exit', (code, signal) => { exited = signal ?? code; });
+  const logFile = LOGS && join(LOGS, `${new Date().toISOString().replace(/[:.]/g, '-')}-${process.pid}-${++sessions}.log`);
+  if (logFile) mkdirSync(LOGS, { recursive: true });
+  proc.stderr.on('data', (c) => {
+    stderr += c;
+    if (logFile) appendFileSync(logFile, c);
+  });
   const d = new Driver(`http://127.0.0.1:${port}`);
-  for (let i = 0; ; i++) {
+  // A lost session (the page crashed or hung) says what the processes printed last.
+  d.diagnostics = () => `\n--- tauri-driver/WebKitWebDriver/app stderr (last 3000 chars) ---\n${stderr.slice(-3000)}`;
+  // tauri-driver and WebKitWebDriver take a moment to listen, longer on a busy machine (CI
+  // runs this right after building the app).
+  const deadline = Date.now() + 60_000;
+  for (;;) {
     try {
       await d.start(APP);
       break;
     } catch (e) {
-      if (i > 50) {
+      if (exited !== null || Date.now() > deadline) {
         proc.kill();
-        throw new Error(`tauri-driver did not start a session: ${e.message}\n${stderr.slice(-2000)}`);
+        const why = exited !== null ? `tauri-driver exited (${exited})` : 'no session within 60 s';
+        throw new Error(`tauri-driver did not start a session (${why}): ${e.message}${d.diagnostics()}`);
       }
       await new Promise((r) => setTimeout(r, 200));
     }

@@ -6,6 +6,8 @@ export class Driver {
   constructor(base) {
     this.base = base;
     this.session = null;
+    /** Set by the harness: what to add to the error when the session is lost. */
+    this.diagnostics = null;
   }
   async req(method, path, body) {
     const res = await fetch(`${this.base}${path}`, {
@@ -15,7 +17,8 @@ export class Driver {
     });
     const json = await res.json().catch(() => ({}));
     if (!res.ok) {
-      const e = new Error(`${method} ${path}: ${json.value?.error ?? res.status} ${json.value?.message ?? ''}`);
+      const lost = json.value?.error === 'invalid session id' && this.diagnostics ? this.diagnostics() : '';
+      const e = new Error(`${method} ${path}: ${json.value?.error ?? res.status} ${json.value?.message ?? ''}${lost}`);
       e.wd = json.value?.error;
       throw e;
     }
