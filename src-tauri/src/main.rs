@@ -331,6 +331,43 @@ fn panic_lock(app: &AppHandle) {
     });
 }
 
+// ---- a crashed page ----------------------------------------------------------------------------
+
+/// If WebKit's web content process dies (a crash, or killed for memory), the window would stay
+/// blank with the vault still open behind it. Instead the vault is locked (as by the panic
+/// button: a recording is stopped with its audio kept, a transcription keeps its finished
+/// windows) and the page is loaded again, which then shows the unlock screen. Only what the
+/// UI had not yet handed to the core (typing within autosave's pause) is lost with the page.
+fn lock_when_the_page_crashes(app: &tauri::App) {
+    #[cfg(target_os = "linux")]
+    if let Some(window) = app.get_webview_window("main") {
+        let handle = app.handle().clone();
+        let _ = window.with_webview(move |wv| {
+            use webkit2gtk::{WebProcessTerminationReason as Reason, WebViewExt};
+            wv.inner().connect_web_process_terminated(move |_view, reason| {
+                if !matches!(reason, Reason::Crashed | Reason::ExceededMemoryLimit) {
+                    return;
+                }
+                let w = handle.state::<Worker>().inner().clone();
+                w.export_cancel.store(true, Ordering::SeqCst);
+                let handle = handle.clone();
+                // Off GTK's main thread: the vault thread may take a moment to stop a job.
+                std::thread::spawn(move || {
+                    let _ = w.call(|s| {
+                        s.lock();
+                        Ok(())
+                    });
+                    if let Some(window) = handle.get_webview_window("main") {
+                        let _ = window.with_webview(|wv| wv.inner().reload());
+                    }
+                });
+            });
+        });
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = app;
+}
+
 // ---- closing the window -----------------------------------------------------------------------
 
 /// The UI calls this once it has saved what was waiting (see `on_window_event` below): the
@@ -476,6 +513,11 @@ fn export_cancel(w: State<'_, Worker>) {
 }
 
 fn main() {
+    // No core dump of this process or of WebKit's processes (they hold the key and the page):
+    // first, so that it covers everything that follows.
+    testimony_core::process::no_core_dumps();
+    // Panic messages say where, never what (the payload could quote testimony).
+    testimony_core::process::quiet_panics("testimony-app");
     // WebKitGTK's memory levers that are environment variables: before any thread or GTK starts.
     webview::before_gtk();
     let env_vault = std::env::var_os("TESTIMONY_VAULT").filter(|v| !v.is_empty()).map(PathBuf::from);
@@ -500,6 +542,7 @@ fn main() {
             let global_panic = register_panic_shortcut(app);
             app.manage(AppPaths { settings: settings_path, models, demo, global_panic });
             webview::tune(app);
+            lock_when_the_page_crashes(app);
             Ok(())
         })
         .manage(Closing::default())

@@ -352,12 +352,10 @@ fn open(cli: &Cli) -> Result<Vault, Error> {
 }
 
 fn main() -> ExitCode {
-    // A panic message could quote whatever the failing code was handling; print only where it
-    // happened, never the payload, so that no testimony reaches a terminal log or bug report.
-    std::panic::set_hook(Box::new(|info| {
-        let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
-        eprintln!("testimony: internal error at {at}; nothing after the last saved change was written");
-    }));
+    // No core dump: it would hold the key and whatever the command was reading.
+    testimony_core::process::no_core_dumps();
+    // A panic message could quote what the failing code was handling: only where it happened.
+    testimony_core::process::quiet_panics("testimony");
     let cli = Cli::parse();
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,

@@ -11,6 +11,7 @@ pub mod form;
 pub mod keys;
 pub mod model;
 pub mod partial_date;
+pub mod process;
 pub mod reason;
 mod records;
 pub mod schema;

@@ -80,6 +80,8 @@ export async function startApp(env) {
   const ours = [...appPids()].filter((p) => !before.has(p));
   return {
     d,
+    /** The app's process id (undefined if it could not be told apart). */
+    pid: ours.length === 1 ? ours[0] : undefined,
     async stop() {
       await d.quit();
       for (let i = 0; i < 50 && ours.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
