@@ -12,8 +12,8 @@ const targetDir = process.env.CARGO_TARGET_DIR ? resolve(process.env.CARGO_TARGE
 export const APP = process.env.TESTIMONY_APP_BIN ?? join(targetDir, 'debug/testimony-app');
 export const CLI = process.env.TESTIMONY_CLI_BIN ?? join(targetDir, 'debug/testimony');
 export const SHOTS = process.env.TESTIMONY_SCREENSHOTS ?? join(repo, 'docs/screenshots');
-// Where tauri-driver's output (WebKitWebDriver's and the app's stderr) is kept, one file per
-// session, so a failure in CI can be read afterwards; the app logs no interview content.
+// Where tauri-driver's stderr (with WebKitWebDriver's) is kept, one file per session, so a
+// failure in CI can be read afterwards. The app's own stderr does not come through this way.
 const LOGS = process.env.TESTIMONY_E2E_LOGS ?? null;
 let sessions = 0;
 
@@ -59,7 +59,7 @@ export async function startApp(env) {
   });
   const d = new Driver(`http://127.0.0.1:${port}`);
   // A lost session (the page crashed or hung) says what the processes printed last.
-  d.diagnostics = () => `\n--- tauri-driver/WebKitWebDriver/app stderr (last 3000 chars) ---\n${stderr.slice(-3000)}`;
+  d.diagnostics = () => `\n--- tauri-driver/WebKitWebDriver stderr (last 3000 chars) ---\n${stderr.slice(-3000)}`;
   // tauri-driver and WebKitWebDriver take a moment to listen, longer on a busy machine (CI
   // runs this right after building the app).
   const deadline = Date.now() + 60_000;
