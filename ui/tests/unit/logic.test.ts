@@ -194,7 +194,7 @@ describe('error messages', () => {
     const day = { code: 'invalid_answer', detail: null, reason: { code: 'date_no_such_day' } };
     expect(errorText('ko', day)).toBe('올바른 답변이 아닙니다. (날짜가 아닙니다. 그 달에는 그런 날이 없습니다.)');
     const consent = { code: 'invalid', detail: null, reason: { code: 'transcribe_needs_audio' } };
-    expect(errorText('ko', consent)).toBe('입력을 확인하십시오. (전사에 동의하려면 녹음에도 동의해야 합니다.)');
+    expect(errorText('ko', consent)).toBe('입력을 확인하십시오. (녹취에 동의하려면 녹음에도 동의해야 합니다.)');
     // Refusals of the form, search and transcript review: statuses and speakers are named.
     const status = { code: 'not_allowed', detail: null, reason: { code: 'status_transition', params: { from: 'draft', to: 'reviewed' } } };
     expect(errorText('en', status)).toBe('Not allowed. (An interview with status “Draft” cannot become “Reviewed”.)');
