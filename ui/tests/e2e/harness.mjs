@@ -2,7 +2,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Driver } from './webdriver.mjs';
 
@@ -17,8 +17,15 @@ export const SHOTS = process.env.TESTIMONY_SCREENSHOTS ?? join(repo, 'docs/scree
 const LOGS = process.env.TESTIMONY_E2E_LOGS ?? null;
 let sessions = 0;
 
-const appPids = () =>
-  new Set(execFileSync('sh', ['-c', 'pgrep -x testimony-app || true']).toString().split(/\s+/).filter(Boolean).map(Number));
+// Processes named like the binary (the kernel keeps the first 15 characters of a name).
+const appPids = (bin) =>
+  new Set(
+    execFileSync('sh', ['-c', 'pgrep -x "$1" || true', 'sh', basename(bin).slice(0, 15)])
+      .toString()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number),
+  );
 const alive = (pid) => {
   try {
     process.kill(pid, 0);
@@ -40,8 +47,9 @@ const freePort = () =>
     });
   });
 
-export async function startApp(env) {
-  const before = appPids();
+/** Starts `bin` (the app unless told otherwise, e.g. the benchmark's blank window) with `env`. */
+export async function startApp(env, bin = APP) {
+  const before = appPids(bin);
   const port = await freePort();
   const nativePort = await freePort();
   const proc = spawn('tauri-driver', ['--port', String(port), '--native-port', String(nativePort)], {
@@ -65,7 +73,7 @@ export async function startApp(env) {
   const deadline = Date.now() + 60_000;
   for (;;) {
     try {
-      await d.start(APP);
+      await d.start(bin);
       break;
     } catch (e) {
       if (exited !== null || Date.now() > deadline) {
@@ -77,7 +85,7 @@ export async function startApp(env) {
     }
   }
   // The app process this session started (WebKitWebDriver starts it).
-  const ours = [...appPids()].filter((p) => !before.has(p));
+  const ours = [...appPids(bin)].filter((p) => !before.has(p));
   return {
     d,
     /** The app's process id (undefined if it could not be told apart). */
@@ -86,7 +94,7 @@ export async function startApp(env) {
       await d.quit();
       for (let i = 0; i < 50 && ours.some(alive); i++) await new Promise((r) => setTimeout(r, 100));
       for (const pid of ours.filter(alive)) {
-        console.error(`testimony-app ${pid} was still running after the session ended; stopping it`);
+        console.error(`${basename(bin)} ${pid} was still running after the session ended; stopping it`);
         process.kill(pid);
       }
       proc.kill();
