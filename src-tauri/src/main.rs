@@ -82,12 +82,28 @@ async fn unlock(w: State<'_, Worker>, passphrase: String) -> Res<()> {
 /// progress is cancelled first, so that the lock does not wait for it.
 #[tauri::command(rename_all = "snake_case")]
 async fn lock(w: State<'_, Worker>) -> Res<()> {
+    lock_vault(&w).await
+}
+
+/// The lock for commands (async). An export in progress holds the vault thread: it is
+/// cancelled first so that the lock is not held up.
+async fn lock_vault(w: &Worker) -> Res<()> {
     w.export_cancel.store(true, Ordering::SeqCst);
-    on_vault(&w, |s| {
+    on_vault(w, |s| {
         s.lock();
         Ok(())
     })
     .await
+}
+
+/// The same lock from a plain thread (the crashed-page handler, the app's exit): waits until
+/// the vault thread has locked.
+fn lock_vault_blocking(w: &Worker) {
+    w.export_cancel.store(true, Ordering::SeqCst);
+    let _ = w.call(|s| {
+        s.lock();
+        Ok(())
+    });
 }
 
 /// Sent by the UI while the interviewer is active; answers whether the vault is still open.
@@ -349,14 +365,10 @@ fn lock_when_the_page_crashes(app: &tauri::App) {
                     return;
                 }
                 let w = handle.state::<Worker>().inner().clone();
-                w.export_cancel.store(true, Ordering::SeqCst);
                 let handle = handle.clone();
                 // Off GTK's main thread: the vault thread may take a moment to stop a job.
                 std::thread::spawn(move || {
-                    let _ = w.call(|s| {
-                        s.lock();
-                        Ok(())
-                    });
+                    lock_vault_blocking(&w);
                     if let Some(window) = handle.get_webview_window("main") {
                         let _ = window.with_webview(|wv| wv.inner().reload());
                     }
@@ -374,12 +386,7 @@ fn lock_when_the_page_crashes(app: &tauri::App) {
 /// vault is locked and the window goes.
 #[tauri::command(rename_all = "snake_case")]
 async fn close_window(w: State<'_, Worker>, window: tauri::WebviewWindow) -> Res<()> {
-    w.export_cancel.store(true, Ordering::SeqCst);
-    let _ = on_vault(&w, |s| {
-        s.lock();
-        Ok(())
-    })
-    .await;
+    let _ = lock_vault(&w).await;
     window.destroy().map_err(|_| AppError::code("internal"))
 }
 
@@ -628,12 +635,7 @@ fn main() {
             // However the app ends (last window gone, a signal Tauri handles), a recording in
             // progress is stopped and the vault closed before the process exits.
             if let tauri::RunEvent::Exit = event {
-                let w = app.state::<Worker>().inner().clone();
-                w.export_cancel.store(true, Ordering::SeqCst);
-                let _ = w.call(|s| {
-                    s.lock();
-                    Ok(())
-                });
+                lock_vault_blocking(app.state::<Worker>().inner());
             }
         });
 }
