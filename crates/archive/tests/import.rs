@@ -1435,7 +1435,7 @@ fn run_import_child(vault: &Path, bundle: &Path, kill_after: Option<std::time::D
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     // libtest prints "test return_import_child ... " before the child's own output, on the
     // same line.
-    while let Some(l) = lines.next() {
+    for l in lines.by_ref() {
         if l.unwrap().ends_with("ready") {
             break;
         }

@@ -297,7 +297,7 @@ impl SampleSource for VaultSource<'_> {
     }
     fn seek_frame(&mut self, frame: u64) -> testimony_transcribe::Result<bool> {
         // Only to a frame on the ms grid, so that no sample is skipped or read twice.
-        if (frame * 1000) % self.rate as u64 != 0 {
+        if !(frame * 1000).is_multiple_of(self.rate as u64) {
             return Ok(false);
         }
         self.pos_ms = frame * 1000 / self.rate as u64;

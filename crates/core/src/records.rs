@@ -34,15 +34,15 @@ fn current_year() -> i64 {
 
 fn check_profile(p: &WitnessProfile) -> Result<()> {
     let bad = |m: String| Err(Error::Invalid(m));
-    if let Some(g) = &p.gender {
-        if !GENDERS.contains(&g.as_str()) {
-            return bad(format!("gender must be one of {}", GENDERS.join(", ")));
-        }
+    if let Some(g) = &p.gender
+        && !GENDERS.contains(&g.as_str())
+    {
+        return bad(format!("gender must be one of {}", GENDERS.join(", ")));
     }
-    if let Some(s) = &p.songbun {
-        if !SONGBUN.contains(&s.as_str()) {
-            return bad(format!("songbun must be one of {}", SONGBUN.join(", ")));
-        }
+    if let Some(s) = &p.songbun
+        && !SONGBUN.contains(&s.as_str())
+    {
+        return bad(format!("songbun must be one of {}", SONGBUN.join(", ")));
     }
     let year = current_year();
     if p.birth_year.is_some_and(|y| !(1900..=year).contains(&y)) {
@@ -51,18 +51,18 @@ fn check_profile(p: &WitnessProfile) -> Result<()> {
     if p.year_left.is_some_and(|y| !(1945..=year).contains(&y)) {
         return Err(Error::Rejected(Reason::YearLeftRange { min: 1945, max: year }));
     }
-    if let (Some(b), Some(l)) = (p.birth_year, p.year_left) {
-        if l < b {
-            return Err(Error::Rejected(Reason::YearLeftBeforeBirth));
-        }
+    if let (Some(b), Some(l)) = (p.birth_year, p.year_left)
+        && l < b
+    {
+        return Err(Error::Rejected(Reason::YearLeftBeforeBirth));
     }
     if p.repatriations.is_some_and(|n| !(0..=100).contains(&n)) {
         return Err(Error::Rejected(Reason::RepatriationsRange { min: 0, max: 100 }));
     }
-    if let Some(pr) = &p.home_province {
-        if pr.is_empty() || !pr.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
-            return bad("home province must be a province code such as north_hamgyong".into());
-        }
+    if let Some(pr) = &p.home_province
+        && (pr.is_empty() || !pr.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+    {
+        return bad("home province must be a province code such as north_hamgyong".into());
     }
     Ok(())
 }
@@ -154,10 +154,10 @@ fn check_languages(l: &[String]) -> Result<()> {
 }
 
 fn one_line(s: &Option<String>, max: usize, reason: fn(usize) -> Reason) -> Result<()> {
-    if let Some(s) = s {
-        if s.contains('\n') || s.chars().count() > max {
-            return Err(Error::Rejected(reason(max)));
-        }
+    if let Some(s) = s
+        && (s.contains('\n') || s.chars().count() > max)
+    {
+        return Err(Error::Rejected(reason(max)));
     }
     Ok(())
 }

@@ -132,7 +132,7 @@ proptest! {
         if let Some(d) = detained { answers.push(answer(None, "detained", json!(d))); }
         if let Some(a) = age { answers.push(answer(None, "age_left", json!(a))); }
         if let Some(f) = facility { answers.push(answer(Some("ep"), "facility", json!(f))); }
-        if let Some(l) = &labor { if !l.is_empty() { answers.push(answer(Some("ep"), "labor", json!(l))); } }
+        if let Some(l) = &labor && !l.is_empty() { answers.push(answer(Some("ep"), "labor", json!(l))); }
         let instances = vec![
             GroupInstance { meta: meta("ep"), interview_id: "i".into(), group_id: "episode".into(), parent_id: None, ordinal: 1, deleted: false },
             GroupInstance { meta: meta("inc"), interview_id: "i".into(), group_id: "incident".into(), parent_id: Some("ep".into()), ordinal: 1, deleted: false },

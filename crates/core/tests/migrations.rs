@@ -53,7 +53,7 @@ fn vault_at_version(dir: &std::path::Path, version: usize) {
 
 #[test]
 fn every_earlier_schema_version_upgrades_with_data_intact() {
-    assert!(LATEST >= 2, "there are earlier versions to test");
+    const { assert!(LATEST >= 2, "there are earlier versions to test") };
     for version in 1..LATEST as usize {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("v");

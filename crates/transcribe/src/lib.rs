@@ -22,7 +22,7 @@ pub mod whisper;
 
 pub use decode::{AudioFile, SampleSource};
 pub use error::{Error, Result};
-pub use model::{ModelInfo, check_model, find_models};
+pub use model::{ModelInfo, RejectedModel, check_model, find_models};
 pub use pipeline::{Flow, Outcome, Pipeline, PipelineConfig, Progress};
 pub use whisper::WhisperTranscriber;
 

@@ -193,7 +193,7 @@ pub fn check_model(path: &Path) -> Result<ModelInfo> {
                 .checked_mul(d as u64)
                 .ok_or_else(|| w.invalid("a tensor is impossibly large"))?;
         }
-        if elements % block != 0 {
+        if !elements.is_multiple_of(block) {
             return Err(w.invalid("a tensor's size does not fit its type's blocks"));
         }
         w.skip(name_len as u64)?;
@@ -222,9 +222,12 @@ pub fn check_model(path: &Path) -> Result<ModelInfo> {
     })
 }
 
+/// A file in the models folder that failed [`check_model`], with why.
+pub type RejectedModel = (PathBuf, Error);
+
 /// The model files (`*.bin` that pass [`check_model`]) in a folder, sorted by name, and the
 /// files there that failed the check with why; for a settings screen's model list.
-pub fn find_models(dir: &Path) -> Result<(Vec<ModelInfo>, Vec<(PathBuf, Error)>)> {
+pub fn find_models(dir: &Path) -> Result<(Vec<ModelInfo>, Vec<RejectedModel>)> {
     let mut good = Vec::new();
     let mut bad = Vec::new();
     let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?

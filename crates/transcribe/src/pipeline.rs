@@ -212,6 +212,7 @@ impl Pipeline {
     /// - `on_progress`: called often (at least once per window and per 30 s of audio); return
     ///   [`Flow::Stop`] to cancel.
     /// - `on_window`: receives each finished window; an error from it ends the run.
+    #[allow(clippy::too_many_arguments)] // each is documented above; a struct would only rename them
     pub fn run<S: SampleSource>(
         &self,
         transcriber: &mut dyn Transcriber,

@@ -244,7 +244,7 @@ impl Transcriber for Sentences {
         // Sentences start at recording seconds 0, 7, 14, ...; one cut by the start of what
         // was heard is heard only in part ("...half").
         let mut s = first.div_ceil(7) * 7;
-        if first % 7 != 0 {
+        if !first.is_multiple_of(7) {
             out.push(Segment {
                 start_ms: 0,
                 end_ms: (s - first) * 1000,

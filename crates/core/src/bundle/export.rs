@@ -159,9 +159,13 @@ impl<W: Write> Write for Ticking<'_, '_, W> {
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Share {
+    /// Consent to share with the archive.
     Shared,
+    /// Consent withdrawn.
     Withdrawn,
-    NoShare,
+    /// Consent recorded, but not to share.
+    NotShared,
+    /// No consent recorded.
     NoConsent,
 }
 
@@ -277,7 +281,7 @@ impl Vault {
                         if withheld_witnesses.insert(witness.to_string()) {
                             match plan.share.get(witness) {
                                 Some(Share::Withdrawn) => withheld.reasons.consent_withdrawn += 1,
-                                Some(Share::NoShare) => withheld.reasons.no_share_consent += 1,
+                                Some(Share::NotShared) => withheld.reasons.no_share_consent += 1,
                                 _ => withheld.reasons.no_consent_recorded += 1,
                             }
                         }
@@ -434,7 +438,7 @@ impl Vault {
                             }
                             Share::Shared
                         } else {
-                            Share::NoShare
+                            Share::NotShared
                         }
                     }
                 };
@@ -452,12 +456,11 @@ impl Vault {
             let rows = st.query_map([from, to], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
             for row in rows {
                 let (t, id) = row?;
-                if t == "consent" {
-                    if let Some(w) = consent_witness.get(&id) {
-                        if share.get(w) == Some(&Share::Shared) {
-                            all_of.insert(w.clone());
-                        }
-                    }
+                if t == "consent"
+                    && let Some(w) = consent_witness.get(&id)
+                    && share.get(w) == Some(&Share::Shared)
+                {
+                    all_of.insert(w.clone());
                 }
                 changed.insert(id);
             }
@@ -1055,10 +1058,10 @@ struct Tee<W> {
 impl<W: Write> Write for Tee<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        if let Some(c) = &mut self.copy {
-            if c.write_all(&buf[..n]).is_err() || c.get_ref().len() > self.limit {
-                self.copy = None;
-            }
+        if let Some(c) = &mut self.copy
+            && (c.write_all(&buf[..n]).is_err() || c.get_ref().len() > self.limit)
+        {
+            self.copy = None;
         }
         Ok(n)
     }

@@ -463,10 +463,10 @@ impl<'m> AuditCheck<'m> {
         if e.seq != self.expected {
             return Err(bad(format!("audit entry {} is missing from the bundle", self.expected)));
         }
-        if let Some(p) = &self.prev {
-            if *p != e.prev_hash {
-                return Err(bad(format!("audit entry {} does not follow entry {}", e.seq, e.seq - 1)));
-            }
+        if let Some(p) = &self.prev
+            && *p != e.prev_hash
+        {
+            return Err(bad(format!("audit entry {} does not follow entry {}", e.seq, e.seq - 1)));
         }
         if !e.redacted {
             let full = AuditEntry {

@@ -414,16 +414,16 @@ fn validate(cx: &mut Ctx, raw: RawCodebook, src: &str) -> Codebook {
             _ => {}
         }
         for (name, v) in [("min", &q.min), ("max", &q.max)] {
-            if let Some(v) = v {
-                if kind != QuestionType::Number {
-                    cx.err(v.span().start, format!("question.{name}"), format!("question '{id}': {name} only applies to number questions"));
-                }
+            if let Some(v) = v
+                && kind != QuestionType::Number
+            {
+                cx.err(v.span().start, format!("question.{name}"), format!("question '{id}': {name} only applies to number questions"));
             }
         }
-        if let (Some(lo), Some(hi)) = (&q.min, &q.max) {
-            if lo.get_ref() > hi.get_ref() {
-                cx.err(lo.span().start, "question.min", format!("question '{id}': min is greater than max"));
-            }
+        if let (Some(lo), Some(hi)) = (&q.min, &q.max)
+            && lo.get_ref() > hi.get_ref()
+        {
+            cx.err(lo.span().start, "question.min", format!("question '{id}': min is greater than max"));
         }
         if let Some(u) = &q.unit {
             if kind != QuestionType::Number {
