@@ -57,6 +57,8 @@ impl From<Error> for AppError {
             Error::WrongPassphrase => AppError::code("wrong_passphrase"),
             Error::NotAVault { .. } => AppError::code("not_a_vault"),
             Error::Corrupt(_) => AppError::code("corrupt"),
+            // Only this recording: the vault opened, and opens again after a lock.
+            Error::DamagedAudio { .. } => AppError::code("damaged_recording"),
             Error::NewerVersion { .. } => AppError::code("newer_version"),
             Error::Locked(_) => AppError::code("vault_in_use"),
             Error::AlreadyExists(_) => AppError::code("already_exists"),
@@ -123,6 +125,8 @@ mod tests {
         let e: AppError = Error::Audio("cannot open the audio input (device busy)".into()).into();
         assert_eq!(e, AppError::with_detail("audio", "cannot open the audio input (device busy)"));
         assert_eq!(AppError::from(Error::Cancelled), AppError::code("cancelled"));
+        let e = Error::DamagedAudio { recording_id: "r1".into(), chunk: 7 };
+        assert_eq!(AppError::from(e), AppError::code("damaged_recording"));
         let e = Error::NothingToExport("nothing changed since the last bundle; use --full to export everything again".into());
         assert_eq!(AppError::from(e), AppError::code("nothing_to_export"), "no CLI advice in the app");
     }

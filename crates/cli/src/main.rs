@@ -374,7 +374,7 @@ fn error_kind(e: &Error) -> &'static str {
     match e {
         Error::WrongPassphrase => "wrong_passphrase",
         Error::NotAVault { .. } => "not_a_vault",
-        Error::Corrupt(_) => "corrupt",
+        Error::Corrupt(_) | Error::DamagedAudio { .. } => "corrupt",
         Error::NewerVersion { .. } => "newer_version",
         Error::Locked(_) => "locked",
         Error::AlreadyExists(_) => "already_exists",
@@ -400,7 +400,7 @@ fn exit_code(e: &Error) -> u8 {
     match e {
         Error::WrongPassphrase => 3,
         Error::NotAVault { .. } => 4,
-        Error::Corrupt(_) => 5,
+        Error::Corrupt(_) | Error::DamagedAudio { .. } => 5,
         Error::NewerVersion { .. } => 6,
         Error::Locked(_) => 7,
         Error::AuditBroken(_) => 8,

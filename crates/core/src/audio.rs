@@ -838,7 +838,8 @@ impl EncodedChunks<'_> {
             .query_row(params![self.recording_id, self.next_seq as i64], |r| {
                 Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, Vec<u8>>(3)?, r.get::<_, Vec<u8>>(4)?))
             })
-            .optional()?;
+            .optional()
+            .map_err(|e| damaged_chunk(e, &self.recording_id, self.next_seq))?;
         let Some((segment, start, n, sha, data)) = row else {
             return Err(Error::Corrupt(format!("recording {}: chunk {} is missing", self.recording_id, self.next_seq)));
         };
@@ -850,6 +851,20 @@ impl EncodedChunks<'_> {
         self.next_seq += 1;
         self.next_sample += n as u64;
         Ok(Some(EncodedChunk { info, sha256, data }))
+    }
+}
+
+/// A chunk whose pages fail SQLCipher's authentication or SQLite's structure checks: damage to
+/// this recording, said as such (the check on unlock leaves audio out, see `vault.rs`). Only
+/// the first failure is "corrupt": afterwards SQLCipher answers every read on the connection
+/// with "out of memory", which is left as it is (the first error already said what to do).
+fn damaged_chunk(e: rusqlite::Error, recording_id: &str, seq: u64) -> Error {
+    use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) if matches!(f.code, DatabaseCorrupt | NotADatabase) => {
+            Error::DamagedAudio { recording_id: recording_id.to_owned(), chunk: seq }
+        }
+        _ => Error::Db(e),
     }
 }
 

@@ -13,6 +13,14 @@ pub enum Error {
     NotAVault { path: PathBuf, reason: String },
     #[error("the vault is damaged: {0}")]
     Corrupt(String),
+    /// A recording's audio cannot be read: the vault file is damaged there (SQLCipher's page
+    /// authentication or SQLite's structure check failed). The check on unlock leaves audio
+    /// out, so the vault opened; but after such a failure SQLCipher refuses every further read
+    /// on the open connection, so the vault has to be locked and opened again to go on.
+    #[error(
+        "the vault is damaged: recording {recording_id}, chunk {chunk} cannot be read; lock the vault and open it again before going on"
+    )]
+    DamagedAudio { recording_id: String, chunk: u64 },
     #[error(
         "this vault was created by a newer version of Testimony ({what} {found}, this version supports up to {supported}); upgrade Testimony to open it"
     )]

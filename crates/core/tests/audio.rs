@@ -140,6 +140,45 @@ fn a_damaged_chunk_is_reported_not_returned() {
     assert!(matches!(v.export_wav(&rec.meta.id, std::io::sink()), Err(Error::Corrupt(_))));
 }
 
+/// A damaged page inside a recording's audio does not lock the interviewer out of every other
+/// testimony: the vault opens (the check on unlock leaves the audio out), the interview is
+/// there, and the damage is reported when that recording is read or exported.
+#[test]
+fn damaged_audio_is_reported_for_its_recording_and_the_vault_still_opens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("v");
+    let (mut v, interview) = vault_with_interview(&dir);
+    // A minute of incompressible noise: about 1.9 MB of chunks, nearly all of the file.
+    let rec = v.start_recording(&interview, 16_000, 1).unwrap();
+    let mut w = v.recording_writer(&rec.meta.id).unwrap();
+    for n in 0..60 {
+        w.append(&noise(n, 16_000)).unwrap();
+    }
+    drop(w);
+    v.stop_recording(&rec.meta.id).unwrap();
+    drop(v);
+    let db = dir.join("vault.db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    assert!(bytes.len() > 1_800_000, "the audio is in the file: {} bytes", bytes.len());
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&db, &bytes).unwrap();
+
+    let v = Vault::open(&dir, PASS).expect("the vault opens although a recording is damaged");
+    assert_eq!(v.interview(&interview).unwrap().meta.id, interview);
+    let read: Result<Vec<_>, Error> = v.read_samples(&rec.meta.id, 0, None).and_then(|it| it.collect());
+    let Err(Error::DamagedAudio { recording_id, .. }) = &read else { panic!("reading the damaged recording: {:?}", read.err()) };
+    assert_eq!(recording_id, &rec.meta.id);
+    assert!(read.unwrap_err().to_string().contains("lock the vault and open it again"));
+    drop(v);
+    // Opened again (as after the lock the message asks for), the rest reads and the damage is
+    // reported again, also by an export of the recording.
+    let v = Vault::open(&dir, PASS).unwrap();
+    assert_eq!(v.interview(&interview).unwrap().meta.id, interview);
+    let export = v.export_wav(&rec.meta.id, std::io::sink());
+    assert!(matches!(export, Err(Error::DamagedAudio { .. })), "exporting it: {:?}", export.err());
+}
+
 #[test]
 fn recording_needs_consent_to_record_audio() {
     let tmp = tempfile::tempdir().unwrap();
