@@ -1,6 +1,8 @@
 //! The framework's floor for `ui/tests/e2e/bench.mjs`'s idle-memory figure: the same Tauri build
 //! and the same WebKitGTK settings as the app (`src/webview.rs`), but a one-line page and no
-//! vault, commands or plugins. docs/performance.md compares the two.
+//! vault, commands or plugins. docs/performance.md compares the two. `BLANK_WINDOW_URL` loads
+//! another page instead, e.g. `tauri://localhost/index.html`: the app's own UI without its Rust
+//! side (its commands then fail, and it stays on a first screen).
 #[path = "../src/webview.rs"]
 mod webview;
 
