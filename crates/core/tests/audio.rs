@@ -47,6 +47,18 @@ fn noise(seed: u64, n: usize) -> Vec<i16> {
         .collect()
 }
 
+/// A stopped mono recording of `seconds` one-second chunks of noise.
+fn record_noise(v: &mut Vault, interview: &str, rate: u32, seconds: u64) -> audio::Recording {
+    let rec = v.start_recording(interview, rate, 1).unwrap();
+    let mut w = v.recording_writer(&rec.meta.id).unwrap();
+    for n in 0..seconds {
+        w.append(&noise(n, rate as usize)).unwrap();
+    }
+    drop(w);
+    v.stop_recording(&rec.meta.id).unwrap();
+    rec
+}
+
 fn read_all(v: &Vault, id: &str) -> Vec<i16> {
     v.read_samples(id, 0, None).unwrap().flat_map(Result::unwrap).collect()
 }
@@ -120,13 +132,7 @@ fn a_damaged_chunk_is_reported_not_returned() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("v");
     let (mut v, interview) = vault_with_interview(&dir);
-    let rec = v.start_recording(&interview, 8_000, 1).unwrap();
-    let mut w = v.recording_writer(&rec.meta.id).unwrap();
-    for n in 0..3 {
-        w.append(&noise(n, 8_000)).unwrap();
-    }
-    drop(w);
-    v.stop_recording(&rec.meta.id).unwrap();
+    let rec = record_noise(&mut v, &interview, 8_000, 3);
     drop(v);
     // Someone with the key swaps one chunk's audio for another's (same length, valid zstd).
     let c = raw_conn(&dir, PASS);
@@ -149,13 +155,7 @@ fn damaged_audio_is_reported_for_its_recording_and_the_vault_still_opens() {
     let dir = tmp.path().join("v");
     let (mut v, interview) = vault_with_interview(&dir);
     // A minute of incompressible noise: about 1.9 MB of chunks, nearly all of the file.
-    let rec = v.start_recording(&interview, 16_000, 1).unwrap();
-    let mut w = v.recording_writer(&rec.meta.id).unwrap();
-    for n in 0..60 {
-        w.append(&noise(n, 16_000)).unwrap();
-    }
-    drop(w);
-    v.stop_recording(&rec.meta.id).unwrap();
+    let rec = record_noise(&mut v, &interview, 16_000, 60);
     drop(v);
     let db = dir.join("vault.db");
     let mut bytes = std::fs::read(&db).unwrap();
