@@ -214,10 +214,16 @@ impl Session {
         let rec = v.recording(recording_id)?;
         let frames = (to_ms - from_ms).min(rec.duration_ms.saturating_sub(from_ms)) * rec.sample_rate as u64 / 1000;
         let mut out = Vec::with_capacity(frames as usize * rec.channels as usize * 2 + 64);
-        for block in v.read_samples(recording_id, from_ms, Some(to_ms))? {
-            out.extend(block?.iter().flat_map(|s| s.to_le_bytes()));
+        let read = v.read_samples(recording_id, from_ms, Some(to_ms)).and_then(|blocks| {
+            for block in blocks {
+                out.extend(block?.iter().flat_map(|s| s.to_le_bytes()));
+            }
+            Ok(())
+        });
+        match read {
+            Ok(()) => Ok(out),
+            Err(e) => Err(self.audio_read_error(e)),
         }
-        Ok(out)
     }
 }
 
@@ -313,6 +319,44 @@ mod tests {
         assert!(tail.len() <= (RATE as usize / 10 + 16) * 2);
         assert_eq!(s.recording_window(&rec.meta.id, 0, MAX_WINDOW_MS + 1).unwrap_err().code, "invalid");
         assert_eq!(s.recording_window(&rec.meta.id, 500, 500).unwrap_err().code, "invalid");
+    }
+
+    /// A damaged page in a recording: playback says which recording is damaged, and the rest
+    /// of the vault keeps working at once, without a lock (a fresh connection, see
+    /// `Session::audio_read_error`).
+    #[test]
+    fn a_damaged_recording_is_reported_and_the_rest_keeps_working() {
+        let (t, mut s, interview) = setup(true);
+        // A minute of noise (incompressible): nearly all of the vault file is this recording.
+        let file = t.path().join("noise.wav");
+        let spec = hound::WavSpec { channels: 1, sample_rate: RATE, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let mut w = hound::WavWriter::create(&file, spec).unwrap();
+        let mut x: u32 = 0x1234_5678;
+        for _ in 0..RATE * 60 {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            w.write_sample((x >> 16) as i16).unwrap();
+        }
+        w.finalize().unwrap();
+        s.start_recording(&interview, wav(&file, false)).unwrap();
+        wait_saved(&s, 60_000);
+        let rec = s.stop_recording().unwrap();
+        s.lock();
+        let db = t.path().join("vault").join("vault.db");
+        let mut bytes = std::fs::read(&db).unwrap();
+        assert!(bytes.len() > 1_800_000, "{} bytes", bytes.len());
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x01;
+        std::fs::write(&db, &bytes).unwrap();
+        s.unlock(PASS).unwrap();
+
+        let windows: Vec<_> = (0..rec.duration_ms).step_by(MAX_WINDOW_MS as usize).map(|from| s.recording_window(&rec.meta.id, from, from + MAX_WINDOW_MS)).collect();
+        let e = windows.iter().find_map(|w| w.as_ref().err()).expect("a window of the damaged recording fails");
+        assert_eq!(e.code, "damaged_recording");
+        // Without a fresh connection, SQLCipher would refuse these too.
+        s.set_answer(&interview, None, "ever_detained", &serde_json::json!("yes")).unwrap();
+        assert_eq!(s.recordings(&interview).unwrap().len(), 1);
     }
 
     #[test]

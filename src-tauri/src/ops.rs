@@ -116,6 +116,18 @@ impl Session {
         self.vault.as_mut().ok_or_else(AppError::locked)
     }
 
+    /// A core error from reading audio, as the app reports it. After a damaged recording
+    /// (`DamagedAudio`) SQLCipher refuses every later read on the vault's connection, so the
+    /// vault gets a fresh one first: the rest of it keeps working without a lock.
+    pub fn audio_read_error(&mut self, e: testimony_core::Error) -> AppError {
+        if matches!(e, testimony_core::Error::DamagedAudio { .. })
+            && let Some(v) = self.vault.as_mut()
+        {
+            let _ = v.reconnect();
+        }
+        e.into()
+    }
+
     pub fn info(&self, demo: bool) -> AppInfo {
         AppInfo {
             vault_dir: self.dir.display().to_string(),
@@ -378,7 +390,8 @@ impl Session {
             }
             ControlFlow::Continue(())
         };
-        Ok(v.export_bundle_with_progress(&opts, &out, &mut progress)?)
+        let exported = v.export_bundle_with_progress(&opts, &out, &mut progress);
+        exported.map_err(|e| self.audio_read_error(e))
     }
 }
 

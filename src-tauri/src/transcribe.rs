@@ -500,11 +500,11 @@ impl SampleSource for WorkerSource {
             .w
             .call_background(move |s| {
                 let v = s.vault_since(epoch)?;
-                let mut pcm: Vec<i16> = Vec::new();
-                for b in v.read_samples(&rid, from, Some(to))? {
-                    pcm.extend_from_slice(&b?);
+                let read = v.read_samples(&rid, from, Some(to)).and_then(|blocks| blocks.collect::<Result<Vec<_>, _>>());
+                match read {
+                    Ok(blocks) => Ok(blocks.concat()),
+                    Err(e) => Err(s.audio_read_error(e)),
                 }
-                Ok(pcm)
             })
             .map_err(|e| testimony_transcribe::Error::Source(Box::new(e)))?;
         let before = out.len();

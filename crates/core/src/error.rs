@@ -16,9 +16,10 @@ pub enum Error {
     /// A recording's audio cannot be read: the vault file is damaged there (SQLCipher's page
     /// authentication or SQLite's structure check failed). The check on unlock leaves audio
     /// out, so the vault opened; but after such a failure SQLCipher refuses every further read
-    /// on the open connection, so the vault has to be locked and opened again to go on.
+    /// on the open connection: [`Vault::reconnect`](crate::Vault::reconnect) (the app does it
+    /// at once), or opening the vault again, reads the rest again.
     #[error(
-        "the vault is damaged: recording {recording_id}, chunk {chunk} cannot be read; lock the vault and open it again before going on"
+        "the vault is damaged: recording {recording_id}, chunk {chunk} cannot be read; open the vault again before going on"
     )]
     DamagedAudio { recording_id: String, chunk: u64 },
     #[error(

@@ -288,6 +288,18 @@ impl Vault {
         Self::open_with(dir, passphrase, Keying::PlaintextForBench)
     }
 
+    /// Replaces the database connection with a fresh one, keyed with the key this open vault
+    /// holds (no passphrase, no Argon2id). After SQLCipher has refused a damaged page
+    /// ([`Error::DamagedAudio`]) it answers every later read on that connection with an error;
+    /// a new connection reads the rest of the vault again. Everything committed stays; the
+    /// vault's lock is kept throughout.
+    pub fn reconnect(&mut self) -> Result<()> {
+        let conn = open_db(&self.dir.join(DB_FILE), &self.key, false, self.keying, self.hmac)?;
+        configure(&conn)?;
+        self.conn = conn;
+        Ok(())
+    }
+
     /// Changes the passphrase of the vault at `dir`. Only the header changes, and it is replaced
     /// atomically: after a crash either the old or the new passphrase opens the vault.
     pub fn change_passphrase(dir: &Path, old: &str, new: &str) -> Result<()> {
