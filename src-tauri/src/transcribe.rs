@@ -500,9 +500,15 @@ impl SampleSource for WorkerSource {
             .w
             .call_background(move |s| {
                 let v = s.vault_since(epoch)?;
-                let read = v.read_samples(&rid, from, Some(to)).and_then(|blocks| blocks.collect::<Result<Vec<_>, _>>());
+                let mut pcm: Vec<i16> = Vec::new();
+                let read = v.read_samples(&rid, from, Some(to)).and_then(|blocks| {
+                    for b in blocks {
+                        pcm.extend_from_slice(&b?);
+                    }
+                    Ok(())
+                });
                 match read {
-                    Ok(blocks) => Ok(blocks.concat()),
+                    Ok(()) => Ok(pcm),
                     Err(e) => Err(s.audio_read_error(e)),
                 }
             })
