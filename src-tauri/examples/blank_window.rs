@@ -10,7 +10,8 @@ fn main() {
     webview::before_gtk();
     let mut context = tauri::generate_context!();
     let page = std::env::var("BLANK_WINDOW_URL").unwrap_or_else(|_| "blank://localhost/".into());
-    context.config_mut().app.windows[0].url = tauri::WebviewUrl::External(page.parse().expect("a URL"));
+    context.config_mut().app.windows[0].url =
+        tauri::WebviewUrl::External(page.parse().expect("a URL"));
     tauri::Builder::default()
         // A page WebKit loads in a web content process like the app's (about:blank gets none).
         .register_uri_scheme_protocol("blank", |_, _| {

@@ -130,17 +130,26 @@ impl Session {
         let source = open()?;
         let rec = v.start_recording(interview_id, source.sample_rate(), 1)?;
         let id = rec.meta.id.clone();
-        let started = v.recording_writer(&id).and_then(|w| Recorder::start(source, w));
+        let started = v
+            .recording_writer(&id)
+            .and_then(|w| Recorder::start(source, w));
         match started {
             Ok(recorder) => {
-                let a = Active { recording_id: id, interview_id: interview_id.to_string(), sample_rate: rec.sample_rate, recorder };
+                let a = Active {
+                    recording_id: id,
+                    interview_id: interview_id.to_string(),
+                    sample_rate: rec.sample_rate,
+                    recorder,
+                };
                 let st = state_of(&a);
                 *slot(&self.audio) = Some(a);
                 Ok(st)
             }
             Err(e) => {
                 // Nothing was captured: leave no empty recording behind.
-                let _ = v.stop_recording_at_once(&id).and_then(|_| v.delete_recording(&id));
+                let _ = v
+                    .stop_recording_at_once(&id)
+                    .and_then(|_| v.delete_recording(&id));
                 Err(e.into())
             }
         }
@@ -150,7 +159,9 @@ impl Session {
     /// records the totals. If the input had failed, the audio saved until then is kept and
     /// the failure is returned; a recording that got no audio at all is deleted.
     pub fn stop_recording(&mut self) -> Result<Recording, AppError> {
-        let active = slot(&self.audio).take().ok_or_else(|| AppError::code("not_recording"))?;
+        let active = slot(&self.audio)
+            .take()
+            .ok_or_else(|| AppError::code("not_recording"))?;
         let captured = active.recorder.stop();
         let v = self.vault()?;
         let rec = v.stop_recording(&active.recording_id)?;
@@ -171,7 +182,9 @@ impl Session {
     /// Called by `lock` before the vault is dropped. Errors are not reported (the app is
     /// locking); a recording that could not be marked stopped is recovered on the next open.
     pub(crate) fn stop_recording_for_lock(&mut self) {
-        let Some(active) = slot(&self.audio).take() else { return };
+        let Some(active) = slot(&self.audio).take() else {
+            return;
+        };
         let _ = active.recorder.stop();
         if let Some(v) = self.vault.as_mut() {
             // At once: locking must not wait for the export hash (the next export computes it).
@@ -181,7 +194,12 @@ impl Session {
 
     /// A marker at the current position of the recording in progress, tied to the question
     /// on screen (if any). The label is one short line (the core checks it).
-    pub fn add_marker(&mut self, recording_id: &str, question_id: Option<&str>, label: &str) -> Result<Marker, AppError> {
+    pub fn add_marker(
+        &mut self,
+        recording_id: &str,
+        question_id: Option<&str>,
+        label: &str,
+    ) -> Result<Marker, AppError> {
         let at_ms = {
             let g = slot(&self.audio);
             match g.as_ref() {
@@ -189,7 +207,12 @@ impl Session {
                 _ => return Err(AppError::code("not_recording")),
             }
         };
-        Ok(self.vault()?.add_marker(recording_id, at_ms, question_id.filter(|q| !q.is_empty()), label)?)
+        Ok(self.vault()?.add_marker(
+            recording_id,
+            at_ms,
+            question_id.filter(|q| !q.is_empty()),
+            label,
+        )?)
     }
 
     /// An interview's recordings (oldest first), each with its markers.
@@ -205,21 +228,33 @@ impl Session {
 
     /// Samples from `from_ms` to `to_ms` (at most [`MAX_WINDOW_MS`]) as little-endian 16-bit
     /// PCM, channels interleaved. Only this window is decoded and held.
-    pub fn recording_window(&mut self, recording_id: &str, from_ms: u64, to_ms: u64) -> Result<Vec<u8>, AppError> {
+    pub fn recording_window(
+        &mut self,
+        recording_id: &str,
+        from_ms: u64,
+        to_ms: u64,
+    ) -> Result<Vec<u8>, AppError> {
         if to_ms <= from_ms || to_ms - from_ms > MAX_WINDOW_MS {
-            return Err(AppError::with_detail("invalid", format!("a playback window is 1 to {MAX_WINDOW_MS} ms")));
+            return Err(AppError::with_detail(
+                "invalid",
+                format!("a playback window is 1 to {MAX_WINDOW_MS} ms"),
+            ));
         }
         let v = self.vault()?;
         // A recording still in progress is read as far as it is committed.
         let rec = v.recording(recording_id)?;
-        let frames = (to_ms - from_ms).min(rec.duration_ms.saturating_sub(from_ms)) * rec.sample_rate as u64 / 1000;
+        let frames = (to_ms - from_ms).min(rec.duration_ms.saturating_sub(from_ms))
+            * rec.sample_rate as u64
+            / 1000;
         let mut out = Vec::with_capacity(frames as usize * rec.channels as usize * 2 + 64);
-        let read = v.read_samples(recording_id, from_ms, Some(to_ms)).and_then(|blocks| {
-            for block in blocks {
-                out.extend(block?.iter().flat_map(|s| s.to_le_bytes()));
-            }
-            Ok(())
-        });
+        let read = v
+            .read_samples(recording_id, from_ms, Some(to_ms))
+            .and_then(|blocks| {
+                for block in blocks {
+                    out.extend(block?.iter().flat_map(|s| s.to_le_bytes()));
+                }
+                Ok(())
+            });
         match read {
             Ok(()) => Ok(out),
             Err(e) => Err(self.audio_read_error(e)),
@@ -244,11 +279,17 @@ mod tests {
     /// A mono 16-bit WAV: a 440 Hz tone of `seconds`.
     fn tone(dir: &Path, seconds: f32) -> PathBuf {
         let p = dir.join("tone.wav");
-        let spec = hound::WavSpec { channels: 1, sample_rate: RATE, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: RATE,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
         let mut w = hound::WavWriter::create(&p, spec).unwrap();
         for i in 0..(RATE as f32 * seconds) as u32 {
             let t = i as f32 / RATE as f32;
-            w.write_sample(((t * 440.0 * std::f32::consts::TAU).sin() * 12_000.0) as i16).unwrap();
+            w.write_sample(((t * 440.0 * std::f32::consts::TAU).sin() * 12_000.0) as i16)
+                .unwrap();
         }
         w.finalize().unwrap();
         p
@@ -260,9 +301,20 @@ mod tests {
         let mut s = Session::new(t.path().join("vault"), AudioSlot::default());
         s.create_vault(PASS, "Kim").unwrap();
         let w = s.create_witness(WitnessProfile::default()).unwrap();
-        let scopes = ConsentScopes { record_audio: audio_consent, share_archive: true, ..Default::default() };
+        let scopes = ConsentScopes {
+            record_audio: audio_consent,
+            share_archive: true,
+            ..Default::default()
+        };
         s.set_consent(&w.code, scopes, ConsentMethod::Oral).unwrap();
-        let i = s.new_interview(NewInterviewArgs { witness: w.code, languages: vec!["ko".into()], place: None, interpreter: None }).unwrap();
+        let i = s
+            .new_interview(NewInterviewArgs {
+                witness: w.code,
+                languages: vec!["ko".into()],
+                place: None,
+                interpreter: None,
+            })
+            .unwrap();
         (t, s, i.meta.id)
     }
 
@@ -288,21 +340,46 @@ mod tests {
         let st = s.start_recording(&interview, wav(&file, true)).unwrap();
         assert_eq!(st.sample_rate, RATE);
         // A second recording while one runs is refused.
-        assert_eq!(s.start_recording(&interview, wav(&file, true)).unwrap_err().code, "recording_active");
+        assert_eq!(
+            s.start_recording(&interview, wav(&file, true))
+                .unwrap_err()
+                .code,
+            "recording_active"
+        );
         wait_saved(&s, 1000);
         // Saving answers is not held up by the recording.
-        s.set_answer(&interview, None, "ever_detained", &serde_json::json!("yes")).unwrap();
-        let m = s.add_marker(&st.recording_id, Some("ever_detained"), "Were you ever detained?").unwrap();
-        assert!(m.at_ms >= 1000, "the marker sits at the recorder's position ({} ms)", m.at_ms);
+        s.set_answer(&interview, None, "ever_detained", &serde_json::json!("yes"))
+            .unwrap();
+        let m = s
+            .add_marker(
+                &st.recording_id,
+                Some("ever_detained"),
+                "Were you ever detained?",
+            )
+            .unwrap();
+        assert!(
+            m.at_ms >= 1000,
+            "the marker sits at the recorder's position ({} ms)",
+            m.at_ms
+        );
         assert_eq!(m.question_id.as_deref(), Some("ever_detained"));
         assert!(pause(&s.audio, true).unwrap().paused);
         assert!(!capturing(&s.audio));
         assert!(!pause(&s.audio, false).unwrap().paused);
         // An unknown question is refused by the core and adds nothing.
-        assert_eq!(s.add_marker(&st.recording_id, Some("no_such_question"), "x").unwrap_err().code, "not_found");
+        assert_eq!(
+            s.add_marker(&st.recording_id, Some("no_such_question"), "x")
+                .unwrap_err()
+                .code,
+            "not_found"
+        );
         let rec = s.stop_recording().unwrap();
         assert_eq!(rec.status, RecordingStatus::Stopped);
-        assert!(rec.duration_ms >= 1000 && rec.duration_ms <= 2500, "{} ms", rec.duration_ms);
+        assert!(
+            rec.duration_ms >= 1000 && rec.duration_ms <= 2500,
+            "{} ms",
+            rec.duration_ms
+        );
         assert!(status(&s.audio).is_none());
         assert_eq!(s.stop_recording().unwrap_err().code, "not_recording");
 
@@ -312,13 +389,27 @@ mod tests {
         // A window of 0.9 s: 14,400 frames of 2 bytes, not silent.
         let bytes = s.recording_window(&rec.meta.id, 100, 1000).unwrap();
         assert_eq!(bytes.len(), RATE as usize * 9 / 10 * 2);
-        let peak = bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]]).unsigned_abs()).max().unwrap();
+        let peak = bytes
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]).unsigned_abs())
+            .max()
+            .unwrap();
         assert!(peak > 8000, "the tone is there (peak {peak})");
         // Windows past the end are cut at the end; bad windows are refused.
-        let tail = s.recording_window(&rec.meta.id, rec.duration_ms - 100, rec.duration_ms + 5000).unwrap();
+        let tail = s
+            .recording_window(&rec.meta.id, rec.duration_ms - 100, rec.duration_ms + 5000)
+            .unwrap();
         assert!(tail.len() <= (RATE as usize / 10 + 16) * 2);
-        assert_eq!(s.recording_window(&rec.meta.id, 0, MAX_WINDOW_MS + 1).unwrap_err().code, "invalid");
-        assert_eq!(s.recording_window(&rec.meta.id, 500, 500).unwrap_err().code, "invalid");
+        assert_eq!(
+            s.recording_window(&rec.meta.id, 0, MAX_WINDOW_MS + 1)
+                .unwrap_err()
+                .code,
+            "invalid"
+        );
+        assert_eq!(
+            s.recording_window(&rec.meta.id, 500, 500).unwrap_err().code,
+            "invalid"
+        );
     }
 
     /// A damaged page in a recording: playback says which recording is damaged, and the rest
@@ -329,7 +420,12 @@ mod tests {
         let (t, mut s, interview) = setup(true);
         // A minute of noise (incompressible): nearly all of the vault file is this recording.
         let file = t.path().join("noise.wav");
-        let spec = hound::WavSpec { channels: 1, sample_rate: RATE, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: RATE,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
         let mut w = hound::WavWriter::create(&file, spec).unwrap();
         let mut x: u32 = 0x1234_5678;
         for _ in 0..RATE * 60 {
@@ -351,11 +447,18 @@ mod tests {
         std::fs::write(&db, &bytes).unwrap();
         s.unlock(PASS).unwrap();
 
-        let windows: Vec<_> = (0..rec.duration_ms).step_by(MAX_WINDOW_MS as usize).map(|from| s.recording_window(&rec.meta.id, from, from + MAX_WINDOW_MS)).collect();
-        let e = windows.iter().find_map(|w| w.as_ref().err()).expect("a window of the damaged recording fails");
+        let windows: Vec<_> = (0..rec.duration_ms)
+            .step_by(MAX_WINDOW_MS as usize)
+            .map(|from| s.recording_window(&rec.meta.id, from, from + MAX_WINDOW_MS))
+            .collect();
+        let e = windows
+            .iter()
+            .find_map(|w| w.as_ref().err())
+            .expect("a window of the damaged recording fails");
         assert_eq!(e.code, "damaged_recording");
         // Without a fresh connection, SQLCipher would refuse these too.
-        s.set_answer(&interview, None, "ever_detained", &serde_json::json!("yes")).unwrap();
+        s.set_answer(&interview, None, "ever_detained", &serde_json::json!("yes"))
+            .unwrap();
         assert_eq!(s.recordings(&interview).unwrap().len(), 1);
     }
 
@@ -377,7 +480,11 @@ mod tests {
     #[test]
     fn no_input_device_leaves_nothing() {
         let (_t, mut s, interview) = setup(true);
-        let e = s.start_recording(&interview, || -> Result<WavSource, AppError> { Err(AppError::code("no_audio_device")) }).unwrap_err();
+        let e = s
+            .start_recording(&interview, || -> Result<WavSource, AppError> {
+                Err(AppError::code("no_audio_device"))
+            })
+            .unwrap_err();
         assert_eq!(e.code, "no_audio_device");
         assert!(s.recordings(&interview).unwrap().is_empty());
         assert!(status(&s.audio).is_none());
@@ -398,8 +505,15 @@ mod tests {
         let rec = &list[0].recording;
         assert_eq!(rec.meta.id, st.recording_id);
         assert_eq!(rec.status, RecordingStatus::Stopped);
-        assert!(!rec.recovered, "stopped by the lock, not recovered after a crash");
-        assert!(rec.duration_ms >= 1000 && rec.duration_ms < 30_000, "{} ms", rec.duration_ms);
+        assert!(
+            !rec.recovered,
+            "stopped by the lock, not recovered after a crash"
+        );
+        assert!(
+            rec.duration_ms >= 1000 && rec.duration_ms < 30_000,
+            "{} ms",
+            rec.duration_ms
+        );
     }
 
     #[test]
@@ -413,7 +527,10 @@ mod tests {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        assert!(!capturing(&s.audio), "a source that ended no longer holds off the idle lock");
+        assert!(
+            !capturing(&s.audio),
+            "a source that ended no longer holds off the idle lock"
+        );
         let rec = s.stop_recording().unwrap();
         assert_eq!(rec.duration_ms, 1500);
     }

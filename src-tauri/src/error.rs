@@ -27,13 +27,25 @@ pub struct AppError {
 
 impl AppError {
     pub fn code(code: &str) -> AppError {
-        AppError { code: code.into(), detail: None, reason: None }
+        AppError {
+            code: code.into(),
+            detail: None,
+            reason: None,
+        }
     }
     pub fn with_detail(code: &str, detail: impl Into<String>) -> AppError {
-        AppError { code: code.into(), detail: Some(detail.into()), reason: None }
+        AppError {
+            code: code.into(),
+            detail: Some(detail.into()),
+            reason: None,
+        }
     }
     pub fn with_reason(code: &str, reason: Reason) -> AppError {
-        AppError { code: code.into(), detail: None, reason: Some(reason) }
+        AppError {
+            code: code.into(),
+            detail: None,
+            reason: Some(reason),
+        }
     }
     /// The vault is not open (never unlocked, locked by the user, or by the idle timer).
     pub fn locked() -> AppError {
@@ -104,31 +116,74 @@ mod tests {
         assert_eq!(e, AppError::code("corrupt"));
         let e: AppError = Error::Io(std::io::Error::other("/home/x/file")).into();
         assert_eq!(e, AppError::code("io"));
-        let e: AppError = Error::InvalidAnswer { question: "q".into(), reason: Reason::NotANumber }.into();
-        assert_eq!(e, AppError::with_reason("invalid_answer", Reason::NotANumber));
-        let e: AppError = Error::Rejected(Reason::BirthYearRange { min: 1900, max: 2026 }).into();
+        let e: AppError = Error::InvalidAnswer {
+            question: "q".into(),
+            reason: Reason::NotANumber,
+        }
+        .into();
+        assert_eq!(
+            e,
+            AppError::with_reason("invalid_answer", Reason::NotANumber)
+        );
+        let e: AppError = Error::Rejected(Reason::BirthYearRange {
+            min: 1900,
+            max: 2026,
+        })
+        .into();
         assert_eq!(
             serde_json::to_value(&e).unwrap(),
             serde_json::json!({"code": "invalid", "detail": null, "reason": {"code": "birth_year_range", "params": {"min": 1900, "max": 2026}}})
         );
         // Status changes and the required questions left: codes with ids, under the same
         // top-level codes as before.
-        let e: AppError = Error::Refused(Reason::StatusTransition { from: "draft".into(), to: "reviewed".into() }).into();
+        let e: AppError = Error::Refused(Reason::StatusTransition {
+            from: "draft".into(),
+            to: "reviewed".into(),
+        })
+        .into();
         assert_eq!(
             serde_json::to_value(&e).unwrap(),
             serde_json::json!({"code": "not_allowed", "detail": null, "reason": {"code": "status_transition", "params": {"from": "draft", "to": "reviewed"}}})
         );
-        let e: AppError = Error::Incomplete(Reason::RequiredUnanswered { count: 1, questions: "sc_knowledge".into() }).into();
-        assert_eq!(e, AppError::with_reason("incomplete", Reason::RequiredUnanswered { count: 1, questions: "sc_knowledge".into() }));
+        let e: AppError = Error::Incomplete(Reason::RequiredUnanswered {
+            count: 1,
+            questions: "sc_knowledge".into(),
+        })
+        .into();
+        assert_eq!(
+            e,
+            AppError::with_reason(
+                "incomplete",
+                Reason::RequiredUnanswered {
+                    count: 1,
+                    questions: "sc_knowledge".into()
+                }
+            )
+        );
         let e: AppError = Error::NotFound("witness", "W-2026-0001".into()).into();
         assert_eq!(e, AppError::with_detail("not_found", "witness"));
         let e: AppError = Error::Audio("cannot open the audio input (device busy)".into()).into();
-        assert_eq!(e, AppError::with_detail("audio", "cannot open the audio input (device busy)"));
-        assert_eq!(AppError::from(Error::Cancelled), AppError::code("cancelled"));
-        let e = Error::DamagedAudio { recording_id: "r1".into(), chunk: 7 };
+        assert_eq!(
+            e,
+            AppError::with_detail("audio", "cannot open the audio input (device busy)")
+        );
+        assert_eq!(
+            AppError::from(Error::Cancelled),
+            AppError::code("cancelled")
+        );
+        let e = Error::DamagedAudio {
+            recording_id: "r1".into(),
+            chunk: 7,
+        };
         assert_eq!(AppError::from(e), AppError::code("damaged_recording"));
-        let e = Error::NothingToExport("nothing changed since the last bundle; use --full to export everything again".into());
-        assert_eq!(AppError::from(e), AppError::code("nothing_to_export"), "no CLI advice in the app");
+        let e = Error::NothingToExport(
+            "nothing changed since the last bundle; use --full to export everything again".into(),
+        );
+        assert_eq!(
+            AppError::from(e),
+            AppError::code("nothing_to_export"),
+            "no CLI advice in the app"
+        );
     }
 
     /// Every reason code the core can give has a message in both languages, using only the
@@ -136,23 +191,40 @@ mod tests {
     /// the UI's dictionaries, so a new code without messages fails here.
     #[test]
     fn every_reason_has_a_message_in_english_and_korean() {
-        for (lang, text) in [("en", include_str!("../../ui/src/i18n/en.json")), ("ko", include_str!("../../ui/src/i18n/ko.json"))] {
+        for (lang, text) in [
+            ("en", include_str!("../../ui/src/i18n/en.json")),
+            ("ko", include_str!("../../ui/src/i18n/ko.json")),
+        ] {
             let dict: serde_json::Value = serde_json::from_str(text).unwrap();
-            let messages = dict["reason"].as_object().unwrap_or_else(|| panic!("{lang}.json has no \"reason\" section"));
+            let messages = dict["reason"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{lang}.json has no \"reason\" section"));
             for (code, params) in Reason::ALL {
-                let m = messages.get(*code).and_then(|m| m.as_str()).unwrap_or_else(|| panic!("{lang}.json: no message for reason.{code}"));
+                let m = messages
+                    .get(*code)
+                    .and_then(|m| m.as_str())
+                    .unwrap_or_else(|| panic!("{lang}.json: no message for reason.{code}"));
                 assert!(!m.trim().is_empty(), "{lang}.json: reason.{code} is empty");
                 // Each `{name}` in the message must be a parameter of the code.
                 let mut rest = m;
                 while let Some(open) = rest.find('{') {
-                    let close = rest[open..].find('}').map(|c| open + c).unwrap_or_else(|| panic!("{lang}.json: reason.{code}: unclosed {{"));
+                    let close = rest[open..]
+                        .find('}')
+                        .map(|c| open + c)
+                        .unwrap_or_else(|| panic!("{lang}.json: reason.{code}: unclosed {{"));
                     let name = &rest[open + 1..close];
-                    assert!(params.contains(&name), "{lang}.json: reason.{code} uses {{{name}}}, not one of its parameters {params:?}");
+                    assert!(
+                        params.contains(&name),
+                        "{lang}.json: reason.{code} uses {{{name}}}, not one of its parameters {params:?}"
+                    );
                     rest = &rest[close + 1..];
                 }
             }
             for code in messages.keys() {
-                assert!(Reason::ALL.iter().any(|(c, _)| c == code), "{lang}.json: reason.{code} is not a code the core gives");
+                assert!(
+                    Reason::ALL.iter().any(|(c, _)| c == code),
+                    "{lang}.json: reason.{code} is not a code the core gives"
+                );
             }
         }
     }

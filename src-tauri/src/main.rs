@@ -25,12 +25,18 @@ use testimony_core::audio::capture::CpalSource;
 use testimony_core::audio::{Marker, Recording};
 use testimony_core::bundle::ExportReport;
 use testimony_core::codebook::Codebook;
-use testimony_core::model::{Consent, ConsentMethod, ConsentScopes, Interview, Note, Witness, WitnessIdentity, WitnessProfile};
+use testimony_core::model::{
+    Consent, ConsentMethod, ConsentScopes, Interview, Note, Witness, WitnessIdentity,
+    WitnessProfile,
+};
 use zeroize::Zeroizing;
 
 use audio::{RecordingState, RecordingSummary};
 use error::AppError;
-use ops::{AppInfo, ExportStep, FormState, NewInterviewArgs, Session, StatusAction, VaultInfo, WitnessSummary};
+use ops::{
+    AppInfo, ExportStep, FormState, NewInterviewArgs, Session, StatusAction, VaultInfo,
+    WitnessSummary,
+};
 use settings::Settings;
 use testimony_core::transcript::{SegmentVersion, Transcript, TranscriptSegment};
 use transcript::TranscriptExport;
@@ -53,9 +59,14 @@ struct AppPaths {
 type Res<T> = Result<T, AppError>;
 
 /// Runs `f` on the vault thread without blocking the async runtime.
-async fn on_vault<R: Send + 'static>(w: &Worker, f: impl FnOnce(&mut Session) -> Res<R> + Send + 'static) -> Res<R> {
+async fn on_vault<R: Send + 'static>(
+    w: &Worker,
+    f: impl FnOnce(&mut Session) -> Res<R> + Send + 'static,
+) -> Res<R> {
     let w = w.clone();
-    tauri::async_runtime::spawn_blocking(move || w.call(f)).await.map_err(|_| AppError::code("internal"))?
+    tauri::async_runtime::spawn_blocking(move || w.call(f))
+        .await
+        .map_err(|_| AppError::code("internal"))?
 }
 
 // ---- app, vault, lock --------------------------------------------------------------------
@@ -63,7 +74,13 @@ async fn on_vault<R: Send + 'static>(w: &Worker, f: impl FnOnce(&mut Session) ->
 #[tauri::command(rename_all = "snake_case")]
 async fn app_info(w: State<'_, Worker>, p: State<'_, AppPaths>) -> Res<AppInfo> {
     let (demo, global_panic) = (p.demo, p.global_panic);
-    on_vault(&w, move |s| Ok(AppInfo { global_panic, ..s.info(demo) })).await
+    on_vault(&w, move |s| {
+        Ok(AppInfo {
+            global_panic,
+            ..s.info(demo)
+        })
+    })
+    .await
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -175,7 +192,12 @@ async fn set_identity(w: State<'_, Worker>, witness: String, identity: WitnessId
 }
 
 #[tauri::command(rename_all = "snake_case")]
-async fn set_consent(w: State<'_, Worker>, witness: String, scopes: ConsentScopes, method: ConsentMethod) -> Res<Consent> {
+async fn set_consent(
+    w: State<'_, Worker>,
+    witness: String,
+    scopes: ConsentScopes,
+    method: ConsentMethod,
+) -> Res<Consent> {
     on_vault(&w, move |s| s.set_consent(&witness, scopes, method)).await
 }
 
@@ -187,13 +209,24 @@ async fn withdraw_consent(w: State<'_, Worker>, witness: String) -> Res<Consent>
 // ---- codebook and interviews ---------------------------------------------------------------------
 
 #[tauri::command(rename_all = "snake_case")]
-async fn get_codebook(w: State<'_, Worker>, id: Option<String>, version: Option<String>) -> Res<Codebook> {
+async fn get_codebook(
+    w: State<'_, Worker>,
+    id: Option<String>,
+    version: Option<String>,
+) -> Res<Codebook> {
     on_vault(&w, move |s| s.codebook(id.as_deref(), version.as_deref())).await
 }
 
 #[tauri::command(rename_all = "snake_case")]
-async fn list_interviews(w: State<'_, Worker>, status: Option<String>, witness: Option<String>) -> Res<Vec<Interview>> {
-    on_vault(&w, move |s| s.interviews(status.as_deref(), witness.as_deref())).await
+async fn list_interviews(
+    w: State<'_, Worker>,
+    status: Option<String>,
+    witness: Option<String>,
+) -> Res<Vec<Interview>> {
+    on_vault(&w, move |s| {
+        s.interviews(status.as_deref(), witness.as_deref())
+    })
+    .await
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -213,32 +246,82 @@ async fn interview_form(w: State<'_, Worker>, interview_id: String) -> Res<FormS
 
 /// Returns only after the core committed the answer; the UI says "saved" on this reply.
 #[tauri::command(rename_all = "snake_case")]
-async fn set_answer(w: State<'_, Worker>, interview_id: String, instance_id: Option<String>, question_id: String, value: Value) -> Res<FormState> {
-    on_vault(&w, move |s| s.set_answer(&interview_id, instance_id.as_deref(), &question_id, &value)).await
+async fn set_answer(
+    w: State<'_, Worker>,
+    interview_id: String,
+    instance_id: Option<String>,
+    question_id: String,
+    value: Value,
+) -> Res<FormState> {
+    on_vault(&w, move |s| {
+        s.set_answer(&interview_id, instance_id.as_deref(), &question_id, &value)
+    })
+    .await
 }
 
 #[tauri::command(rename_all = "snake_case")]
-async fn clear_answer(w: State<'_, Worker>, interview_id: String, instance_id: Option<String>, question_id: String) -> Res<FormState> {
-    on_vault(&w, move |s| s.clear_answer(&interview_id, instance_id.as_deref(), &question_id)).await
+async fn clear_answer(
+    w: State<'_, Worker>,
+    interview_id: String,
+    instance_id: Option<String>,
+    question_id: String,
+) -> Res<FormState> {
+    on_vault(&w, move |s| {
+        s.clear_answer(&interview_id, instance_id.as_deref(), &question_id)
+    })
+    .await
 }
 
 #[tauri::command(rename_all = "snake_case")]
-async fn add_group_instance(w: State<'_, Worker>, interview_id: String, group_id: String, parent_id: Option<String>) -> Res<FormState> {
-    on_vault(&w, move |s| s.add_group_instance(&interview_id, &group_id, parent_id.as_deref())).await
+async fn add_group_instance(
+    w: State<'_, Worker>,
+    interview_id: String,
+    group_id: String,
+    parent_id: Option<String>,
+) -> Res<FormState> {
+    on_vault(&w, move |s| {
+        s.add_group_instance(&interview_id, &group_id, parent_id.as_deref())
+    })
+    .await
 }
 
 #[tauri::command(rename_all = "snake_case")]
-async fn remove_group_instance(w: State<'_, Worker>, interview_id: String, instance_id: String) -> Res<FormState> {
-    on_vault(&w, move |s| s.remove_group_instance(&interview_id, &instance_id)).await
+async fn remove_group_instance(
+    w: State<'_, Worker>,
+    interview_id: String,
+    instance_id: String,
+) -> Res<FormState> {
+    on_vault(&w, move |s| {
+        s.remove_group_instance(&interview_id, &instance_id)
+    })
+    .await
 }
 
 #[tauri::command(rename_all = "snake_case")]
-async fn add_note(w: State<'_, Worker>, interview_id: String, question_id: Option<String>, instance_id: Option<String>, text: String) -> Res<Note> {
-    on_vault(&w, move |s| s.add_note(&interview_id, question_id.as_deref(), instance_id.as_deref(), &text)).await
+async fn add_note(
+    w: State<'_, Worker>,
+    interview_id: String,
+    question_id: Option<String>,
+    instance_id: Option<String>,
+    text: String,
+) -> Res<Note> {
+    on_vault(&w, move |s| {
+        s.add_note(
+            &interview_id,
+            question_id.as_deref(),
+            instance_id.as_deref(),
+            &text,
+        )
+    })
+    .await
 }
 
 #[tauri::command(rename_all = "snake_case")]
-async fn set_interview_status(w: State<'_, Worker>, interview_id: String, action: StatusAction) -> Res<Interview> {
+async fn set_interview_status(
+    w: State<'_, Worker>,
+    interview_id: String,
+    action: StatusAction,
+) -> Res<Interview> {
     on_vault(&w, move |s| s.set_status(&interview_id, action)).await
 }
 
@@ -277,8 +360,16 @@ async fn recording_stop(w: State<'_, Worker>) -> Res<Recording> {
 }
 
 #[tauri::command(rename_all = "snake_case")]
-async fn recording_marker(w: State<'_, Worker>, recording_id: String, question_id: Option<String>, label: String) -> Res<Marker> {
-    on_vault(&w, move |s| s.add_marker(&recording_id, question_id.as_deref(), &label)).await
+async fn recording_marker(
+    w: State<'_, Worker>,
+    recording_id: String,
+    question_id: Option<String>,
+    label: String,
+) -> Res<Marker> {
+    on_vault(&w, move |s| {
+        s.add_marker(&recording_id, question_id.as_deref(), &label)
+    })
+    .await
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -288,8 +379,17 @@ async fn list_recordings(w: State<'_, Worker>, interview_id: String) -> Res<Vec<
 
 /// A window of decoded samples for playback, as raw bytes (an ArrayBuffer in the webview).
 #[tauri::command(rename_all = "snake_case")]
-async fn recording_window(w: State<'_, Worker>, recording_id: String, from_ms: u64, to_ms: u64) -> Res<tauri::ipc::Response> {
-    on_vault(&w, move |s| s.recording_window(&recording_id, from_ms, to_ms)).await.map(tauri::ipc::Response::new)
+async fn recording_window(
+    w: State<'_, Worker>,
+    recording_id: String,
+    from_ms: u64,
+    to_ms: u64,
+) -> Res<tauri::ipc::Response> {
+    on_vault(&w, move |s| {
+        s.recording_window(&recording_id, from_ms, to_ms)
+    })
+    .await
+    .map(tauri::ipc::Response::new)
 }
 
 // ---- panic shortcut ---------------------------------------------------------------------------
@@ -330,7 +430,9 @@ fn panic_lock(app: &AppHandle) {
     // An export in progress holds the vault thread: cancel it so the lock is not held up.
     w.export_cancel.store(true, Ordering::SeqCst);
     std::thread::spawn(move || {
-        let Ok(seen) = w.call(|s| Ok(s.locks)) else { return };
+        let Ok(seen) = w.call(|s| Ok(s.locks)) else {
+            return;
+        };
         std::thread::sleep(Duration::from_secs(2));
         let locked_here = w
             .call(move |s| {
@@ -360,20 +462,21 @@ fn lock_when_the_page_crashes(app: &tauri::App) {
         let handle = app.handle().clone();
         let _ = window.with_webview(move |wv| {
             use webkit2gtk::{WebProcessTerminationReason as Reason, WebViewExt};
-            wv.inner().connect_web_process_terminated(move |_view, reason| {
-                if !matches!(reason, Reason::Crashed | Reason::ExceededMemoryLimit) {
-                    return;
-                }
-                let w = handle.state::<Worker>().inner().clone();
-                let handle = handle.clone();
-                // Off GTK's main thread: the vault thread may take a moment to stop a job.
-                std::thread::spawn(move || {
-                    lock_vault_blocking(&w);
-                    if let Some(window) = handle.get_webview_window("main") {
-                        let _ = window.with_webview(|wv| wv.inner().reload());
+            wv.inner()
+                .connect_web_process_terminated(move |_view, reason| {
+                    if !matches!(reason, Reason::Crashed | Reason::ExceededMemoryLimit) {
+                        return;
                     }
+                    let w = handle.state::<Worker>().inner().clone();
+                    let handle = handle.clone();
+                    // Off GTK's main thread: the vault thread may take a moment to stop a job.
+                    std::thread::spawn(move || {
+                        lock_vault_blocking(&w);
+                        if let Some(window) = handle.get_webview_window("main") {
+                            let _ = window.with_webview(|wv| wv.inner().reload());
+                        }
+                    });
                 });
-            });
         });
     }
     #[cfg(not(target_os = "linux"))]
@@ -398,47 +501,100 @@ async fn list_transcripts(w: State<'_, Worker>, recording_id: String) -> Res<Vec
 }
 
 #[tauri::command(rename_all = "snake_case")]
-async fn transcript_segments(w: State<'_, Worker>, transcript_id: String) -> Res<Vec<TranscriptSegment>> {
+async fn transcript_segments(
+    w: State<'_, Worker>,
+    transcript_id: String,
+) -> Res<Vec<TranscriptSegment>> {
     on_vault(&w, move |s| s.segments(&transcript_id)).await
 }
 
 #[tauri::command(rename_all = "snake_case")]
-async fn segment_edit_text(w: State<'_, Worker>, segment_id: String, text: String) -> Res<TranscriptSegment> {
+async fn segment_edit_text(
+    w: State<'_, Worker>,
+    segment_id: String,
+    text: String,
+) -> Res<TranscriptSegment> {
     on_vault(&w, move |s| s.edit_segment_text(&segment_id, &text)).await
 }
 
 #[tauri::command(rename_all = "snake_case")]
-async fn segment_set_translation(w: State<'_, Worker>, segment_id: String, text: String, language: String) -> Res<TranscriptSegment> {
-    on_vault(&w, move |s| s.set_segment_translation(&segment_id, &text, &language)).await
+async fn segment_set_translation(
+    w: State<'_, Worker>,
+    segment_id: String,
+    text: String,
+    language: String,
+) -> Res<TranscriptSegment> {
+    on_vault(&w, move |s| {
+        s.set_segment_translation(&segment_id, &text, &language)
+    })
+    .await
 }
 
 #[tauri::command(rename_all = "snake_case")]
-async fn segment_set_speaker(w: State<'_, Worker>, segment_id: String, speaker: Option<String>) -> Res<TranscriptSegment> {
-    on_vault(&w, move |s| s.set_segment_speaker(&segment_id, speaker.as_deref())).await
+async fn segment_set_speaker(
+    w: State<'_, Worker>,
+    segment_id: String,
+    speaker: Option<String>,
+) -> Res<TranscriptSegment> {
+    on_vault(&w, move |s| {
+        s.set_segment_speaker(&segment_id, speaker.as_deref())
+    })
+    .await
 }
 
 #[tauri::command(rename_all = "snake_case")]
-async fn segment_set_reviewed(w: State<'_, Worker>, segment_id: String, reviewed: bool) -> Res<TranscriptSegment> {
+async fn segment_set_reviewed(
+    w: State<'_, Worker>,
+    segment_id: String,
+    reviewed: bool,
+) -> Res<TranscriptSegment> {
     on_vault(&w, move |s| s.set_segment_reviewed(&segment_id, reviewed)).await
 }
 
 #[tauri::command(rename_all = "snake_case")]
-async fn segment_split(w: State<'_, Worker>, segment_id: String, at_ms: u64, text_at: u32, translation_at: Option<u32>) -> Res<Vec<TranscriptSegment>> {
-    on_vault(&w, move |s| s.split_segment(&segment_id, at_ms, text_at, translation_at)).await
+async fn segment_split(
+    w: State<'_, Worker>,
+    segment_id: String,
+    at_ms: u64,
+    text_at: u32,
+    translation_at: Option<u32>,
+) -> Res<Vec<TranscriptSegment>> {
+    on_vault(&w, move |s| {
+        s.split_segment(&segment_id, at_ms, text_at, translation_at)
+    })
+    .await
 }
 
 #[tauri::command(rename_all = "snake_case")]
-async fn segment_merge(w: State<'_, Worker>, first_id: String, second_id: String) -> Res<TranscriptSegment> {
+async fn segment_merge(
+    w: State<'_, Worker>,
+    first_id: String,
+    second_id: String,
+) -> Res<TranscriptSegment> {
     on_vault(&w, move |s| s.merge_segments(&first_id, &second_id)).await
 }
 
 #[tauri::command(rename_all = "snake_case")]
-async fn segment_redact(w: State<'_, Worker>, segment_id: String, field: String, start: u32, end: u32, label: String) -> Res<TranscriptSegment> {
-    on_vault(&w, move |s| s.add_redaction(&segment_id, &field, start, end, &label)).await
+async fn segment_redact(
+    w: State<'_, Worker>,
+    segment_id: String,
+    field: String,
+    start: u32,
+    end: u32,
+    label: String,
+) -> Res<TranscriptSegment> {
+    on_vault(&w, move |s| {
+        s.add_redaction(&segment_id, &field, start, end, &label)
+    })
+    .await
 }
 
 #[tauri::command(rename_all = "snake_case")]
-async fn segment_unredact(w: State<'_, Worker>, segment_id: String, redaction_id: String) -> Res<TranscriptSegment> {
+async fn segment_unredact(
+    w: State<'_, Worker>,
+    segment_id: String,
+    redaction_id: String,
+) -> Res<TranscriptSegment> {
     on_vault(&w, move |s| s.remove_redaction(&segment_id, &redaction_id)).await
 }
 
@@ -449,8 +605,17 @@ async fn segment_history(w: State<'_, Worker>, segment_id: String) -> Res<Vec<Se
 
 /// Writes a plaintext file (the user was warned) into the folder they picked.
 #[tauri::command(rename_all = "snake_case")]
-async fn export_transcript(w: State<'_, Worker>, transcript_id: String, format: String, redact: bool, dest_dir: String) -> Res<TranscriptExport> {
-    on_vault(&w, move |s| s.export_transcript(&transcript_id, &format, redact, &dest_dir)).await
+async fn export_transcript(
+    w: State<'_, Worker>,
+    transcript_id: String,
+    format: String,
+    redact: bool,
+    dest_dir: String,
+) -> Res<TranscriptExport> {
+    on_vault(&w, move |s| {
+        s.export_transcript(&transcript_id, &format, redact, &dest_dir)
+    })
+    .await
 }
 
 // ---- transcription (in the background; see transcribe.rs) ----------------------------------
@@ -460,16 +625,26 @@ async fn export_transcript(w: State<'_, Worker>, transcript_id: String, format: 
 #[tauri::command(rename_all = "snake_case")]
 async fn transcribe_models(p: State<'_, AppPaths>) -> Res<transcribe::ModelsInfo> {
     let (dir, settings) = (p.models.clone(), Settings::load(&p.settings));
-    tauri::async_runtime::spawn_blocking(move || transcribe::models(&dir, &settings)).await.map_err(|_| AppError::code("internal"))?
+    tauri::async_runtime::spawn_blocking(move || transcribe::models(&dir, &settings))
+        .await
+        .map_err(|_| AppError::code("internal"))?
 }
 
 /// Saves the chosen model (a file name in the models folder; None: none) and the spoken
 /// language (auto, ko, en) in the settings file.
 #[tauri::command(rename_all = "snake_case")]
-async fn transcribe_settings(p: State<'_, AppPaths>, model: Option<String>, language: String) -> Res<transcribe::ModelsInfo> {
+async fn transcribe_settings(
+    p: State<'_, AppPaths>,
+    model: Option<String>,
+    language: String,
+) -> Res<transcribe::ModelsInfo> {
     let (dir, path) = (p.models.clone(), p.settings.clone());
     tauri::async_runtime::spawn_blocking(move || {
-        let s = Settings { whisper_model: model.filter(|m| !m.trim().is_empty()), transcribe_language: language, ..Settings::load(&path) };
+        let s = Settings {
+            whisper_model: model.filter(|m| !m.trim().is_empty()),
+            transcribe_language: language,
+            ..Settings::load(&path)
+        };
         s.save(&path)?;
         transcribe::models(&dir, &s)
     })
@@ -479,11 +654,27 @@ async fn transcribe_settings(p: State<'_, AppPaths>, model: Option<String>, lang
 
 /// Starts (or resumes) transcribing a stopped recording in the background; returns at once.
 #[tauri::command(rename_all = "snake_case")]
-async fn transcribe_start(w: State<'_, Worker>, p: State<'_, AppPaths>, recording_id: String) -> Res<transcribe::TranscriptionState> {
-    let (w, dir, settings) = (w.inner().clone(), p.models.clone(), Settings::load(&p.settings));
-    tauri::async_runtime::spawn_blocking(move || transcribe::start(&w, &dir, &settings, &recording_id, transcribe::DEFAULT_WINDOW_MS))
-        .await
-        .map_err(|_| AppError::code("internal"))?
+async fn transcribe_start(
+    w: State<'_, Worker>,
+    p: State<'_, AppPaths>,
+    recording_id: String,
+) -> Res<transcribe::TranscriptionState> {
+    let (w, dir, settings) = (
+        w.inner().clone(),
+        p.models.clone(),
+        Settings::load(&p.settings),
+    );
+    tauri::async_runtime::spawn_blocking(move || {
+        transcribe::start(
+            &w,
+            &dir,
+            &settings,
+            &recording_id,
+            transcribe::DEFAULT_WINDOW_MS,
+        )
+    })
+    .await
+    .map_err(|_| AppError::code("internal"))?
 }
 
 /// Progress of the transcription (or how it ended); does not wait for the vault thread.
@@ -503,7 +694,11 @@ fn transcribe_cancel(w: State<'_, Worker>) -> Option<transcribe::TranscriptionSt
 /// permission is needed), and `export_cancel` stops it through a flag the export checks at
 /// each step (the vault thread is busy with the export, so cancel cannot be a job there).
 #[tauri::command(rename_all = "snake_case")]
-async fn export_bundle(w: State<'_, Worker>, dest_dir: String, on_progress: Channel<ExportStep>) -> Res<ExportReport> {
+async fn export_bundle(
+    w: State<'_, Worker>,
+    dest_dir: String,
+    on_progress: Channel<ExportStep>,
+) -> Res<ExportReport> {
     let cancel = w.export_cancel.clone();
     cancel.store(false, Ordering::SeqCst);
     on_vault(&w, move |s| {
@@ -527,7 +722,9 @@ fn main() {
     testimony_core::process::quiet_panics("testimony-app");
     // WebKitGTK's memory levers that are environment variables: before any thread or GTK starts.
     webview::before_gtk();
-    let env_vault = std::env::var_os("TESTIMONY_VAULT").filter(|v| !v.is_empty()).map(PathBuf::from);
+    let env_vault = std::env::var_os("TESTIMONY_VAULT")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
     tauri::Builder::default()
         .setup(move |app| {
             let demo = env_vault.is_some();
@@ -547,7 +744,12 @@ fn main() {
             let idle = Settings::load(&settings_path).idle_minutes;
             app.manage(Worker::start(vault_dir, idle));
             let global_panic = register_panic_shortcut(app);
-            app.manage(AppPaths { settings: settings_path, models, demo, global_panic });
+            app.manage(AppPaths {
+                settings: settings_path,
+                models,
+                demo,
+                global_panic,
+            });
             webview::tune(app);
             lock_when_the_page_crashes(app);
             Ok(())
@@ -564,7 +766,8 @@ fn main() {
                 }
                 api.prevent_close();
                 if let Some(webview) = window.app_handle().get_webview_window(window.label()) {
-                    let _ = webview.eval("window.__testimonyBeforeClose && window.__testimonyBeforeClose()");
+                    let _ = webview
+                        .eval("window.__testimonyBeforeClose && window.__testimonyBeforeClose()");
                     std::thread::spawn(move || {
                         std::thread::sleep(Duration::from_secs(3));
                         let _ = webview.destroy();

@@ -32,7 +32,12 @@ fn auto() -> String {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { language: "ko".into(), idle_minutes: 5, whisper_model: None, transcribe_language: auto() }
+        Settings {
+            language: "ko".into(),
+            idle_minutes: 5,
+            whisper_model: None,
+            transcribe_language: auto(),
+        }
     }
 }
 
@@ -50,16 +55,32 @@ pub fn is_model_file_name(name: &str) -> bool {
 impl Settings {
     pub fn check(&self) -> Result<(), AppError> {
         if !LANGUAGES.contains(&self.language.as_str()) {
-            return Err(AppError::with_detail("invalid", "language must be ko or en"));
+            return Err(AppError::with_detail(
+                "invalid",
+                "language must be ko or en",
+            ));
         }
         if !(1..=120).contains(&self.idle_minutes) {
-            return Err(AppError::with_detail("invalid", "idle time must be between 1 and 120 minutes"));
+            return Err(AppError::with_detail(
+                "invalid",
+                "idle time must be between 1 and 120 minutes",
+            ));
         }
         if !SPOKEN.contains(&self.transcribe_language.as_str()) {
-            return Err(AppError::with_detail("invalid", "the spoken language must be auto, ko or en"));
+            return Err(AppError::with_detail(
+                "invalid",
+                "the spoken language must be auto, ko or en",
+            ));
         }
-        if self.whisper_model.as_deref().is_some_and(|m| !is_model_file_name(m)) {
-            return Err(AppError::with_detail("invalid", "a model is a file name in the models folder"));
+        if self
+            .whisper_model
+            .as_deref()
+            .is_some_and(|m| !is_model_file_name(m))
+        {
+            return Err(AppError::with_detail(
+                "invalid",
+                "a model is a file name in the models folder",
+            ));
         }
         Ok(())
     }
@@ -76,7 +97,11 @@ impl Settings {
     /// The UI language and idle time from `general`, everything else as saved in `path`: the
     /// general settings screen does not know (and must not reset) the transcription choice.
     pub fn save_general(path: &Path, general: &Settings) -> Result<Settings, AppError> {
-        let s = Settings { language: general.language.clone(), idle_minutes: general.idle_minutes, ..Settings::load(path) };
+        let s = Settings {
+            language: general.language.clone(),
+            idle_minutes: general.idle_minutes,
+            ..Settings::load(path)
+        };
         s.save(path)?;
         Ok(s)
     }
@@ -89,7 +114,9 @@ impl Settings {
         let tmp = path.with_extension("json.tmp");
         let body = serde_json::to_vec_pretty(self).map_err(|_| AppError::code("internal"))?;
         let mut f = fs::File::create(&tmp).map_err(|_| AppError::code("io"))?;
-        f.write_all(&body).and_then(|_| f.sync_all()).map_err(|_| AppError::code("io"))?;
+        f.write_all(&body)
+            .and_then(|_| f.sync_all())
+            .map_err(|_| AppError::code("io"))?;
         fs::rename(&tmp, path).map_err(|_| AppError::code("io"))?;
         Ok(())
     }
@@ -104,27 +131,92 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("cfg/settings.json");
         assert_eq!(Settings::load(&p), Settings::default());
-        let s = Settings { language: "en".into(), idle_minutes: 12, ..Default::default() };
+        let s = Settings {
+            language: "en".into(),
+            idle_minutes: 12,
+            ..Default::default()
+        };
         s.save(&p).unwrap();
         assert_eq!(Settings::load(&p), s);
-        assert!(Settings { language: "fr".into(), idle_minutes: 5, ..Default::default() }.save(&p).is_err());
-        assert!(Settings { language: "en".into(), idle_minutes: 0, ..Default::default() }.save(&p).is_err());
+        assert!(
+            Settings {
+                language: "fr".into(),
+                idle_minutes: 5,
+                ..Default::default()
+            }
+            .save(&p)
+            .is_err()
+        );
+        assert!(
+            Settings {
+                language: "en".into(),
+                idle_minutes: 0,
+                ..Default::default()
+            }
+            .save(&p)
+            .is_err()
+        );
         // The transcription model and language.
-        let s = Settings { whisper_model: Some("ggml-base.bin".into()), transcribe_language: "ko".into(), ..s };
+        let s = Settings {
+            whisper_model: Some("ggml-base.bin".into()),
+            transcribe_language: "ko".into(),
+            ..s
+        };
         s.save(&p).unwrap();
         assert_eq!(Settings::load(&p), s);
-        for bad in ["../ggml-base.bin", "models/ggml-base.bin", ".hidden.bin", ""] {
-            assert!(Settings { whisper_model: Some(bad.into()), ..s.clone() }.save(&p).is_err(), "{bad}");
+        for bad in [
+            "../ggml-base.bin",
+            "models/ggml-base.bin",
+            ".hidden.bin",
+            "",
+        ] {
+            assert!(
+                Settings {
+                    whisper_model: Some(bad.into()),
+                    ..s.clone()
+                }
+                .save(&p)
+                .is_err(),
+                "{bad}"
+            );
         }
-        assert!(Settings { transcribe_language: "fr".into(), ..s.clone() }.save(&p).is_err());
+        assert!(
+            Settings {
+                transcribe_language: "fr".into(),
+                ..s.clone()
+            }
+            .save(&p)
+            .is_err()
+        );
         assert_eq!(Settings::load(&p), s, "refused settings change nothing");
         // Saving the language and idle time keeps the transcription choice.
-        let general = Settings { language: "ko".into(), idle_minutes: 9, ..Default::default() };
-        assert_eq!(Settings::save_general(&p, &general).unwrap(), Settings { language: "ko".into(), idle_minutes: 9, ..s.clone() });
-        assert_eq!(Settings::load(&p).whisper_model.as_deref(), Some("ggml-base.bin"));
+        let general = Settings {
+            language: "ko".into(),
+            idle_minutes: 9,
+            ..Default::default()
+        };
+        assert_eq!(
+            Settings::save_general(&p, &general).unwrap(),
+            Settings {
+                language: "ko".into(),
+                idle_minutes: 9,
+                ..s.clone()
+            }
+        );
+        assert_eq!(
+            Settings::load(&p).whisper_model.as_deref(),
+            Some("ggml-base.bin")
+        );
         // A file from before transcription existed keeps loading.
         fs::write(&p, r#"{"language":"en","idle_minutes":3}"#).unwrap();
-        assert_eq!(Settings::load(&p), Settings { language: "en".into(), idle_minutes: 3, ..Default::default() });
+        assert_eq!(
+            Settings::load(&p),
+            Settings {
+                language: "en".into(),
+                idle_minutes: 3,
+                ..Default::default()
+            }
+        );
         // Anything but the two fields is refused on load (the defaults are used instead).
         fs::write(&p, r#"{"language":"en","idle_minutes":3,"recipient":"x"}"#).unwrap();
         assert_eq!(Settings::load(&p), Settings::default());

@@ -39,7 +39,10 @@ use testimony_core::audio::RecordingStatus;
 use testimony_core::model::ConsentScope;
 use testimony_core::transcript::{NewSegment, TranscriptStatus};
 use testimony_transcribe::pipeline::{Flow, Outcome, Pipeline, PipelineConfig};
-use testimony_transcribe::{Language, SampleSource, Transcriber, WhisperTranscriber, WindowOptions, check_model, find_models, priority};
+use testimony_transcribe::{
+    Language, SampleSource, Transcriber, WhisperTranscriber, WindowOptions, check_model,
+    find_models, priority,
+};
 
 use crate::error::AppError;
 use crate::ops::Session;
@@ -142,7 +145,9 @@ pub struct ModelsInfo {
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 /// The engine's errors as the UI's codes. Details name the model file (never its folder,
@@ -151,11 +156,20 @@ pub fn engine_error(e: testimony_transcribe::Error) -> AppError {
     use testimony_transcribe::Error as E;
     match e {
         E::ModelMissing(p) => AppError::with_detail("model_missing", file_name(&p)),
-        E::ModelNotGgml(p, why) => AppError::with_detail("model_not_ggml", format!("{}: {why}", file_name(&p))),
-        E::ModelTruncated { path, actual, needed } => {
-            AppError::with_detail("model_truncated", format!("{}: {actual} of {needed} bytes", file_name(&path)))
+        E::ModelNotGgml(p, why) => {
+            AppError::with_detail("model_not_ggml", format!("{}: {why}", file_name(&p)))
         }
-        E::ModelInvalid(p, why) => AppError::with_detail("model_invalid", format!("{}: {why}", file_name(&p))),
+        E::ModelTruncated {
+            path,
+            actual,
+            needed,
+        } => AppError::with_detail(
+            "model_truncated",
+            format!("{}: {actual} of {needed} bytes", file_name(&path)),
+        ),
+        E::ModelInvalid(p, why) => {
+            AppError::with_detail("model_invalid", format!("{}: {why}", file_name(&p)))
+        }
         E::ModelLoad(p) => AppError::with_detail("model_load", file_name(&p)),
         E::ModelLanguage(model, _) => AppError::with_detail("model_english_only", model),
         E::Cancelled => AppError::code("cancelled"),
@@ -176,16 +190,38 @@ pub fn engine_error(e: testimony_transcribe::Error) -> AppError {
 /// The models folder listed: models that pass `check_model` and the files that do not, with
 /// why. The folder is created when missing, so that the user can find it.
 pub fn models(dir: &Path, settings: &Settings) -> Result<ModelsInfo, AppError> {
-    std::fs::create_dir_all(dir).map_err(|_| AppError::with_detail("models_folder", dir.display().to_string()))?;
-    let (good, bad) = find_models(dir).map_err(|_| AppError::with_detail("models_folder", dir.display().to_string()))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|_| AppError::with_detail("models_folder", dir.display().to_string()))?;
+    let (good, bad) = find_models(dir)
+        .map_err(|_| AppError::with_detail("models_folder", dir.display().to_string()))?;
     let models: Vec<ModelEntry> = good
         .iter()
-        .map(|m| ModelEntry { file: file_name(&m.path), size_name: m.size_name.to_string(), multilingual: m.multilingual, bytes: m.bytes })
+        .map(|m| ModelEntry {
+            file: file_name(&m.path),
+            size_name: m.size_name.to_string(),
+            multilingual: m.multilingual,
+            bytes: m.bytes,
+        })
         .collect();
-    let invalid = bad.into_iter().map(|(p, e)| InvalidModel { file: file_name(&p), error: engine_error(e) }).collect();
+    let invalid = bad
+        .into_iter()
+        .map(|(p, e)| InvalidModel {
+            file: file_name(&p),
+            error: engine_error(e),
+        })
+        .collect();
     let chosen = settings.whisper_model.clone();
-    let chosen_ok = chosen.as_ref().is_some_and(|c| models.iter().any(|m| &m.file == c));
-    Ok(ModelsInfo { dir: dir.display().to_string(), models, invalid, chosen, chosen_ok, language: settings.transcribe_language.clone() })
+    let chosen_ok = chosen
+        .as_ref()
+        .is_some_and(|c| models.iter().any(|m| &m.file == c));
+    Ok(ModelsInfo {
+        dir: dir.display().to_string(),
+        models,
+        invalid,
+        chosen,
+        chosen_ok,
+        language: settings.transcribe_language.clone(),
+    })
 }
 
 /// A transcript of the recording left running (cancelled, locked, crashed): resumed with its
@@ -232,7 +268,12 @@ impl Session {
             return Err(AppError::code("recording_empty"));
         }
         check_consent(v, &rec.interview_id)?;
-        let resume = match v.transcripts(&rec.meta.id)?.into_iter().rev().find(|t| t.status == TranscriptStatus::Running) {
+        let resume = match v
+            .transcripts(&rec.meta.id)?
+            .into_iter()
+            .rev()
+            .find(|t| t.status == TranscriptStatus::Running)
+        {
             Some(t) => Some(Resume {
                 windows_done: v.transcript_windows_done(&t.meta.id)?.len() as u32,
                 model: t.model,
@@ -257,7 +298,10 @@ impl Session {
     /// state is forgotten.
     pub(crate) fn cancel_transcription_for_lock(&mut self) {
         let mut g = slot(&self.transcribe);
-        match g.as_mut().filter(|j| j.alive() || matches!(j.state.phase, Phase::Loading | Phase::Running)) {
+        match g
+            .as_mut()
+            .filter(|j| j.alive() || matches!(j.state.phase, Phase::Loading | Phase::Running))
+        {
             Some(j) => {
                 j.stop.store(true, Ordering::SeqCst);
                 j.state.locked = true;
@@ -280,7 +324,13 @@ fn check_consent(v: &Vault, interview_id: &str) -> Result<(), AppError> {
 /// Starts (or resumes) transcribing `recording_id` in the background and returns at once.
 /// Refusals (no model, a bad model file, no consent, a recording still running, another
 /// transcription running) come back here and leave the vault unchanged.
-pub fn start(w: &Worker, models_dir: &Path, settings: &Settings, recording_id: &str, window_ms: u64) -> Result<TranscriptionState, AppError> {
+pub fn start(
+    w: &Worker,
+    models_dir: &Path,
+    settings: &Settings,
+    recording_id: &str,
+    window_ms: u64,
+) -> Result<TranscriptionState, AppError> {
     if slot(&w.transcribe).as_ref().is_some_and(Job::alive) {
         return Err(AppError::code("transcription_active"));
     }
@@ -293,15 +343,23 @@ pub fn start(w: &Worker, models_dir: &Path, settings: &Settings, recording_id: &
             if !is_model_file_name(&r.model) || !models_dir.join(&r.model).is_file() {
                 return Err(AppError::with_detail("model_gone", r.model.clone()));
             }
-            let language = Language::parse(r.language.as_deref().unwrap_or("auto")).map_err(engine_error)?;
+            let language =
+                Language::parse(r.language.as_deref().unwrap_or("auto")).map_err(engine_error)?;
             (r.model.clone(), language, r.window_ms)
         }
         None => {
-            let file = settings.whisper_model.clone().ok_or_else(|| AppError::code("no_model"))?;
+            let file = settings
+                .whisper_model
+                .clone()
+                .ok_or_else(|| AppError::code("no_model"))?;
             if !is_model_file_name(&file) {
                 return Err(AppError::code("no_model"));
             }
-            (file, Language::parse(&settings.transcribe_language).map_err(engine_error)?, window_ms)
+            (
+                file,
+                Language::parse(&settings.transcribe_language).map_err(engine_error)?,
+                window_ms,
+            )
         }
     };
     let path = models_dir.join(&file);
@@ -333,9 +391,15 @@ pub fn start(w: &Worker, models_dir: &Path, settings: &Settings, recording_id: &
     }
     let (w2, stop2) = (w.clone(), stop.clone());
     // The new thread waits for this guard before it reports anything.
-    match priority::spawn_low_priority("transcribe", move || engine_thread(w2, stop2, plan, path, language, window_ms)) {
+    match priority::spawn_low_priority("transcribe", move || {
+        engine_thread(w2, stop2, plan, path, language, window_ms)
+    }) {
         Ok(thread) => {
-            *g = Some(Job { state: state.clone(), stop, thread: Some(thread) });
+            *g = Some(Job {
+                state: state.clone(),
+                stop,
+                thread: Some(thread),
+            });
             Ok(state)
         }
         Err(_) => Err(AppError::code("internal")),
@@ -358,12 +422,22 @@ pub fn cancel(s: &TranscribeSlot) -> Option<TranscriptionState> {
 
 /// Updates the state of the job that owns `stop` (a newer job's is left alone).
 fn update(w: &Worker, stop: &Arc<AtomicBool>, f: impl FnOnce(&mut TranscriptionState)) {
-    if let Some(j) = slot(&w.transcribe).as_mut().filter(|j| Arc::ptr_eq(&j.stop, stop)) {
+    if let Some(j) = slot(&w.transcribe)
+        .as_mut()
+        .filter(|j| Arc::ptr_eq(&j.stop, stop))
+    {
         f(&mut j.state);
     }
 }
 
-fn engine_thread(w: Worker, stop: Arc<AtomicBool>, plan: Plan, model: PathBuf, language: Language, window_ms: u64) {
+fn engine_thread(
+    w: Worker,
+    stop: Arc<AtomicBool>,
+    plan: Plan,
+    model: PathBuf,
+    language: Language,
+    window_ms: u64,
+) {
     let result = transcribe(&w, &stop, plan, &model, language, window_ms);
     let stopped = stop.load(Ordering::SeqCst);
     update(&w, &stop, |st| match result {
@@ -377,31 +451,52 @@ fn engine_thread(w: Worker, stop: Arc<AtomicBool>, plan: Plan, model: PathBuf, l
         Ok(false) => st.phase = Phase::Cancelled,
         Err(_) if stopped => st.phase = Phase::Cancelled,
         Err(e) => {
-            st.phase = if e.code == "cancelled" { Phase::Cancelled } else { Phase::Failed };
+            st.phase = if e.code == "cancelled" {
+                Phase::Cancelled
+            } else {
+                Phase::Failed
+            };
             st.error = Some(e).filter(|e| e.code != "cancelled");
         }
     });
 }
 
 /// The engine thread's work. Ok(true): finished; Ok(false): stopped.
-fn transcribe(w: &Worker, stop: &Arc<AtomicBool>, plan: Plan, model: &Path, language: Language, window_ms: u64) -> Result<bool, AppError> {
+fn transcribe(
+    w: &Worker,
+    stop: &Arc<AtomicBool>,
+    plan: Plan,
+    model: &Path,
+    language: Language,
+    window_ms: u64,
+) -> Result<bool, AppError> {
     let mut t = WhisperTranscriber::load(model).map_err(engine_error)?;
     if stop.load(Ordering::SeqCst) {
         return Ok(false);
     }
     // Start or resume in the vault; a resumed transcript keeps its language and window.
     let epoch = plan.epoch;
-    let (rid, name, code) = (plan.recording_id.clone(), t.model_name(), language.code().map(str::to_string));
+    let (rid, name, code) = (
+        plan.recording_id.clone(),
+        t.model_name(),
+        language.code().map(str::to_string),
+    );
     let (transcript, done, done_until_ms) = w.call_background(move |s| {
         let v = s.vault_since(epoch)?;
         check_consent(v, &v.recording(&rid)?.interview_id)?;
         let t = v.start_transcript(&rid, &name, code.as_deref(), window_ms)?;
         let done: BTreeSet<u32> = v.transcript_windows_done(&t.meta.id)?.into_iter().collect();
         // The first window after the saved ones starts where the last saved segment ends.
-        let until = v.transcript_segments(&t.meta.id)?.iter().map(|s| s.end_ms).max().unwrap_or(0);
+        let until = v
+            .transcript_segments(&t.meta.id)?
+            .iter()
+            .map(|s| s.end_ms)
+            .max()
+            .unwrap_or(0);
         Ok((t, done, until))
     })?;
-    let language = Language::parse(transcript.language.as_deref().unwrap_or("auto")).map_err(engine_error)?;
+    let language =
+        Language::parse(transcript.language.as_deref().unwrap_or("auto")).map_err(engine_error)?;
     t.check_language(language).map_err(engine_error)?;
     let tid = transcript.meta.id.clone();
     update(w, stop, |st| {
@@ -411,7 +506,13 @@ fn transcribe(w: &Worker, stop: &Arc<AtomicBool>, plan: Plan, model: &Path, lang
         st.resumed = !done.is_empty();
         st.phase = Phase::Running;
     });
-    let cfg = PipelineConfig::for_window(transcript.window_ms, WindowOptions { language, ..Default::default() });
+    let cfg = PipelineConfig::for_window(
+        transcript.window_ms,
+        WindowOptions {
+            language,
+            ..Default::default()
+        },
+    );
     let pipeline = Pipeline::new(cfg).map_err(engine_error)?;
     let source = WorkerSource {
         w: w.clone(),
@@ -441,7 +542,13 @@ fn transcribe(w: &Worker, stop: &Arc<AtomicBool>, plan: Plan, model: &Path, lang
                 let segments: Vec<NewSegment> = win
                     .segments
                     .into_iter()
-                    .map(|s| NewSegment { start_ms: s.start_ms, end_ms: s.end_ms, text: s.text, language: s.language, confidence: s.confidence })
+                    .map(|s| NewSegment {
+                        start_ms: s.start_ms,
+                        end_ms: s.end_ms,
+                        text: s.text,
+                        language: s.language,
+                        confidence: s.confidence,
+                    })
                     .collect();
                 let (tid, index) = (tid.clone(), win.index);
                 // One durable transaction; refused after a lock or a withdrawal of consent.
@@ -459,7 +566,9 @@ fn transcribe(w: &Worker, stop: &Arc<AtomicBool>, plan: Plan, model: &Path, lang
     match outcome {
         Outcome::Cancelled { .. } => Ok(false),
         Outcome::Finished { windows, .. } => {
-            w.call_background(move |s| Ok(s.vault_since(epoch)?.finish_transcript(&tid, windows)?))?;
+            w.call_background(move |s| {
+                Ok(s.vault_since(epoch)?.finish_transcript(&tid, windows)?)
+            })?;
             update(w, stop, |st| st.windows_total = Some(windows));
             Ok(true)
         }
@@ -556,34 +665,77 @@ mod tests {
                  with {TINY}; run `./run test`"
             ),
             _ => {
-                eprintln!("\n*** SKIPPED: TESTIMONY_WHISPER_MODELS is not set: the app's transcription tests with a real model did NOT run. ***\n");
+                eprintln!(
+                    "\n*** SKIPPED: TESTIMONY_WHISPER_MODELS is not set: the app's transcription tests with a real model did NOT run. ***\n"
+                );
                 None
             }
         }
     }
 
     fn tool(program: &str, args: &[&str]) {
-        let out = Command::new(program).args(args).output().unwrap_or_else(|e| panic!("{program} is needed ({e}): Debian espeak-ng sox"));
-        assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new(program)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{program} is needed ({e}): Debian espeak-ng sox"));
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// English speech, `repeats` times with 5 s pauses, as 16 kHz 16-bit mono WAV.
     fn speech(dir: &Path, repeats: u32) -> PathBuf {
         let clip = dir.join("clip.wav");
-        tool("espeak-ng", &["-v", "en-us", "-s", "150", "-w", clip.to_str().unwrap(), ENGLISH]);
+        tool(
+            "espeak-ng",
+            &[
+                "-v",
+                "en-us",
+                "-s",
+                "150",
+                "-w",
+                clip.to_str().unwrap(),
+                ENGLISH,
+            ],
+        );
         let out = dir.join(format!("speech-{repeats}.wav"));
         let rep = (repeats - 1).to_string();
-        tool("sox", &[clip.to_str().unwrap(), "-r", "16000", "-b", "16", out.to_str().unwrap(), "pad", "0.5", "5", "repeat", &rep]);
+        tool(
+            "sox",
+            &[
+                clip.to_str().unwrap(),
+                "-r",
+                "16000",
+                "-b",
+                "16",
+                out.to_str().unwrap(),
+                "pad",
+                "0.5",
+                "5",
+                "repeat",
+                &rep,
+            ],
+        );
         out
     }
 
     /// Two seconds of a tone, for the tests that never reach the model.
     fn tone(dir: &Path) -> PathBuf {
         let p = dir.join("tone.wav");
-        let spec = hound::WavSpec { channels: 1, sample_rate: 16_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
+        let spec = hound::WavSpec {
+            channels: 1,
+            sample_rate: 16_000,
+            bits_per_sample: 16,
+            sample_format: hound::SampleFormat::Int,
+        };
         let mut w = hound::WavWriter::create(&p, spec).unwrap();
         for i in 0..32_000 {
-            w.write_sample(((i as f32 / 16_000.0 * 440.0 * std::f32::consts::TAU).sin() * 8_000.0) as i16).unwrap();
+            w.write_sample(
+                ((i as f32 / 16_000.0 * 440.0 * std::f32::consts::TAU).sin() * 8_000.0) as i16,
+            )
+            .unwrap();
         }
         w.finalize().unwrap();
         p
@@ -606,18 +758,39 @@ mod tests {
             .call(move |s| {
                 s.create_vault(PASS, "Kim")?;
                 let wt = s.create_witness(WitnessProfile::default())?;
-                let scopes = ConsentScopes { record_audio: true, transcribe, share_archive: true, ..Default::default() };
+                let scopes = ConsentScopes {
+                    record_audio: true,
+                    transcribe,
+                    share_archive: true,
+                    ..Default::default()
+                };
                 s.set_consent(&wt.code, scopes, ConsentMethod::Oral)?;
-                let i = s.new_interview(NewInterviewArgs { witness: wt.code.clone(), languages: vec!["en".into()], place: None, interpreter: None })?;
-                let rec = s.vault()?.import_wav(&i.meta.id, std::fs::File::open(&wav).unwrap())?;
+                let i = s.new_interview(NewInterviewArgs {
+                    witness: wt.code.clone(),
+                    languages: vec!["en".into()],
+                    place: None,
+                    interpreter: None,
+                })?;
+                let rec = s
+                    .vault()?
+                    .import_wav(&i.meta.id, std::fs::File::open(&wav).unwrap())?;
                 Ok((wt.code, rec.meta.id))
             })
             .unwrap();
-        Setup { _t: t, w, witness, recording }
+        Setup {
+            _t: t,
+            w,
+            witness,
+            recording,
+        }
     }
 
     fn settings(model: Option<&str>, language: &str) -> Settings {
-        Settings { whisper_model: model.map(str::to_string), transcribe_language: language.into(), ..Default::default() }
+        Settings {
+            whisper_model: model.map(str::to_string),
+            transcribe_language: language.into(),
+            ..Default::default()
+        }
     }
 
     /// Polls as the UI does until the engine thread has ended; returns every state seen.
@@ -630,7 +803,10 @@ mod tests {
             if !alive {
                 return seen;
             }
-            assert!(started.elapsed() < Duration::from_secs(600), "the transcription did not end");
+            assert!(
+                started.elapsed() < Duration::from_secs(600),
+                "the transcription did not end"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -640,7 +816,10 @@ mod tests {
         let started = Instant::now();
         loop {
             let st = status(&w.transcribe).unwrap();
-            assert!(matches!(st.phase, Phase::Loading | Phase::Running), "ended before {windows} window(s): {st:?}");
+            assert!(
+                matches!(st.phase, Phase::Loading | Phase::Running),
+                "ended before {windows} window(s): {st:?}"
+            );
             if st.windows_done >= windows {
                 return st;
             }
@@ -669,12 +848,19 @@ mod tests {
 
     fn text_of(w: &Worker, tid: &str) -> String {
         let tid = tid.to_string();
-        w.call(move |s| s.segments(&tid)).unwrap().iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ").to_lowercase()
+        w.call(move |s| s.segments(&tid))
+            .unwrap()
+            .iter()
+            .map(|s| s.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
     }
 
     fn windows_done(w: &Worker, tid: &str) -> Vec<u32> {
         let tid = tid.to_string();
-        w.call(move |s| Ok(s.vault()?.transcript_windows_done(&tid)?)).unwrap()
+        w.call(move |s| Ok(s.vault()?.transcript_windows_done(&tid)?))
+            .unwrap()
     }
 
     #[test]
@@ -686,22 +872,73 @@ mod tests {
         let info = models(&dir, &settings(None, "auto")).unwrap();
         assert!(dir.is_dir());
         assert!(info.models.is_empty() && info.invalid.is_empty() && !info.chosen_ok);
-        assert_eq!(start(&s.w, &dir, &settings(None, "auto"), &s.recording, 5_000).unwrap_err().code, "no_model");
-        let e = start(&s.w, &dir, &settings(Some("ggml-base.bin"), "auto"), &s.recording, 5_000).unwrap_err();
-        assert_eq!((e.code.as_str(), e.detail.as_deref()), ("model_missing", Some("ggml-base.bin")));
+        assert_eq!(
+            start(&s.w, &dir, &settings(None, "auto"), &s.recording, 5_000)
+                .unwrap_err()
+                .code,
+            "no_model"
+        );
+        let e = start(
+            &s.w,
+            &dir,
+            &settings(Some("ggml-base.bin"), "auto"),
+            &s.recording,
+            5_000,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.code.as_str(), e.detail.as_deref()),
+            ("model_missing", Some("ggml-base.bin"))
+        );
         // Not a model at all; a GGML file cut short (as by an interrupted copy).
-        std::fs::write(dir.join("ggml-notes.bin"), "these are not the weights you are looking for").unwrap();
+        std::fs::write(
+            dir.join("ggml-notes.bin"),
+            "these are not the weights you are looking for",
+        )
+        .unwrap();
         let mut cut = 0x6767_6d6cu32.to_le_bytes().to_vec();
         cut.extend_from_slice(&51_864i32.to_le_bytes());
         std::fs::write(dir.join("ggml-cut.bin"), cut).unwrap();
-        assert_eq!(start(&s.w, &dir, &settings(Some("ggml-notes.bin"), "auto"), &s.recording, 5_000).unwrap_err().code, "model_not_ggml");
-        assert_eq!(start(&s.w, &dir, &settings(Some("ggml-cut.bin"), "en"), &s.recording, 5_000).unwrap_err().code, "model_truncated");
+        assert_eq!(
+            start(
+                &s.w,
+                &dir,
+                &settings(Some("ggml-notes.bin"), "auto"),
+                &s.recording,
+                5_000
+            )
+            .unwrap_err()
+            .code,
+            "model_not_ggml"
+        );
+        assert_eq!(
+            start(
+                &s.w,
+                &dir,
+                &settings(Some("ggml-cut.bin"), "en"),
+                &s.recording,
+                5_000
+            )
+            .unwrap_err()
+            .code,
+            "model_truncated"
+        );
         // Settings lists both, each with its reason, and no usable model.
         let info = models(&dir, &settings(Some("ggml-cut.bin"), "en")).unwrap();
         assert!(info.models.is_empty() && !info.chosen_ok);
-        let mut why: Vec<(String, String)> = info.invalid.iter().map(|m| (m.file.clone(), m.error.code.clone())).collect();
+        let mut why: Vec<(String, String)> = info
+            .invalid
+            .iter()
+            .map(|m| (m.file.clone(), m.error.code.clone()))
+            .collect();
         why.sort();
-        assert_eq!(why, [("ggml-cut.bin".to_string(), "model_truncated".to_string()), ("ggml-notes.bin".into(), "model_not_ggml".into())]);
+        assert_eq!(
+            why,
+            [
+                ("ggml-cut.bin".to_string(), "model_truncated".to_string()),
+                ("ggml-notes.bin".into(), "model_not_ggml".into())
+            ]
+        );
         // Nothing was written to the vault and nothing runs.
         assert!(transcripts(&s.w, &s.recording).is_empty());
         assert!(status(&s.w.transcribe).is_none());
@@ -710,24 +947,48 @@ mod tests {
     #[test]
     fn refused_without_transcribe_consent_and_nothing_is_stored() {
         // Checked before the model: the same refusal whether or not a model is installed.
-        let dir = std::env::var_os("TESTIMONY_WHISPER_MODELS").map_or_else(|| PathBuf::from("/nonexistent"), PathBuf::from);
+        let dir = std::env::var_os("TESTIMONY_WHISPER_MODELS")
+            .map_or_else(|| PathBuf::from("/nonexistent"), PathBuf::from);
         let s = setup(false, tone);
         let e = start(&s.w, &dir, &settings(Some(TINY), "en"), &s.recording, 5_000).unwrap_err();
         assert_eq!(e.code, "no_transcribe_consent");
         assert!(transcripts(&s.w, &s.recording).is_empty());
-        assert!(status(&s.w.transcribe).is_none(), "no engine thread was started");
+        assert!(
+            status(&s.w.transcribe).is_none(),
+            "no engine thread was started"
+        );
         // Consent given, then withdrawn: refused again.
         let witness = s.witness.clone();
         s.w.call(move |ss| {
-            let scopes = ConsentScopes { record_audio: true, transcribe: true, ..Default::default() };
+            let scopes = ConsentScopes {
+                record_audio: true,
+                transcribe: true,
+                ..Default::default()
+            };
             ss.set_consent(&witness, scopes, ConsentMethod::Oral)?;
             ss.withdraw_consent(&witness).map(|_| ())
         })
         .unwrap();
-        assert_eq!(start(&s.w, &dir, &settings(Some(TINY), "en"), &s.recording, 5_000).unwrap_err().code, "no_transcribe_consent");
+        assert_eq!(
+            start(&s.w, &dir, &settings(Some(TINY), "en"), &s.recording, 5_000)
+                .unwrap_err()
+                .code,
+            "no_transcribe_consent"
+        );
         assert!(transcripts(&s.w, &s.recording).is_empty());
         // An unknown recording.
-        assert_eq!(start(&s.w, &dir, &settings(Some(TINY), "en"), "no-such-recording", 5_000).unwrap_err().code, "not_found");
+        assert_eq!(
+            start(
+                &s.w,
+                &dir,
+                &settings(Some(TINY), "en"),
+                "no-such-recording",
+                5_000
+            )
+            .unwrap_err()
+            .code,
+            "not_found"
+        );
     }
 
     #[test]
@@ -735,21 +996,51 @@ mod tests {
         let Some(dir) = whisper_models() else { return };
         let s = setup(true, |d| speech(d, 1));
         // An English-only model cannot be told to hear Korean.
-        let e = start(&s.w, &dir, &settings(Some(TINY), "ko"), &s.recording, 10_000).unwrap_err();
+        let e = start(
+            &s.w,
+            &dir,
+            &settings(Some(TINY), "ko"),
+            &s.recording,
+            10_000,
+        )
+        .unwrap_err();
         assert_eq!(e.code, "model_english_only");
         assert!(transcripts(&s.w, &s.recording).is_empty());
 
-        let st = start(&s.w, &dir, &settings(Some(TINY), "en"), &s.recording, 10_000).unwrap();
-        assert_eq!((st.phase, st.windows_done, st.resumed), (Phase::Loading, 0, false));
+        let st = start(
+            &s.w,
+            &dir,
+            &settings(Some(TINY), "en"),
+            &s.recording,
+            10_000,
+        )
+        .unwrap();
+        assert_eq!(
+            (st.phase, st.windows_done, st.resumed),
+            (Phase::Loading, 0, false)
+        );
         // A second one while it runs is refused.
-        assert_eq!(start(&s.w, &dir, &settings(Some(TINY), "en"), &s.recording, 10_000).unwrap_err().code, "transcription_active");
+        assert_eq!(
+            start(
+                &s.w,
+                &dir,
+                &settings(Some(TINY), "en"),
+                &s.recording,
+                10_000
+            )
+            .unwrap_err()
+            .code,
+            "transcription_active"
+        );
         // While whisper works, commands are answered at once: the vault thread is not held.
         // And it works at a lower priority than the rest of the app (the recorder's threads
         // and the vault thread keep theirs).
         let mut slowest = Duration::ZERO;
         let mut nice = None;
         let started = Instant::now();
-        while slot(&s.w.transcribe).as_ref().is_some_and(Job::alive) && started.elapsed() < Duration::from_secs(600) {
+        while slot(&s.w.transcribe).as_ref().is_some_and(Job::alive)
+            && started.elapsed() < Duration::from_secs(600)
+        {
             nice = nice.or_else(|| thread_nice("transcribe").zip(thread_nice("vault")));
             let t0 = Instant::now();
             s.w.call(|ss| ss.witnesses().map(|_| ())).unwrap();
@@ -759,11 +1050,18 @@ mod tests {
         let seen = wait_end(&s.w);
         let end = seen.last().unwrap().clone();
         assert_eq!(end.phase, Phase::Done, "{end:?}");
-        assert!(slowest < Duration::from_secs(2), "a command waited {slowest:?} while transcribing");
+        assert!(
+            slowest < Duration::from_secs(2),
+            "a command waited {slowest:?} while transcribing"
+        );
         #[cfg(target_os = "linux")]
         {
             let (engine, vault) = nice.expect("the engine thread was seen");
-            assert_eq!(engine, (vault + priority::NICE).min(19), "the engine thread runs at a lower priority than the vault thread");
+            assert_eq!(
+                engine,
+                (vault + priority::NICE).min(19),
+                "the engine thread runs at a lower priority than the vault thread"
+            );
         }
         assert_eq!(end.percent, Some(100.0));
         let total = end.windows_total.unwrap();
@@ -773,7 +1071,15 @@ mod tests {
         let ts = transcripts(&s.w, &s.recording);
         assert_eq!(ts.len(), 1);
         assert_eq!(Some(ts[0].meta.id.clone()), end.transcript_id);
-        assert_eq!((ts[0].status, ts[0].windows_total, ts[0].model.as_str(), ts[0].language.as_deref()), (TranscriptStatus::Done, Some(total), TINY, Some("en")));
+        assert_eq!(
+            (
+                ts[0].status,
+                ts[0].windows_total,
+                ts[0].model.as_str(),
+                ts[0].language.as_deref()
+            ),
+            (TranscriptStatus::Done, Some(total), TINY, Some("en"))
+        );
         let text = text_of(&s.w, &ts[0].meta.id);
         for word in ["guards", "mine", "sunrise", "prisoners", "doctor"] {
             assert!(text.contains(word), "{word:?} missing from the transcript");
@@ -790,9 +1096,13 @@ mod tests {
             || std::env::var("TESTIMONY_REQUIRE_AUDIO").is_ok_and(|v| v == "1");
         match std::env::var("TESTIMONY_TEST_PULSE_SINK") {
             Ok(s) if !s.trim().is_empty() => Some(s),
-            _ if required => panic!("TESTIMONY_TEST_PULSE_SINK is not set but the capture test is required (`./run test` starts a PulseAudio null sink)"),
+            _ if required => panic!(
+                "TESTIMONY_TEST_PULSE_SINK is not set but the capture test is required (`./run test` starts a PulseAudio null sink)"
+            ),
             _ => {
-                eprintln!("note: TESTIMONY_TEST_PULSE_SINK is not set: recording while transcribing is SKIPPED");
+                eprintln!(
+                    "note: TESTIMONY_TEST_PULSE_SINK is not set: recording while transcribing is SKIPPED"
+                );
                 None
             }
         }
@@ -811,36 +1121,72 @@ mod tests {
         let Some(sink) = pulse_sink() else { return };
         // About three minutes of speech: whisper is still busy when the recording ends.
         let s = setup(true, |d| speech(d, 12));
-        start(&s.w, &dir, &settings(Some(TINY), "en"), &s.recording, 30_000).unwrap();
+        start(
+            &s.w,
+            &dir,
+            &settings(Some(TINY), "en"),
+            &s.recording,
+            30_000,
+        )
+        .unwrap();
         let started = Instant::now();
         while status(&s.w.transcribe).unwrap().phase != Phase::Running {
-            assert!(started.elapsed() < Duration::from_secs(120), "the model did not load: {:?}", status(&s.w.transcribe));
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "the model did not load: {:?}",
+                status(&s.w.transcribe)
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         let witness = s.witness.clone();
-        let rec = s
-            .w
-            .call(move |ss| {
-                let i = ss.new_interview(NewInterviewArgs { witness, languages: vec!["en".into()], place: None, interpreter: None })?;
-                ss.start_recording(&i.meta.id, || CpalSource::default_input().map_err(AppError::from))
+        let rec =
+            s.w.call(move |ss| {
+                let i = ss.new_interview(NewInterviewArgs {
+                    witness,
+                    languages: vec!["en".into()],
+                    place: None,
+                    interpreter: None,
+                })?;
+                ss.start_recording(&i.meta.id, || {
+                    CpalSource::default_input().map_err(AppError::from)
+                })
             })
             .unwrap();
         let rate = rec.sample_rate as usize;
         let elapsed = || crate::audio::status(&s.w.audio).unwrap().elapsed_ms;
         let started = Instant::now();
         while elapsed() < 300 {
-            assert!(started.elapsed() < Duration::from_secs(20), "the input delivers audio");
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "the input delivers audio"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         // A 440 Hz tone at half scale for 14 s, played into the sink.
         let t = tempfile::tempdir().unwrap();
         let wav = t.path().join("tone.wav");
-        let mut w = hound::WavWriter::create(&wav, hound::WavSpec { channels: 1, sample_rate: rate as u32, bits_per_sample: 16, sample_format: hound::SampleFormat::Int }).unwrap();
+        let mut w = hound::WavWriter::create(
+            &wav,
+            hound::WavSpec {
+                channels: 1,
+                sample_rate: rate as u32,
+                bits_per_sample: 16,
+                sample_format: hound::SampleFormat::Int,
+            },
+        )
+        .unwrap();
         for i in 0..rate * 14 {
-            w.write_sample(((i as f64 * 440.0 * std::f64::consts::TAU / rate as f64).sin() * 16_384.0) as i16).unwrap();
+            w.write_sample(
+                ((i as f64 * 440.0 * std::f64::consts::TAU / rate as f64).sin() * 16_384.0) as i16,
+            )
+            .unwrap();
         }
         w.finalize().unwrap();
-        let mut player = Command::new("paplay").arg(format!("--device={sink}")).arg(&wav).spawn().expect("paplay (Debian pulseaudio-utils)");
+        let mut player = Command::new("paplay")
+            .arg(format!("--device={sink}"))
+            .arg(&wav)
+            .spawn()
+            .expect("paplay (Debian pulseaudio-utils)");
         // Ten seconds, polled as the UI polls the recorder.
         let (t0, e0) = (Instant::now(), elapsed());
         while t0.elapsed() < Duration::from_secs(10) {
@@ -853,29 +1199,59 @@ mod tests {
         let _ = player.wait();
         cancel(&s.w.transcribe);
         wait_end(&s.w);
-        assert_eq!(busy.phase, Phase::Running, "whisper was still working when the recording ended: {busy:?}");
+        assert_eq!(
+            busy.phase,
+            Phase::Running,
+            "whisper was still working when the recording ended: {busy:?}"
+        );
         // Loosely: audio still buffered in the audio system at either end shifts this by a few
         // hundred ms; the tone below shows any loss to the sample.
-        assert!(captured * 10 >= wall * 9 && captured <= wall + 1_000, "{captured} ms of audio captured in {wall} ms");
+        assert!(
+            captured * 10 >= wall * 9 && captured <= wall + 1_000,
+            "{captured} ms of audio captured in {wall} ms"
+        );
 
         // The stored audio, in 100 ms blocks: where the tone is (its RMS is about 11,600).
         let id = rec.meta.id.clone();
-        let pcm: Vec<i16> = s.w.call(move |ss| Ok(ss.vault()?.read_samples(&id, 0, None)?.flat_map(Result::unwrap).collect())).unwrap();
+        let pcm: Vec<i16> =
+            s.w.call(move |ss| {
+                Ok(ss
+                    .vault()?
+                    .read_samples(&id, 0, None)?
+                    .flat_map(Result::unwrap)
+                    .collect())
+            })
+            .unwrap();
         let block = rate / 10;
         let loud: Vec<bool> = pcm
             .chunks_exact(block)
-            .map(|b| (b.iter().map(|&x| (x as f64).powi(2)).sum::<f64>() / block as f64).sqrt() > 8_000.0)
+            .map(|b| {
+                (b.iter().map(|&x| (x as f64).powi(2)).sum::<f64>() / block as f64).sqrt() > 8_000.0
+            })
             .collect();
-        let first = loud.iter().position(|&l| l).expect("the tone reached the recording");
+        let first = loud
+            .iter()
+            .position(|&l| l)
+            .expect("the tone reached the recording");
         let last = loud.iter().rposition(|&l| l).unwrap();
-        assert!(loud[first..=last].iter().all(|&l| l), "the tone has gaps in the recording");
+        assert!(
+            loud[first..=last].iter().all(|&l| l),
+            "the tone has gaps in the recording"
+        );
         // Every whole second inside the tone, but its first and last: 440 cycles.
         let seconds: Vec<i64> = pcm[(first + 10) * block..last.saturating_sub(9) * block]
             .chunks_exact(rate)
             .map(|sec| sec.windows(2).filter(|p| p[0] < 0 && p[1] >= 0).count() as i64)
             .collect();
-        assert!(seconds.len() >= 7, "{} whole seconds of tone", seconds.len());
-        assert!(seconds.iter().all(|&c| (c - 440).abs() <= 3), "cycles per second of the tone: {seconds:?}");
+        assert!(
+            seconds.len() >= 7,
+            "{} whole seconds of tone",
+            seconds.len()
+        );
+        assert!(
+            seconds.iter().all(|&c| (c - 440).abs() <= 3),
+            "cycles per second of the tone: {seconds:?}"
+        );
     }
 
     #[test]
@@ -888,23 +1264,46 @@ mod tests {
         cancel(&s.w.transcribe);
         let seen = wait_end(&s.w);
         let end = seen.last().unwrap().clone();
-        assert_eq!((end.phase, end.locked, end.error.is_none()), (Phase::Cancelled, false, true), "{end:?}");
+        assert_eq!(
+            (end.phase, end.locked, end.error.is_none()),
+            (Phase::Cancelled, false, true),
+            "{end:?}"
+        );
         // Percent and time left were reported on the way, never going back.
         let percents: Vec<f32> = seen.iter().filter_map(|st| st.percent).collect();
-        assert!(percents.iter().any(|&p| p > 0.0 && p < 100.0), "{percents:?}");
+        assert!(
+            percents.iter().any(|&p| p > 0.0 && p < 100.0),
+            "{percents:?}"
+        );
         assert!(percents.windows(2).all(|p| p[1] >= p[0]), "{percents:?}");
-        assert!(mid.eta_seconds.is_some() || seen.iter().any(|st| st.eta_seconds.is_some()), "time left was reported");
+        assert!(
+            mid.eta_seconds.is_some() || seen.iter().any(|st| st.eta_seconds.is_some()),
+            "time left was reported"
+        );
         let total = mid.windows_total.unwrap();
         assert!(total >= 4, "{total} windows");
         let tid = end.transcript_id.clone().unwrap();
         let kept = windows_done(&s.w, &tid);
-        assert!(!kept.is_empty() && (kept.len() as u32) < total, "{kept:?} of {total}");
+        assert!(
+            !kept.is_empty() && (kept.len() as u32) < total,
+            "{kept:?} of {total}"
+        );
         assert_eq!(kept.len() as u32, end.windows_done);
-        assert_eq!(transcripts(&s.w, &s.recording)[0].status, TranscriptStatus::Running);
-        assert!(text_of(&s.w, &tid).contains("guards"), "the first window's words are kept");
+        assert_eq!(
+            transcripts(&s.w, &s.recording)[0].status,
+            TranscriptStatus::Running
+        );
+        assert!(
+            text_of(&s.w, &tid).contains("guards"),
+            "the first window's words are kept"
+        );
         let segs = |w: &Worker| {
             let tid = tid.clone();
-            w.call(move |ss| ss.segments(&tid)).unwrap().into_iter().map(|g| (g.meta.id, g.text)).collect::<Vec<_>>()
+            w.call(move |ss| ss.segments(&tid))
+                .unwrap()
+                .into_iter()
+                .map(|g| (g.meta.id, g.text))
+                .collect::<Vec<_>>()
         };
         let before = segs(&s.w);
 
@@ -916,13 +1315,23 @@ mod tests {
         assert_eq!(end.transcript_id.as_deref(), Some(tid.as_str()));
         let ts = transcripts(&s.w, &s.recording);
         assert_eq!(ts.len(), 1, "resumed, not started again");
-        assert_eq!((ts[0].status, ts[0].windows_total), (TranscriptStatus::Done, Some(total)));
+        assert_eq!(
+            (ts[0].status, ts[0].windows_total),
+            (TranscriptStatus::Done, Some(total))
+        );
         assert_eq!(windows_done(&s.w, &tid), (0..total).collect::<Vec<_>>());
         let after = segs(&s.w);
-        assert!(before.iter().all(|b| after.contains(b)), "the segments saved before the cancel are kept as they were");
+        assert!(
+            before.iter().all(|b| after.contains(b)),
+            "the segments saved before the cancel are kept as they were"
+        );
         assert!(after.len() > before.len());
         let text = text_of(&s.w, &tid);
-        assert_eq!(text.matches("doctor").count(), 2, "both repetitions, each once");
+        assert_eq!(
+            text.matches("doctor").count(),
+            2,
+            "both repetitions, each once"
+        );
     }
 
     #[test]
@@ -933,18 +1342,33 @@ mod tests {
         start(&s.w, &dir, &cfg, &s.recording, 8_000).unwrap();
         let mid = wait_windows(&s.w, 1);
         let witness = s.witness.clone();
-        s.w.call(move |ss| ss.withdraw_consent(&witness).map(|_| ())).unwrap();
+        s.w.call(move |ss| ss.withdraw_consent(&witness).map(|_| ()))
+            .unwrap();
         let end = wait_end(&s.w).last().unwrap().clone();
         assert_eq!(end.phase, Phase::Failed, "{end:?}");
-        assert_eq!(end.error.as_ref().map(|e| e.code.as_str()), Some("no_transcribe_consent"));
+        assert_eq!(
+            end.error.as_ref().map(|e| e.code.as_str()),
+            Some("no_transcribe_consent")
+        );
         // What was saved before stays (reviewable, deletable); nothing after.
         let tid = end.transcript_id.clone().unwrap();
         let kept = windows_done(&s.w, &tid);
-        assert!(!kept.is_empty() && (kept.len() as u32) < mid.windows_total.unwrap(), "{kept:?}");
+        assert!(
+            !kept.is_empty() && (kept.len() as u32) < mid.windows_total.unwrap(),
+            "{kept:?}"
+        );
         assert_eq!(kept.len() as u32, end.windows_done);
-        assert_eq!(transcripts(&s.w, &s.recording)[0].status, TranscriptStatus::Running);
+        assert_eq!(
+            transcripts(&s.w, &s.recording)[0].status,
+            TranscriptStatus::Running
+        );
         // Resuming is refused too.
-        assert_eq!(start(&s.w, &dir, &cfg, &s.recording, 8_000).unwrap_err().code, "no_transcribe_consent");
+        assert_eq!(
+            start(&s.w, &dir, &cfg, &s.recording, 8_000)
+                .unwrap_err()
+                .code,
+            "no_transcribe_consent"
+        );
     }
 
     #[test]
@@ -961,14 +1385,29 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert!(t0.elapsed() < Duration::from_secs(2), "the lock waited {:?}", t0.elapsed());
-        assert!(!s.w.call(|ss| Ok(ss.vault.is_some())).unwrap(), "the vault is closed");
+        assert!(
+            t0.elapsed() < Duration::from_secs(2),
+            "the lock waited {:?}",
+            t0.elapsed()
+        );
+        assert!(
+            !s.w.call(|ss| Ok(ss.vault.is_some())).unwrap(),
+            "the vault is closed"
+        );
         // The engine thread stops soon (whisper.cpp checks the flag while it computes) and ends
         // with nothing: the model and the audio it held are dropped with it.
         let t0 = Instant::now();
         let end = wait_end(&s.w).last().unwrap().clone();
-        assert!(t0.elapsed() < Duration::from_secs(30), "stopping took {:?}", t0.elapsed());
-        assert_eq!((end.phase, end.locked, end.error.is_none()), (Phase::Cancelled, true, true), "{end:?}");
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "stopping took {:?}",
+            t0.elapsed()
+        );
+        assert_eq!(
+            (end.phase, end.locked, end.error.is_none()),
+            (Phase::Cancelled, true, true),
+            "{end:?}"
+        );
         // Unlocked again at once: the old run saves nothing more; what it saved is there.
         s.w.call(|ss| ss.unlock(PASS)).unwrap();
         let tid = end.transcript_id.clone().unwrap();
@@ -976,16 +1415,26 @@ mod tests {
         assert_eq!(kept.len() as u32, end.windows_done);
         assert!(!kept.is_empty());
         std::thread::sleep(Duration::from_millis(500));
-        assert_eq!(windows_done(&s.w, &tid), kept, "nothing is saved after the lock");
+        assert_eq!(
+            windows_done(&s.w, &tid),
+            kept,
+            "nothing is saved after the lock"
+        );
         // Nothing resumes by itself (and the unlock forgot the stopped run's state);
         // Transcribe resumes it to the end.
         assert!(status(&s.w.transcribe).is_none());
-        assert_eq!(transcripts(&s.w, &s.recording)[0].status, TranscriptStatus::Running);
+        assert_eq!(
+            transcripts(&s.w, &s.recording)[0].status,
+            TranscriptStatus::Running
+        );
         let st = start(&s.w, &dir, &cfg, &s.recording, 8_000).unwrap();
         assert!(st.resumed);
         let end = wait_end(&s.w).last().unwrap().clone();
         assert_eq!(end.phase, Phase::Done, "{end:?}");
-        assert_eq!(transcripts(&s.w, &s.recording)[0].status, TranscriptStatus::Done);
+        assert_eq!(
+            transcripts(&s.w, &s.recording)[0].status,
+            TranscriptStatus::Done
+        );
         // A lock after it finished forgets the finished state.
         s.w.call(|ss| {
             ss.lock();

@@ -35,7 +35,12 @@ struct Levers {
     dmabuf: bool,
 }
 
-const ALL: Levers = Levers { cache: true, webgl: true, accel: true, dmabuf: true };
+const ALL: Levers = Levers {
+    cache: true,
+    webgl: true,
+    accel: true,
+    dmabuf: true,
+};
 /// Every lever is on by default: pages are composited on the CPU. Besides the memory (303 ->
 /// 213 MiB idle, docs/performance.md), this keeps WebKit's threaded compositor off Mesa's
 /// software GL, where it crashed the web process once in a CI run (2026-12-06: a general
@@ -51,7 +56,12 @@ fn levers(setting: Option<&str>) -> Levers {
         Some("all") => ALL,
         Some(list) => {
             let on = |name: &str| list.split(',').any(|x| x.trim() == name);
-            Levers { cache: on("cache"), webgl: on("webgl"), accel: on("accel"), dmabuf: on("dmabuf") }
+            Levers {
+                cache: on("cache"),
+                webgl: on("webgl"),
+                accel: on("accel"),
+                dmabuf: on("dmabuf"),
+            }
         }
     }
 }
@@ -77,12 +87,18 @@ pub fn before_gtk() {
 /// runs). A failure leaves WebKit's defaults: the app works either way.
 pub fn tune(app: &App) {
     let l = from_env();
-    let Some(window) = app.get_webview_window("main") else { return };
+    let Some(window) = app.get_webview_window("main") else {
+        return;
+    };
     #[cfg(target_os = "linux")]
     let _ = window.with_webview(move |wv| {
-        use webkit2gtk::{CacheModel, HardwareAccelerationPolicy, SettingsExt, WebContextExt, WebViewExt};
+        use webkit2gtk::{
+            CacheModel, HardwareAccelerationPolicy, SettingsExt, WebContextExt, WebViewExt,
+        };
         let view = wv.inner();
-        if l.cache && let Some(ctx) = view.context() {
+        if l.cache
+            && let Some(ctx) = view.context()
+        {
             ctx.set_cache_model(CacheModel::DocumentViewer);
         }
         if let Some(s) = WebViewExt::settings(&view) {
@@ -108,8 +124,32 @@ mod tests {
         assert_eq!(levers(Some("")), DEFAULT);
         const { assert!(DEFAULT.accel && DEFAULT.dmabuf && DEFAULT.cache && DEFAULT.webgl) };
         assert_eq!(levers(Some("all")), ALL);
-        assert_eq!(levers(Some("none")), Levers { cache: false, webgl: false, accel: false, dmabuf: false });
-        assert_eq!(levers(Some("cache, accel")), Levers { cache: true, webgl: false, accel: true, dmabuf: false });
-        assert_eq!(levers(Some("dmabuf")), Levers { cache: false, webgl: false, accel: false, dmabuf: true });
+        assert_eq!(
+            levers(Some("none")),
+            Levers {
+                cache: false,
+                webgl: false,
+                accel: false,
+                dmabuf: false
+            }
+        );
+        assert_eq!(
+            levers(Some("cache, accel")),
+            Levers {
+                cache: true,
+                webgl: false,
+                accel: true,
+                dmabuf: false
+            }
+        );
+        assert_eq!(
+            levers(Some("dmabuf")),
+            Levers {
+                cache: false,
+                webgl: false,
+                accel: false,
+                dmabuf: true
+            }
+        );
     }
 }

@@ -89,26 +89,44 @@ impl Worker {
                 }
             })
             .expect("the vault thread starts");
-        Worker { tx, idle_minutes: idle, audio, export_cancel: Arc::default(), transcribe }
+        Worker {
+            tx,
+            idle_minutes: idle,
+            audio,
+            export_cancel: Arc::default(),
+            transcribe,
+        }
     }
 
     /// Runs `f` on the vault thread and waits for its result.
-    pub fn call<R: Send + 'static>(&self, f: impl FnOnce(&mut Session) -> Result<R, AppError> + Send + 'static) -> Result<R, AppError> {
+    pub fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Session) -> Result<R, AppError> + Send + 'static,
+    ) -> Result<R, AppError> {
         self.send(f, true)
     }
 
     /// As `call`, for work the user is not doing right now (a transcription's reads and
     /// saves): it does not count as activity for the idle lock.
-    pub fn call_background<R: Send + 'static>(&self, f: impl FnOnce(&mut Session) -> Result<R, AppError> + Send + 'static) -> Result<R, AppError> {
+    pub fn call_background<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Session) -> Result<R, AppError> + Send + 'static,
+    ) -> Result<R, AppError> {
         self.send(f, false)
     }
 
-    fn send<R: Send + 'static>(&self, f: impl FnOnce(&mut Session) -> Result<R, AppError> + Send + 'static, user: bool) -> Result<R, AppError> {
+    fn send<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Session) -> Result<R, AppError> + Send + 'static,
+        user: bool,
+    ) -> Result<R, AppError> {
         let (rtx, rrx) = mpsc::sync_channel(1);
         let run = Box::new(move |s: &mut Session| {
             let _ = rtx.send(f(s));
         });
-        self.tx.send(Job { run, user }).map_err(|_| AppError::code("internal"))?;
+        self.tx
+            .send(Job { run, user })
+            .map_err(|_| AppError::code("internal"))?;
         rrx.recv().map_err(|_| AppError::code("internal"))?
     }
 }
@@ -129,7 +147,10 @@ mod tests {
         let w = Worker::start(t.path().join("v"), 5);
         let dir = w.call(|s| Ok(s.dir.clone())).unwrap();
         assert_eq!(dir, t.path().join("v"));
-        assert_eq!(w.call(|s| s.witnesses().map(|_| ())).unwrap_err().code, "locked");
+        assert_eq!(
+            w.call(|s| s.witnesses().map(|_| ())).unwrap_err().code,
+            "locked"
+        );
     }
 
     #[test]
@@ -150,10 +171,14 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         // An idle "minute" of 300 ms: the backstop locks after 600 ms without a command.
         let w = Worker::start_with_minute(t.path().join("v"), 1, Duration::from_millis(300));
-        w.call(|s| s.create_vault("a long enough passphrase for tests", "Kim")).unwrap();
+        w.call(|s| s.create_vault("a long enough passphrase for tests", "Kim"))
+            .unwrap();
         for _ in 0..20 {
             std::thread::sleep(Duration::from_millis(50));
-            assert!(w.call(|s| Ok(s.vault.is_some())).unwrap(), "commands keep it open");
+            assert!(
+                w.call(|s| Ok(s.vault.is_some())).unwrap(),
+                "commands keep it open"
+            );
         }
         let mut open = true;
         for _ in 0..100 {
@@ -163,6 +188,9 @@ mod tests {
                 break;
             }
         }
-        assert!(!open, "background jobs alone let the idle lock close the vault");
+        assert!(
+            !open,
+            "background jobs alone let the idle lock close the vault"
+        );
     }
 }

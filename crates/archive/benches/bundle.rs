@@ -218,7 +218,10 @@ fn worker(step: &str) {
                 .import(Path::new(&var("BENCH_BUNDLE")))
                 .expect("import");
             assert_eq!(r.outcome, "imported", "{}", r.message);
-            detail = format!("{} added, {} recordings with audio", r.added, r.recordings_audio);
+            detail = format!(
+                "{} added, {} recordings with audio",
+                r.added, r.recordings_audio
+            );
             (t0.elapsed().as_secs_f64(), cpu_secs() - c0)
         }
         other => panic!("unknown step {other}"),

@@ -20,9 +20,9 @@ use std::io::{BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension};
-use sha2::Digest as _;
 use serde::Serialize;
 use serde_json::Value;
+use sha2::Digest as _;
 use testimony_core::bundle::{self, ReadOutcome};
 use testimony_core::keys::{self, ARCHIVE_HEADER, Header, KdfParams};
 use testimony_core::vault::{configure_db, new_id, now, open_encrypted_db};
@@ -62,7 +62,9 @@ impl std::fmt::Debug for Backend {
         match self {
             Backend::Embedded => f.write_str("Embedded"),
             Backend::Postgres(url) => {
-                let target = store::pg_config(url).map(|c| store::describe(&c)).unwrap_or_else(|_| "unreadable connection string".into());
+                let target = store::pg_config(url)
+                    .map(|c| store::describe(&c))
+                    .unwrap_or_else(|_| "unreadable connection string".into());
                 write!(f, "Postgres({target})")
             }
         }
@@ -92,7 +94,10 @@ pub struct Archive {
 impl std::fmt::Debug for Archive {
     // Never print the identity.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Archive").field("dir", &self.dir).field("backend", &self.backend_description()).finish_non_exhaustive()
+        f.debug_struct("Archive")
+            .field("dir", &self.dir)
+            .field("backend", &self.backend_description())
+            .finish_non_exhaustive()
     }
 }
 
@@ -167,7 +172,9 @@ fn restrict(path: &Path, mode: u32) -> Result<()> {
 /// Whether a PostgreSQL database already holds an archive.
 fn pg_has_archive(pg: &mut PgStore) -> Result<bool> {
     let row = pg.query("SELECT to_regclass('archive_meta')::text", &[])?;
-    Ok(row.first().is_some_and(|r| r.opt_text(0).ok().flatten().is_some()))
+    Ok(row
+        .first()
+        .is_some_and(|r| r.opt_text(0).ok().flatten().is_some()))
 }
 
 /// Connects to an archive's PostgreSQL database: the right archive, not newer than this
@@ -175,21 +182,36 @@ fn pg_has_archive(pg: &mut PgStore) -> Result<bool> {
 fn open_pg(dir: &Path, url: &str, archive_id: &str) -> Result<PgStore> {
     let mut pg = PgStore::connect(url)?;
     let wrong = |pg: &PgStore, what: &str| {
-        Error::Invalid(format!("the PostgreSQL database ({}) {what}; check the --postgres connection string for {}", pg.target, dir.display()))
+        Error::Invalid(format!(
+            "the PostgreSQL database ({}) {what}; check the --postgres connection string for {}",
+            pg.target,
+            dir.display()
+        ))
     };
     if !pg_has_archive(&mut pg)? {
         return Err(wrong(&pg, "holds no Testimony archive"));
     }
-    let get = |pg: &mut PgStore, k: &str| -> Result<Option<String>> { pg.query("SELECT value FROM archive_meta WHERE key = ?1", vals![k])?.first().map(|r| r.text(0)).transpose() };
+    let get = |pg: &mut PgStore, k: &str| -> Result<Option<String>> {
+        pg.query("SELECT value FROM archive_meta WHERE key = ?1", vals![k])?
+            .first()
+            .map(|r| r.text(0))
+            .transpose()
+    };
     if get(&mut pg, META_ARCHIVE_ID)?.as_deref() != Some(archive_id) {
         return Err(wrong(&pg, "holds a different archive"));
     }
     if !pg.try_lock()? {
         return Err(Error::Locked(dir.to_path_buf()));
     }
-    let version: u64 = get(&mut pg, "schema_version")?.and_then(|v| v.parse().ok()).ok_or_else(|| Error::Corrupt("the PostgreSQL schema version is missing".into()))?;
+    let version: u64 = get(&mut pg, "schema_version")?
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| Error::Corrupt("the PostgreSQL schema version is missing".into()))?;
     if version > schema::PG_LATEST {
-        return Err(Error::NewerVersion { what: "archive schema (PostgreSQL)", found: version, supported: schema::PG_LATEST });
+        return Err(Error::NewerVersion {
+            what: "archive schema (PostgreSQL)",
+            found: version,
+            supported: schema::PG_LATEST,
+        });
     }
     if version < schema::PG_LATEST {
         // Forward-only, all or nothing, like the embedded migrations.
@@ -198,7 +220,10 @@ fn open_pg(dir: &Path, url: &str, archive_id: &str) -> Result<PgStore> {
             for m in &schema::PG_MIGRATIONS[version as usize..] {
                 pg.batch(m)?;
             }
-            pg.execute("UPDATE archive_meta SET value = ?1 WHERE key = 'schema_version'", vals![schema::PG_LATEST.to_string()])?;
+            pg.execute(
+                "UPDATE archive_meta SET value = ?1 WHERE key = 'schema_version'",
+                vals![schema::PG_LATEST.to_string()],
+            )?;
             pg.batch("COMMIT")
         })();
         if let Err(e) = done {
@@ -222,10 +247,20 @@ impl Archive {
     /// Creates a new archive whose records live in the (empty) PostgreSQL database `url`; the
     /// directory keeps the passphrase-protected identity.
     pub fn create_postgres(dir: &Path, passphrase: &str, url: &str) -> Result<Archive> {
-        Self::create_with_backend(dir, passphrase, &Backend::Postgres(url.to_string()), KdfParams::default())
+        Self::create_with_backend(
+            dir,
+            passphrase,
+            &Backend::Postgres(url.to_string()),
+            KdfParams::default(),
+        )
     }
 
-    pub fn create_with_backend(dir: &Path, passphrase: &str, backend: &Backend, kdf: KdfParams) -> Result<Archive> {
+    pub fn create_with_backend(
+        dir: &Path,
+        passphrase: &str,
+        backend: &Backend,
+        kdf: KdfParams,
+    ) -> Result<Archive> {
         keys::check_passphrase_strength(passphrase)?;
         if dir.exists() && fs::read_dir(dir)?.next().is_some() {
             return Err(Error::AlreadyExists(dir.to_path_buf()));
@@ -236,10 +271,16 @@ impl Archive {
             Backend::Postgres(url) => {
                 let mut pg = PgStore::connect(url)?;
                 if pg_has_archive(&mut pg)? {
-                    return Err(Error::AlreadyExists(PathBuf::from(format!("PostgreSQL database ({})", pg.target))));
+                    return Err(Error::AlreadyExists(PathBuf::from(format!(
+                        "PostgreSQL database ({})",
+                        pg.target
+                    ))));
                 }
                 if !pg.try_lock()? {
-                    return Err(Error::Locked(PathBuf::from(format!("PostgreSQL database ({})", pg.target))));
+                    return Err(Error::Locked(PathBuf::from(format!(
+                        "PostgreSQL database ({})",
+                        pg.target
+                    ))));
                 }
                 Some(pg)
             }
@@ -260,7 +301,11 @@ impl Archive {
                 if let Ok(entries) = fs::read_dir(dir) {
                     for e in entries.flatten() {
                         let p = e.path();
-                        let _ = if p.is_dir() { fs::remove_dir_all(&p) } else { fs::remove_file(&p) };
+                        let _ = if p.is_dir() {
+                            fs::remove_dir_all(&p)
+                        } else {
+                            fs::remove_file(&p)
+                        };
                     }
                 }
             } else {
@@ -270,7 +315,13 @@ impl Archive {
         result
     }
 
-    fn create_locked(dir: &Path, passphrase: &str, mut pg: Option<PgStore>, kdf: KdfParams, lock: File) -> Result<Archive> {
+    fn create_locked(
+        dir: &Path,
+        passphrase: &str,
+        mut pg: Option<PgStore>,
+        kdf: KdfParams,
+        lock: File,
+    ) -> Result<Archive> {
         let key = keys::random_data_key();
         let header = Header::seal_for(ARCHIVE_HEADER, &key, passphrase, kdf)?;
         let mut conn = open_encrypted_db(&dir.join(DB_FILE), &key, true, header.page_hmac())?;
@@ -286,12 +337,30 @@ impl Archive {
             use age::secrecy::ExposeSecret;
             let secret = Zeroizing::new(identity.to_string().expose_secret().to_string());
             let tx = conn.transaction()?;
-            tx.execute("INSERT INTO secrets (key, value) VALUES ('age_identity', ?1)", [secret.as_bytes()])?;
-            tx.execute("INSERT INTO meta (key, value) VALUES ('created_at', ?1)", [&created_at])?;
-            tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", [META_ARCHIVE_ID, &archive_id])?;
-            tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", [META_BACKEND, if pg.is_some() { "postgres" } else { "embedded" }])?;
+            tx.execute(
+                "INSERT INTO secrets (key, value) VALUES ('age_identity', ?1)",
+                [secret.as_bytes()],
+            )?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('created_at', ?1)",
+                [&created_at],
+            )?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                [META_ARCHIVE_ID, &archive_id],
+            )?;
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                [
+                    META_BACKEND,
+                    if pg.is_some() { "postgres" } else { "embedded" },
+                ],
+            )?;
             if let Some(pg) = &pg {
-                tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", [META_PG_TARGET, &pg.target])?;
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                    [META_PG_TARGET, &pg.target],
+                )?;
             }
             tx.commit()?;
         }
@@ -305,8 +374,15 @@ impl Archive {
                     for m in schema::PG_MIGRATIONS {
                         pg.batch(m)?;
                     }
-                    for (k, v) in [("schema_version", schema::PG_LATEST.to_string()), (META_ARCHIVE_ID, archive_id.clone()), ("created_at", created_at.clone())] {
-                        pg.execute("INSERT INTO archive_meta (key, value) VALUES (?1, ?2)", vals![k, v])?;
+                    for (k, v) in [
+                        ("schema_version", schema::PG_LATEST.to_string()),
+                        (META_ARCHIVE_ID, archive_id.clone()),
+                        ("created_at", created_at.clone()),
+                    ] {
+                        pg.execute(
+                            "INSERT INTO archive_meta (key, value) VALUES (?1, ?2)",
+                            vals![k, v],
+                        )?;
                     }
                     // The header goes last: without it the directory is an unfinished archive.
                     header.write_atomic_for(ARCHIVE_HEADER, dir)?;
@@ -318,7 +394,13 @@ impl Archive {
                 }
             }
         }
-        Ok(Archive { conn, pg: pg.map(RefCell::new), dir: dir.to_path_buf(), _lock: lock, identity })
+        Ok(Archive {
+            conn,
+            pg: pg.map(RefCell::new),
+            dir: dir.to_path_buf(),
+            _lock: lock,
+            identity,
+        })
     }
 
     /// Opens an embedded archive (see [`Archive::open_with_backend`]).
@@ -334,10 +416,16 @@ impl Archive {
         let header = Header::read_for(ARCHIVE_HEADER, dir)?;
         let db = dir.join(DB_FILE);
         if !db.is_file() {
-            return Err(Error::NotAVault { path: dir.to_path_buf(), reason: "archive.db is missing".into() });
+            return Err(Error::NotAVault {
+                path: dir.to_path_buf(),
+                reason: "archive.db is missing".into(),
+            });
         }
         if !dir.join(LOCK_FILE).exists() {
-            return Err(Error::NotAVault { path: dir.to_path_buf(), reason: "archive.lock is missing".into() });
+            return Err(Error::NotAVault {
+                path: dir.to_path_buf(),
+                reason: "archive.lock is missing".into(),
+            });
         }
         let lock = lock(dir)?;
         let key = header.unseal(passphrase)?;
@@ -347,22 +435,35 @@ impl Archive {
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|_| Error::Corrupt("the archive database cannot be read".into()))?;
         if version as u64 > schema::LATEST {
-            return Err(Error::NewerVersion { what: "archive schema", found: version as u64, supported: schema::LATEST });
+            return Err(Error::NewerVersion {
+                what: "archive schema",
+                found: version as u64,
+                supported: schema::LATEST,
+            });
         }
-        let check: String = conn.query_row("PRAGMA quick_check", [], |r| r.get(0)).map_err(|_| Error::Corrupt("integrity check failed".into()))?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |r| r.get(0))
+            .map_err(|_| Error::Corrupt("integrity check failed".into()))?;
         if check != "ok" {
             return Err(Error::Corrupt("integrity check failed".into()));
         }
         configure_db(&conn)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         schema::migrations().to_latest(&mut conn)?;
-        let secret: Zeroizing<Vec<u8>> =
-            Zeroizing::new(conn.query_row("SELECT value FROM secrets WHERE key = 'age_identity'", [], |r| r.get(0))?);
+        let secret: Zeroizing<Vec<u8>> = Zeroizing::new(conn.query_row(
+            "SELECT value FROM secrets WHERE key = 'age_identity'",
+            [],
+            |r| r.get(0),
+        )?);
         let identity = std::str::from_utf8(&secret)
             .ok()
             .and_then(|s| s.parse::<age::x25519::Identity>().ok())
             .ok_or_else(|| Error::Corrupt("the archive identity is damaged".into()))?;
-        let meta = |k: &str| -> Result<Option<String>> { Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0)).optional()?) };
+        let meta = |k: &str| -> Result<Option<String>> {
+            Ok(conn
+                .query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
+                .optional()?)
+        };
         // Archives made before the PostgreSQL back-end existed have no `backend` entry.
         let stored = meta(META_BACKEND)?.unwrap_or_else(|| "embedded".into());
         let pg = match (stored.as_str(), backend) {
@@ -381,12 +482,23 @@ impl Archive {
                 )));
             }
             ("postgres", Backend::Postgres(url)) => {
-                let archive_id = meta(META_ARCHIVE_ID)?.ok_or_else(|| Error::Corrupt("the archive id is missing".into()))?;
+                let archive_id = meta(META_ARCHIVE_ID)?
+                    .ok_or_else(|| Error::Corrupt("the archive id is missing".into()))?;
                 Some(RefCell::new(open_pg(dir, url, &archive_id)?))
             }
-            (other, _) => return Err(Error::Corrupt(format!("unknown archive back-end '{other}'"))),
+            (other, _) => {
+                return Err(Error::Corrupt(format!(
+                    "unknown archive back-end '{other}'"
+                )));
+            }
         };
-        Ok(Archive { conn, pg, dir: dir.to_path_buf(), _lock: lock, identity })
+        Ok(Archive {
+            conn,
+            pg,
+            dir: dir.to_path_buf(),
+            _lock: lock,
+            identity,
+        })
     }
 
     /// `embedded` or `postgres (host=… port=… user=… dbname=…)` (never a password).
@@ -418,11 +530,16 @@ impl Archive {
     pub fn trust_device(&mut self, public_key: &str, name: &str) -> Result<TrustReport> {
         let key = public_key.trim().to_ascii_lowercase();
         if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::Invalid("a device key is 64 hexadecimal characters (as printed by `testimony device id`)".into()));
+            return Err(Error::Invalid(
+                "a device key is 64 hexadecimal characters (as printed by `testimony device id`)"
+                    .into(),
+            ));
         }
         let name = name.trim();
         if name.is_empty() || name.len() > 100 || name.contains('\n') {
-            return Err(Error::Invalid("a device name is one line of at most 100 characters".into()));
+            return Err(Error::Invalid(
+                "a device name is one line of at most 100 characters".into(),
+            ));
         }
         let waiting = {
             let mut db = self.db();
@@ -441,19 +558,28 @@ impl Archive {
             let report = self.import(&path)?;
             // A bundle that now waits for an earlier one stays in quarantine (as `waiting`).
             if report.outcome != "waiting" {
-                self.db().execute("DELETE FROM quarantine WHERE bundle_hash = ?1", vals![&hash])?;
+                self.db().execute(
+                    "DELETE FROM quarantine WHERE bundle_hash = ?1",
+                    vals![&hash],
+                )?;
                 let _ = fs::remove_file(&path);
             }
             merged.push(report);
         }
-        Ok(TrustReport { public_key: key, name: name.to_string(), merged })
+        Ok(TrustReport {
+            public_key: key,
+            name: name.to_string(),
+            merged,
+        })
     }
 
     /// Stops trusting a device (a lost or seized laptop): its later bundles go to quarantine.
     /// What it sent before stays, with its audit chain, for the coordinator to judge.
     pub fn untrust_device(&mut self, public_key: &str) -> Result<()> {
         let key = public_key.trim().to_ascii_lowercase();
-        let removed = self.db().execute("DELETE FROM devices WHERE public_key = ?1", vals![&key])?;
+        let removed = self
+            .db()
+            .execute("DELETE FROM devices WHERE public_key = ?1", vals![&key])?;
         if removed == 0 {
             return Err(Error::NotFound("trusted device", key));
         }
@@ -462,12 +588,18 @@ impl Archive {
 
     pub fn devices(&self) -> Result<Vec<DeviceInfo>> {
         let mut db = self.db();
-        let rows = db.query("SELECT public_key, name, trusted_at FROM devices ORDER BY trusted_at", &[])?;
+        let rows = db.query(
+            "SELECT public_key, name, trusted_at FROM devices ORDER BY trusted_at",
+            &[],
+        )?;
         let mut out = Vec::new();
         for r in rows {
             let public_key = r.text(0)?;
             let seqs = db
-                .query("SELECT sequence FROM bundles WHERE public_key = ?1 ORDER BY sequence", vals![&public_key])?
+                .query(
+                    "SELECT sequence FROM bundles WHERE public_key = ?1 ORDER BY sequence",
+                    vals![&public_key],
+                )?
                 .iter()
                 .map(|r| r.int(0))
                 .collect::<Result<Vec<i64>>>()?;
@@ -537,7 +669,10 @@ impl Archive {
 
     /// Whether an earlier bundle of the device has not been imported.
     fn missing_before(&self, key: &str, sequence: i64) -> Result<bool> {
-        let row = self.db().query_opt("SELECT count(*) FROM bundles WHERE public_key = ?1 AND sequence < ?2", vals![key, sequence])?;
+        let row = self.db().query_opt(
+            "SELECT count(*) FROM bundles WHERE public_key = ?1 AND sequence < ?2",
+            vals![key, sequence],
+        )?;
         let have = match row {
             Some(r) => r.int(0)?,
             None => 0,
@@ -560,9 +695,14 @@ impl Archive {
             for (hash, file, seq) in waiting {
                 let path = self.dir.join(QUARANTINE_DIR).join(&file);
                 // A waiting bundle that fails for another reason now stays where it is, listed.
-                let Ok(r) = self.import_one(&path) else { continue };
+                let Ok(r) = self.import_one(&path) else {
+                    continue;
+                };
                 if r.outcome == "imported" || r.outcome == "already_imported" {
-                    self.db().execute("DELETE FROM quarantine WHERE bundle_hash = ?1", vals![&hash])?;
+                    self.db().execute(
+                        "DELETE FROM quarantine WHERE bundle_hash = ?1",
+                        vals![&hash],
+                    )?;
                     let _ = fs::remove_file(&path);
                     released.push(seq);
                     moved = true;
@@ -578,8 +718,17 @@ impl Archive {
     /// the earlier bundle it needs arrives.
     fn quarantine(&self, path: &Path, report: &mut ImportReport, reason: &str) -> Result<()> {
         let mut db = self.db();
-        if db.query_opt("SELECT file FROM quarantine WHERE bundle_hash = ?1", vals![&report.bundle_hash])?.is_some() {
-            db.execute("UPDATE quarantine SET reason = ?2 WHERE bundle_hash = ?1", vals![&report.bundle_hash, reason])?;
+        if db
+            .query_opt(
+                "SELECT file FROM quarantine WHERE bundle_hash = ?1",
+                vals![&report.bundle_hash],
+            )?
+            .is_some()
+        {
+            db.execute(
+                "UPDATE quarantine SET reason = ?2 WHERE bundle_hash = ?1",
+                vals![&report.bundle_hash, reason],
+            )?;
             if reason == "untrusted" {
                 report.message = "already in quarantine: the device is not trusted yet".into();
             }
@@ -587,9 +736,16 @@ impl Archive {
         }
         let file = format!("{}.tbundle", &report.bundle_hash);
         let dest = self.dir.join(QUARANTINE_DIR).join(&file);
-        let tmp = self.dir.join(QUARANTINE_DIR).join(format!(".{file}.partial"));
+        let tmp = self
+            .dir
+            .join(QUARANTINE_DIR)
+            .join(format!(".{file}.partial"));
         {
-            let mut out = OpenOptions::new().write(true).create(true).truncate(true).open(&tmp)?;
+            let mut out = OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&tmp)?;
             let mut input = File::open(path)?;
             std::io::copy(&mut input, &mut out)?;
             out.flush()?;
@@ -626,8 +782,16 @@ impl Archive {
 
     /// Interviews in the archive, newest first, with their witness code.
     pub fn interviews(&self) -> Result<Vec<Value>> {
-        let rows = self.db().query("SELECT body FROM records WHERE kind = 'interview' ORDER BY id DESC", &[])?;
-        rows.iter().map(|r| serde_json::from_str(&r.text(0)?).map_err(|_| Error::Corrupt("a stored record is not JSON".into()))).collect()
+        let rows = self.db().query(
+            "SELECT body FROM records WHERE kind = 'interview' ORDER BY id DESC",
+            &[],
+        )?;
+        rows.iter()
+            .map(|r| {
+                serde_json::from_str(&r.text(0)?)
+                    .map_err(|_| Error::Corrupt("a stored record is not JSON".into()))
+            })
+            .collect()
     }
 
     /// One interview with its witness (profile only unless identity was shared), consent,
@@ -635,13 +799,28 @@ impl Archive {
     pub fn interview_detail(&self, id: &str) -> Result<Value> {
         let mut db = self.db();
         let json = |b: Option<String>| b.and_then(|b| serde_json::from_str::<Value>(&b).ok());
-        let interview = json(db.text_opt("SELECT body FROM records WHERE kind = 'interview' AND id = ?1", vals![id])?)
-            .ok_or_else(|| Error::NotFound("interview", id.to_string()))?;
-        let witness_id = interview["witness_id"].as_str().unwrap_or_default().to_string();
-        let witness = json(db.text_opt("SELECT body FROM records WHERE kind = 'witness' AND id = ?1", vals![&witness_id])?);
-        let consent = json(db.text_opt("SELECT body FROM records WHERE kind = 'consent' AND witness_id = ?1", vals![&witness_id])?);
+        let interview = json(db.text_opt(
+            "SELECT body FROM records WHERE kind = 'interview' AND id = ?1",
+            vals![id],
+        )?)
+        .ok_or_else(|| Error::NotFound("interview", id.to_string()))?;
+        let witness_id = interview["witness_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let witness = json(db.text_opt(
+            "SELECT body FROM records WHERE kind = 'witness' AND id = ?1",
+            vals![&witness_id],
+        )?);
+        let consent = json(db.text_opt(
+            "SELECT body FROM records WHERE kind = 'consent' AND witness_id = ?1",
+            vals![&witness_id],
+        )?);
         let mut children = |kind: &str| -> Result<Vec<Value>> {
-            let rows = db.query("SELECT body FROM records WHERE kind = ?1 AND interview_id = ?2 ORDER BY id", vals![kind, id])?;
+            let rows = db.query(
+                "SELECT body FROM records WHERE kind = ?1 AND interview_id = ?2 ORDER BY id",
+                vals![kind, id],
+            )?;
             Ok(rows.iter().filter_map(|r| json(r.text(0).ok())).collect())
         };
         Ok(serde_json::json!({
@@ -668,7 +847,13 @@ impl Archive {
 
     /// An attachment's bytes, decrypted and checked against their hash.
     pub fn attachment_data(&self, id: &str) -> Result<Vec<u8>> {
-        let row = self.db().query_opt("SELECT sha256, data FROM attachments WHERE id = ?1", vals![id])?.ok_or_else(|| Error::NotFound("attachment", id.to_string()))?;
+        let row = self
+            .db()
+            .query_opt(
+                "SELECT sha256, data FROM attachments WHERE id = ?1",
+                vals![id],
+            )?
+            .ok_or_else(|| Error::NotFound("attachment", id.to_string()))?;
         let (sha, data) = (row.text(0)?, row.blob(1)?);
         let mut plain = Vec::new();
         bundle::decrypt(&data[..], std::slice::from_ref(&self.identity))?
@@ -676,7 +861,9 @@ impl Archive {
             .map_err(|_| Error::Corrupt(format!("attachment {id} cannot be decrypted")))?;
         use sha2::Digest;
         if hex::encode(sha2::Sha256::digest(&plain)) != sha {
-            return Err(Error::Corrupt(format!("attachment {id} does not match its hash")));
+            return Err(Error::Corrupt(format!(
+                "attachment {id} does not match its hash"
+            )));
         }
         Ok(plain)
     }
@@ -689,7 +876,12 @@ impl Archive {
             return Err(Error::Invalid("empty search".into()));
         }
         let limit = limit.clamp(1, 1000) as i64;
-        let pattern = format!("%{}%", q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_"));
+        let pattern = format!(
+            "%{}%",
+            q.replace('\\', "\\\\")
+                .replace('%', "\\%")
+                .replace('_', "\\_")
+        );
         let mut db = self.db();
         let rows = if db.is_postgres() {
             db.query(
@@ -722,7 +914,11 @@ impl Archive {
     pub fn conflicts(&self, include_resolved: bool) -> Result<Vec<Conflict>> {
         let sql = format!(
             "SELECT id, kind, record_id, current_body, current_key, incoming_body, incoming_key, detected_at, resolved_at, resolution FROM conflicts {} ORDER BY id",
-            if include_resolved { "" } else { "WHERE resolved_at IS NULL" }
+            if include_resolved {
+                ""
+            } else {
+                "WHERE resolved_at IS NULL"
+            }
         );
         let rows = self.db().query(&sql, &[])?;
         let j = |s: String| serde_json::from_str(&s).unwrap_or(Value::Null);
@@ -752,18 +948,31 @@ impl Archive {
             .find(|c| c.id == id)
             .ok_or_else(|| Error::NotFound("conflict", id.to_string()))?;
         if c.resolved_at.is_some() {
-            return Err(Error::NotAllowed(format!("conflict {id} is already resolved")));
+            return Err(Error::NotAllowed(format!(
+                "conflict {id} is already resolved"
+            )));
         }
         {
             let mut db = self.db();
             db.begin()?;
             let done = (|| -> Result<()> {
                 if take_incoming {
-                    merge::replace_with(&mut db, &c.kind, &c.record_id, &c.incoming, &c.incoming_key, false)?;
+                    merge::replace_with(
+                        &mut db,
+                        &c.kind,
+                        &c.record_id,
+                        &c.incoming,
+                        &c.incoming_key,
+                        false,
+                    )?;
                 }
                 db.execute(
                     "UPDATE conflicts SET resolved_at = ?2, resolution = ?3 WHERE id = ?1",
-                    vals![id, now(), if take_incoming { "incoming" } else { "current" }],
+                    vals![
+                        id,
+                        now(),
+                        if take_incoming { "incoming" } else { "current" }
+                    ],
                 )?;
                 db.commit()
             })();
@@ -772,7 +981,11 @@ impl Archive {
                 return Err(e);
             }
         }
-        Ok(self.conflicts(true)?.into_iter().find(|c| c.id == id).expect("just resolved"))
+        Ok(self
+            .conflicts(true)?
+            .into_iter()
+            .find(|c| c.id == id)
+            .expect("just resolved"))
     }
 }
 
@@ -783,7 +996,12 @@ fn snippet(text: &str, q: &str) -> String {
     let chars: Vec<char> = text.chars().collect();
     let needle: Vec<char> = q.chars().map(fold).collect();
     let at = (0..chars.len().saturating_sub(needle.len() - 1))
-        .find(|&i| chars[i..i + needle.len()].iter().zip(&needle).all(|(&c, &n)| fold(c) == n))
+        .find(|&i| {
+            chars[i..i + needle.len()]
+                .iter()
+                .zip(&needle)
+                .all(|(&c, &n)| fold(c) == n)
+        })
         .unwrap_or(0);
     let start = at.saturating_sub(30);
     let end = (at + needle.len() + 50).min(chars.len());
@@ -814,18 +1032,39 @@ fn gaps(sorted: &[i64]) -> Vec<i64> {
 /// Writes a recording's audio (WAV) to `out`, decrypting it part by part, and checks it
 /// against its hash at the end. Over the caller's `Db`, so that a return bundle can stream
 /// audio inside the transaction that records what it sent.
-pub(crate) fn stream_audio(db: &mut Db<'_>, identity: &age::x25519::Identity, recording_id: &str, out: &mut dyn Write) -> Result<u64> {
+pub(crate) fn stream_audio(
+    db: &mut Db<'_>,
+    identity: &age::x25519::Identity,
+    recording_id: &str,
+    out: &mut dyn Write,
+) -> Result<u64> {
     let row = db
-        .query_opt("SELECT sha256, size, parts FROM audio WHERE recording_id = ?1", vals![recording_id])?
+        .query_opt(
+            "SELECT sha256, size, parts FROM audio WHERE recording_id = ?1",
+            vals![recording_id],
+        )?
         .ok_or_else(|| Error::NotFound("recording audio", recording_id.to_string()))?;
     let (sha, size, parts) = (row.text(0)?, row.int(1)? as u64, row.int(2)?);
-    let reader = AudioParts { db, recording_id: recording_id.to_string(), next: 0, parts, buf: Vec::new(), pos: 0 };
-    let mut plain = bundle::decrypt(reader, std::slice::from_ref(identity)).map_err(|_| Error::Corrupt(format!("the audio of recording {recording_id} cannot be decrypted")))?;
+    let reader = AudioParts {
+        db,
+        recording_id: recording_id.to_string(),
+        next: 0,
+        parts,
+        buf: Vec::new(),
+        pos: 0,
+    };
+    let mut plain = bundle::decrypt(reader, std::slice::from_ref(identity)).map_err(|_| {
+        Error::Corrupt(format!(
+            "the audio of recording {recording_id} cannot be decrypted"
+        ))
+    })?;
     let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut written = 0u64;
     loop {
-        let n = plain.read(&mut buf).map_err(|_| Error::Corrupt(format!("the audio of recording {recording_id} is damaged")))?;
+        let n = plain.read(&mut buf).map_err(|_| {
+            Error::Corrupt(format!("the audio of recording {recording_id} is damaged"))
+        })?;
         if n == 0 {
             break;
         }
@@ -834,7 +1073,9 @@ pub(crate) fn stream_audio(db: &mut Db<'_>, identity: &age::x25519::Identity, re
         written += n as u64;
     }
     if written != size || hex::encode(hasher.finalize()) != sha {
-        return Err(Error::Corrupt(format!("the audio of recording {recording_id} does not match its hash")));
+        return Err(Error::Corrupt(format!(
+            "the audio of recording {recording_id} does not match its hash"
+        )));
     }
     Ok(written)
 }
@@ -857,7 +1098,10 @@ impl Read for AudioParts<'_, '_> {
             }
             let row = self
                 .db
-                .query_opt("SELECT data FROM audio_parts WHERE recording_id = ?1 AND part = ?2", vals![&self.recording_id, self.next])
+                .query_opt(
+                    "SELECT data FROM audio_parts WHERE recording_id = ?1 AND part = ?2",
+                    vals![&self.recording_id, self.next],
+                )
                 .map_err(std::io::Error::other)?
                 .ok_or_else(|| std::io::Error::other("an audio part is missing"))?;
             self.buf = row.blob(0).map_err(std::io::Error::other)?;

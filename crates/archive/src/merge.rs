@@ -71,7 +71,10 @@ fn searchable(kind: RecordKind, v: &Value) -> Option<String> {
     match kind {
         RecordKind::Answer => match &v["value"] {
             Value::String(s) => Some(s.clone()),
-            Value::Object(o) => o.get("locality").and_then(Value::as_str).map(str::to_string),
+            Value::Object(o) => o
+                .get("locality")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             _ => None,
         },
         RecordKind::Note => v["text"].as_str().map(str::to_string),
@@ -97,7 +100,14 @@ fn kind_of(code: &str) -> Result<RecordKind> {
 
 /// Writes `body` as the current version of a record (insert or replace) and its search entry.
 /// `fresh`: the caller knows the archive holds no record `id` yet (so no search entry either).
-pub(crate) fn replace_with(db: &mut Db<'_>, kind: &str, id: &str, body: &Value, key: &str, fresh: bool) -> Result<()> {
+pub(crate) fn replace_with(
+    db: &mut Db<'_>,
+    kind: &str,
+    id: &str,
+    body: &Value,
+    key: &str,
+    fresh: bool,
+) -> Result<()> {
     let k = kind_of(kind)?;
     let version = body["version"].as_i64().unwrap_or(0);
     let interview_id = match k {
@@ -108,8 +118,13 @@ pub(crate) fn replace_with(db: &mut Db<'_>, kind: &str, id: &str, body: &Value, 
     // round trip less per record on PostgreSQL).
     let (witness_id, witness_sql) = match k {
         RecordKind::Witness | RecordKind::WitnessIdentity => (Some(id.to_string()), "?6"),
-        RecordKind::Consent | RecordKind::Interview => (body["witness_id"].as_str().map(str::to_string), "?6"),
-        _ => (None, "COALESCE(?6, (SELECT i.witness_id FROM records i WHERE i.kind = 'interview' AND i.id = ?5))"),
+        RecordKind::Consent | RecordKind::Interview => {
+            (body["witness_id"].as_str().map(str::to_string), "?6")
+        }
+        _ => (
+            None,
+            "COALESCE(?6, (SELECT i.witness_id FROM records i WHERE i.kind = 'interview' AND i.id = ?5))",
+        ),
     };
     let sql = format!(
         "INSERT INTO records (kind, id, version, source_key, interview_id, witness_id, updated_at, body, bundle_hash)
@@ -119,7 +134,16 @@ pub(crate) fn replace_with(db: &mut Db<'_>, kind: &str, id: &str, body: &Value, 
     );
     db.execute(
         &sql,
-        vals![kind, id, version, key, interview_id.clone(), witness_id, body["updated_at"].as_str(), body.to_string()],
+        vals![
+            kind,
+            id,
+            version,
+            key,
+            interview_id.clone(),
+            witness_id,
+            body["updated_at"].as_str(),
+            body.to_string()
+        ],
     )?;
     if !fresh {
         unindex(db, id)?;
@@ -145,9 +169,15 @@ pub(crate) fn unindex(db: &mut Db<'_>, id: &str) -> Result<()> {
         db.execute("DELETE FROM search_index WHERE record_id = ?1", vals![id])?;
         return Ok(());
     }
-    let row = db.query_opt("SELECT fts_rowid FROM search_rowids WHERE record_id = ?1", vals![id])?;
+    let row = db.query_opt(
+        "SELECT fts_rowid FROM search_rowids WHERE record_id = ?1",
+        vals![id],
+    )?;
     if let Some(r) = row {
-        db.execute("DELETE FROM search_index WHERE rowid = ?1", vals![r.int(0)?])?;
+        db.execute(
+            "DELETE FROM search_index WHERE rowid = ?1",
+            vals![r.int(0)?],
+        )?;
         db.execute("DELETE FROM search_rowids WHERE record_id = ?1", vals![id])?;
     }
     Ok(())
@@ -200,7 +230,10 @@ impl PartWriter<'_, '_> {
             return Ok(());
         }
         let data = std::mem::replace(&mut self.buf, Vec::with_capacity(AUDIO_PART_BYTES));
-        match self.db.execute("INSERT INTO audio_parts (recording_id, part, data) VALUES (?1, ?2, ?3)", vals![&self.recording_id, self.parts, data]) {
+        match self.db.execute(
+            "INSERT INTO audio_parts (recording_id, part, data) VALUES (?1, ?2, ?3)",
+            vals![&self.recording_id, self.parts, data],
+        ) {
             Ok(_) => {
                 self.parts += 1;
                 Ok(())
@@ -231,7 +264,13 @@ impl Write for PartWriter<'_, '_> {
 /// core's, shared with vaults applying return bundles).
 fn check_wav_header(h: &[u8; 44], size: u64, recording: &Value) -> Result<()> {
     let field = |k: &str| recording[k].as_u64().unwrap_or(u64::MAX);
-    testimony_core::bundle::check_wav_header(h, size, field("sample_rate"), field("channels"), field("samples"))
+    testimony_core::bundle::check_wav_header(
+        h,
+        size,
+        field("sample_rate"),
+        field("channels"),
+        field("samples"),
+    )
 }
 
 /// Whether two bodies are the same record apart from fields that describe one vault's own
@@ -259,7 +298,10 @@ fn same_apart_from_storage(kind: RecordKind, a: &Value, b: &Value) -> bool {
 
 /// The witness an interview in the archive belongs to.
 fn interview_witness(db: &mut Db<'_>, interview: &str) -> Result<Option<String>> {
-    match db.query_opt("SELECT witness_id FROM records WHERE kind = 'interview' AND id = ?1", vals![interview])? {
+    match db.query_opt(
+        "SELECT witness_id FROM records WHERE kind = 'interview' AND id = ?1",
+        vals![interview],
+    )? {
         Some(r) => r.opt_text(0),
         None => Ok(None),
     }
@@ -267,7 +309,14 @@ fn interview_witness(db: &mut Db<'_>, interview: &str) -> Result<Option<String>>
 
 impl<'c> Merge<'c> {
     pub fn new(db: Db<'c>, recipient: age::x25519::Recipient) -> Self {
-        Merge { db, recipient, in_tx: false, manifest: None, report: ImportReport::default(), needs_earlier: false }
+        Merge {
+            db,
+            recipient,
+            in_tx: false,
+            manifest: None,
+            report: ImportReport::default(),
+            needs_earlier: false,
+        }
     }
 
     fn key(&self) -> &str {
@@ -292,11 +341,21 @@ impl<'c> Merge<'c> {
         let m = self.manifest.take().expect("manifest seen");
         let key = self.report.public_key.clone();
         let done = (|| -> Result<()> {
-            self.db.execute("UPDATE records SET bundle_hash = ?1 WHERE bundle_hash = ''", vals![&self.report.bundle_hash])?;
+            self.db.execute(
+                "UPDATE records SET bundle_hash = ?1 WHERE bundle_hash = ''",
+                vals![&self.report.bundle_hash],
+            )?;
             // The device's age key, for return bundles: only from a signed manifest, and only
             // if it is a well-formed recipient.
-            if let Some(r) = m.device_recipient.as_deref().filter(|r| r.parse::<age::x25519::Recipient>().is_ok()) {
-                self.db.execute("UPDATE devices SET recipient = ?1 WHERE public_key = ?2", vals![r, &key])?;
+            if let Some(r) = m
+                .device_recipient
+                .as_deref()
+                .filter(|r| r.parse::<age::x25519::Recipient>().is_ok())
+            {
+                self.db.execute(
+                    "UPDATE devices SET recipient = ?1 WHERE public_key = ?2",
+                    vals![r, &key],
+                )?;
             }
             self.report.outcome = "imported".into();
             self.db.execute(
@@ -309,7 +368,10 @@ impl<'c> Merge<'c> {
             )?;
             let seqs = self
                 .db
-                .query("SELECT sequence FROM bundles WHERE public_key = ?1 ORDER BY sequence", vals![&key])?
+                .query(
+                    "SELECT sequence FROM bundles WHERE public_key = ?1 ORDER BY sequence",
+                    vals![&key],
+                )?
                 .iter()
                 .map(|r| r.int(0))
                 .collect::<Result<Vec<i64>>>()?;
@@ -324,13 +386,22 @@ impl<'c> Merge<'c> {
         }
         self.report.message = format!(
             "imported bundle {} from device {}: {} added, {} updated, {} unchanged, {} deleted, {} conflicts",
-            m.sequence, m.device_id, self.report.added, self.report.updated, self.report.unchanged, self.report.deleted, self.report.conflicts
+            m.sequence,
+            m.device_id,
+            self.report.added,
+            self.report.updated,
+            self.report.unchanged,
+            self.report.deleted,
+            self.report.conflicts
         );
         Ok(self.report)
     }
 
     fn witness_consent(&mut self, witness: &str) -> Result<Option<Value>> {
-        let body = self.db.text_opt("SELECT body FROM records WHERE kind = 'consent' AND witness_id = ?1", vals![witness])?;
+        let body = self.db.text_opt(
+            "SELECT body FROM records WHERE kind = 'consent' AND witness_id = ?1",
+            vals![witness],
+        )?;
         Ok(body.and_then(|b| serde_json::from_str(&b).ok()))
     }
 
@@ -342,15 +413,28 @@ impl<'c> Merge<'c> {
         }
         let Some(witness) = witness else {
             self.needs_earlier = true;
-            return Err(bad(format!("a {} record belongs to no interview or witness the archive has", kind.code())));
+            return Err(bad(format!(
+                "a {} record belongs to no interview or witness the archive has",
+                kind.code()
+            )));
         };
         let consent = self.witness_consent(witness)?;
-        let allowed = consent.as_ref().is_some_and(|c| c["withdrawn_at"].is_null() && c["scopes"]["share_archive"] == Value::Bool(true));
+        let allowed = consent.as_ref().is_some_and(|c| {
+            c["withdrawn_at"].is_null() && c["scopes"]["share_archive"] == Value::Bool(true)
+        });
         if !allowed {
-            return Err(bad("the bundle carries records of a witness whose consent does not allow sharing with the archive"));
+            return Err(bad(
+                "the bundle carries records of a witness whose consent does not allow sharing with the archive",
+            ));
         }
-        if kind == RecordKind::WitnessIdentity && consent.as_ref().is_none_or(|c| c["scopes"]["publish_identified"] != Value::Bool(true)) {
-            return Err(bad("the bundle carries identifying details the witness did not consent to"));
+        if kind == RecordKind::WitnessIdentity
+            && consent
+                .as_ref()
+                .is_none_or(|c| c["scopes"]["publish_identified"] != Value::Bool(true))
+        {
+            return Err(bad(
+                "the bundle carries identifying details the witness did not consent to",
+            ));
         }
         Ok(())
     }
@@ -364,7 +448,10 @@ impl<'c> Merge<'c> {
             .map(|r| Ok((r.text(0)?, r.text(1)?)))
             .collect::<Result<Vec<(String, String)>>>()?;
         for (kind, id) in ids {
-            self.db.execute("DELETE FROM records WHERE kind = ?1 AND id = ?2", vals![&kind, &id])?;
+            self.db.execute(
+                "DELETE FROM records WHERE kind = ?1 AND id = ?2",
+                vals![&kind, &id],
+            )?;
             unindex(&mut self.db, &id)?;
             drop_bytes(&mut self.db, &kind, &id)?;
             self.report.purged_for_withdrawal += 1;
@@ -379,8 +466,12 @@ impl<'c> Merge<'c> {
              FROM (SELECT 1 AS one) AS one LEFT JOIN records r ON r.kind = ?1 AND r.id = ?2",
             vals![kind.code(), id],
         )?;
-        let row = row.ok_or_else(|| Error::Corrupt("the archive answered no row for a lookup".into()))?;
-        if row.opt_text(0)?.is_some_and(|k| k == self.report.public_key) {
+        let row =
+            row.ok_or_else(|| Error::Corrupt("the archive answered no row for a lookup".into()))?;
+        if row
+            .opt_text(0)?
+            .is_some_and(|k| k == self.report.public_key)
+        {
             // Deleted by a later bundle that arrived first.
             self.report.unchanged += 1;
             return Ok(());
@@ -396,11 +487,15 @@ impl<'c> Merge<'c> {
                 self.report.added += 1;
             }
             Some((cur_body, cur_key)) => {
-                let cur: Value = serde_json::from_str(&cur_body).map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
+                let cur: Value = serde_json::from_str(&cur_body)
+                    .map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
                 if cur == *body || same_apart_from_storage(kind, &cur, body) {
                     self.report.unchanged += 1;
                 } else if cur_key == key {
-                    let (cv, nv) = (cur["version"].as_i64().unwrap_or(0), body["version"].as_i64().unwrap_or(0));
+                    let (cv, nv) = (
+                        cur["version"].as_i64().unwrap_or(0),
+                        body["version"].as_i64().unwrap_or(0),
+                    );
                     if nv > cv {
                         replace_with(&mut self.db, kind.code(), id, body, &key, false)?;
                         self.report.updated += 1;
@@ -415,9 +510,19 @@ impl<'c> Merge<'c> {
         Ok(())
     }
 
-    fn conflict(&mut self, kind: &str, id: &str, cur_body: &str, cur_key: &str, incoming: &Value) -> Result<()> {
+    fn conflict(
+        &mut self,
+        kind: &str,
+        id: &str,
+        cur_body: &str,
+        cur_key: &str,
+        incoming: &Value,
+    ) -> Result<()> {
         let incoming = incoming.to_string();
-        let known = self.db.query_opt("SELECT id FROM conflicts WHERE kind = ?1 AND record_id = ?2 AND incoming_body = ?3", vals![kind, id, &incoming])?;
+        let known = self.db.query_opt(
+            "SELECT id FROM conflicts WHERE kind = ?1 AND record_id = ?2 AND incoming_body = ?3",
+            vals![kind, id, &incoming],
+        )?;
         if known.is_none() {
             self.db.execute(
                 "INSERT INTO conflicts (kind, record_id, current_body, current_key, incoming_body, incoming_key, bundle_hash, detected_at)
@@ -433,7 +538,9 @@ impl<'c> Merge<'c> {
 impl BundleSink for Merge<'_> {
     fn manifest(&mut self, m: &Manifest, bundle_hash: &str) -> Result<bool> {
         if m.kind == testimony_core::bundle::KIND_RETURN {
-            return Err(bad("this is a return bundle for a device; apply it in that device's vault with `testimony import-return`"));
+            return Err(bad(
+                "this is a return bundle for a device; apply it in that device's vault with `testimony import-return`",
+            ));
         }
         self.report = ImportReport {
             bundle_hash: bundle_hash.to_string(),
@@ -444,13 +551,22 @@ impl BundleSink for Merge<'_> {
             counts: m.counts.clone(),
             ..Default::default()
         };
-        let seen = self.db.query_opt("SELECT sequence FROM bundles WHERE bundle_hash = ?1", vals![bundle_hash])?;
+        let seen = self.db.query_opt(
+            "SELECT sequence FROM bundles WHERE bundle_hash = ?1",
+            vals![bundle_hash],
+        )?;
         if seen.is_some() {
             self.report.outcome = "already_imported".into();
-            self.report.message = format!("bundle {} from device {} was already imported; nothing changed", m.sequence, m.device_id);
+            self.report.message = format!(
+                "bundle {} from device {} was already imported; nothing changed",
+                m.sequence, m.device_id
+            );
             return Ok(false);
         }
-        let trusted = self.db.text_opt("SELECT name FROM devices WHERE public_key = ?1", vals![&m.device_public_key])?;
+        let trusted = self.db.text_opt(
+            "SELECT name FROM devices WHERE public_key = ?1",
+            vals![&m.device_public_key],
+        )?;
         if trusted.is_none() {
             self.report.outcome = "quarantined".into();
             self.report.message = format!(
@@ -459,7 +575,10 @@ impl BundleSink for Merge<'_> {
             );
             return Ok(false);
         }
-        let same_seq = self.db.text_opt("SELECT bundle_hash FROM bundles WHERE public_key = ?1 AND sequence = ?2", vals![&m.device_public_key, m.sequence])?;
+        let same_seq = self.db.text_opt(
+            "SELECT bundle_hash FROM bundles WHERE public_key = ?1 AND sequence = ?2",
+            vals![&m.device_public_key, m.sequence],
+        )?;
         if same_seq.is_some() {
             return Err(bad(format!(
                 "a different bundle numbered {} from this device was already imported (a restored or copied vault?); not merged",
@@ -467,10 +586,20 @@ impl BundleSink for Merge<'_> {
             )));
         }
         if let Some(prev) = &m.previous_bundle_hash {
-            let known = self.db.query_opt("SELECT sequence FROM bundles WHERE bundle_hash = ?1", vals![prev])?;
-            let expected = self.db.text_opt("SELECT bundle_hash FROM bundles WHERE public_key = ?1 AND sequence = ?2", vals![&m.device_public_key, m.sequence - 1])?;
+            let known = self.db.query_opt(
+                "SELECT sequence FROM bundles WHERE bundle_hash = ?1",
+                vals![prev],
+            )?;
+            let expected = self.db.text_opt(
+                "SELECT bundle_hash FROM bundles WHERE public_key = ?1 AND sequence = ?2",
+                vals![&m.device_public_key, m.sequence - 1],
+            )?;
             if known.is_none() && expected.is_some() {
-                self.report.warnings.push(format!("bundle {} does not continue the chain of bundle {} held here", m.sequence, m.sequence - 1));
+                self.report.warnings.push(format!(
+                    "bundle {} does not continue the chain of bundle {} held here",
+                    m.sequence,
+                    m.sequence - 1
+                ));
             }
         }
         self.db.begin()?;
@@ -481,12 +610,20 @@ impl BundleSink for Merge<'_> {
 
     fn codebook(&mut self, id: &str, version: &str, source: &str) -> Result<()> {
         let sha = hex::encode(Sha256::digest(source.as_bytes()));
-        let known = self.db.text_opt("SELECT sha256 FROM codebooks WHERE id = ?1 AND version = ?2", vals![id, version])?;
+        let known = self.db.text_opt(
+            "SELECT sha256 FROM codebooks WHERE id = ?1 AND version = ?2",
+            vals![id, version],
+        )?;
         match known {
-            Some(s) if s != sha => Err(bad(format!("codebook {id}@{version} differs from the one the archive already has under that version"))),
+            Some(s) if s != sha => Err(bad(format!(
+                "codebook {id}@{version} differs from the one the archive already has under that version"
+            ))),
             Some(_) => Ok(()),
             None => {
-                self.db.execute("INSERT INTO codebooks (id, version, sha256, source) VALUES (?1, ?2, ?3, ?4)", vals![id, version, sha, source])?;
+                self.db.execute(
+                    "INSERT INTO codebooks (id, version, sha256, source) VALUES (?1, ?2, ?3, ?4)",
+                    vals![id, version, sha, source],
+                )?;
                 Ok(())
             }
         }
@@ -496,8 +633,14 @@ impl BundleSink for Merge<'_> {
         if kind == RecordKind::Tombstone {
             let id = v["record_id"].as_str().unwrap_or_default().to_string();
             let target = kind_of(v["record_type"].as_str().unwrap_or_default())?;
-            let current = self.db.text_opt("SELECT source_key FROM records WHERE kind = ?1 AND id = ?2", vals![target.code(), &id])?;
-            if current.as_deref().is_none_or(|k| k == self.report.public_key) {
+            let current = self.db.text_opt(
+                "SELECT source_key FROM records WHERE kind = ?1 AND id = ?2",
+                vals![target.code(), &id],
+            )?;
+            if current
+                .as_deref()
+                .is_none_or(|k| k == self.report.public_key)
+            {
                 self.db.execute(
                     "INSERT INTO tombstones (kind, id, source_key, deleted_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
                     vals![target.code(), &id, &self.report.public_key, v["deleted_at"].as_str().unwrap_or_default()],
@@ -505,7 +648,10 @@ impl BundleSink for Merge<'_> {
             }
             match current {
                 Some(k) if k == self.report.public_key => {
-                    self.db.execute("DELETE FROM records WHERE kind = ?1 AND id = ?2", vals![target.code(), &id])?;
+                    self.db.execute(
+                        "DELETE FROM records WHERE kind = ?1 AND id = ?2",
+                        vals![target.code(), &id],
+                    )?;
                     unindex(&mut self.db, &id)?;
                     drop_bytes(&mut self.db, target.code(), &id)?;
                     self.report.deleted += 1;
@@ -513,8 +659,13 @@ impl BundleSink for Merge<'_> {
                 Some(k) => {
                     let cur = self
                         .db
-                        .text_opt("SELECT body FROM records WHERE kind = ?1 AND id = ?2", vals![target.code(), &id])?
-                        .ok_or_else(|| Error::Corrupt("a record vanished during the import".into()))?;
+                        .text_opt(
+                            "SELECT body FROM records WHERE kind = ?1 AND id = ?2",
+                            vals![target.code(), &id],
+                        )?
+                        .ok_or_else(|| {
+                            Error::Corrupt("a record vanished during the import".into())
+                        })?;
                     self.conflict(target.code(), &id, &cur, &k, &v)?;
                 }
                 None => self.report.unchanged += 1,
@@ -524,7 +675,9 @@ impl BundleSink for Merge<'_> {
         let id = v["id"].as_str().unwrap_or_default().to_string();
         let witness = match kind {
             RecordKind::Witness | RecordKind::WitnessIdentity => Some(id.clone()),
-            RecordKind::Consent | RecordKind::Interview => v["witness_id"].as_str().map(str::to_string),
+            RecordKind::Consent | RecordKind::Interview => {
+                v["witness_id"].as_str().map(str::to_string)
+            }
             _ => match v["interview_id"].as_str() {
                 Some(i) => interview_witness(&mut self.db, i)?,
                 None => None,
@@ -542,17 +695,25 @@ impl BundleSink for Merge<'_> {
     }
 
     fn attachment(&mut self, id: &str, data: &[u8]) -> Result<()> {
-        let known = self.db.query_opt("SELECT sha256 FROM attachments WHERE id = ?1", vals![id])?;
+        let known = self
+            .db
+            .query_opt("SELECT sha256 FROM attachments WHERE id = ?1", vals![id])?;
         if known.is_none() {
             // Encrypted to the archive's own key so that the bytes stay encrypted at rest on
             // every back-end (PostgreSQL never sees them plain).
-            let enc = age::Encryptor::with_recipients(std::iter::once(&self.recipient as &dyn age::Recipient)).expect("one recipient");
+            let enc = age::Encryptor::with_recipients(std::iter::once(
+                &self.recipient as &dyn age::Recipient,
+            ))
+            .expect("one recipient");
             let mut out = Vec::with_capacity(data.len() + 256);
             let mut w = enc.wrap_output(&mut out)?;
             w.write_all(data)?;
             w.finish()?;
             let sha = hex::encode(Sha256::digest(data));
-            self.db.execute("INSERT INTO attachments (id, sha256, size, data) VALUES (?1, ?2, ?3, ?4)", vals![id, sha, data.len() as i64, out])?;
+            self.db.execute(
+                "INSERT INTO attachments (id, sha256, size, data) VALUES (?1, ?2, ?3, ?4)",
+                vals![id, sha, data.len() as i64, out],
+            )?;
         }
         self.report.attachments += 1;
         Ok(())
@@ -563,28 +724,49 @@ impl BundleSink for Merge<'_> {
         // bundle carries it). If it is not here, a later bundle that already arrived deleted it.
         // Audio is kept once per recording id, whichever device sent it (a copied vault sends
         // the same recording); every later copy must be the same bytes.
-        let Some(row) = self.db.query_opt("SELECT body FROM records WHERE kind = 'recording' AND id = ?1", vals![recording_id])? else {
+        let Some(row) = self.db.query_opt(
+            "SELECT body FROM records WHERE kind = 'recording' AND id = ?1",
+            vals![recording_id],
+        )?
+        else {
             return Ok(());
         };
         let body = row.text(0)?;
-        let recording: Value = serde_json::from_str(&body).map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
+        let recording: Value = serde_json::from_str(&body)
+            .map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
         let mut header = [0u8; 44];
-        wav.read_exact(&mut header).map_err(|_| bad("a recording's audio is shorter than a WAV header"))?;
+        wav.read_exact(&mut header)
+            .map_err(|_| bad("a recording's audio is shorter than a WAV header"))?;
         check_wav_header(&header, size, &recording)?;
-        let known = self.db.query_opt("SELECT sha256, size FROM audio WHERE recording_id = ?1", vals![recording_id])?;
+        let known = self.db.query_opt(
+            "SELECT sha256, size FROM audio WHERE recording_id = ?1",
+            vals![recording_id],
+        )?;
         let mut hasher = Sha256::new();
         hasher.update(header);
         if let Some(known) = known {
             // Sent again (a full bundle, a consent change): audio never changes once stopped,
             // so it must be the same bytes.
-            io::copy(wav, &mut HashTo(&mut hasher)).map_err(|_| bad("the bundle is damaged or truncated"))?;
+            io::copy(wav, &mut HashTo(&mut hasher))
+                .map_err(|_| bad("the bundle is damaged or truncated"))?;
             let sha = hex::encode(hasher.finalize());
             if sha != known.text(0)? {
-                return Err(bad(format!("recording {recording_id} arrives with audio different from the archive's copy")));
+                return Err(bad(format!(
+                    "recording {recording_id} arrives with audio different from the archive's copy"
+                )));
             }
         } else {
-            let enc = age::Encryptor::with_recipients(std::iter::once(&self.recipient as &dyn age::Recipient)).expect("one recipient");
-            let mut parts = PartWriter { db: &mut self.db, recording_id: recording_id.to_string(), buf: Vec::with_capacity(AUDIO_PART_BYTES), parts: 0, failed: None };
+            let enc = age::Encryptor::with_recipients(std::iter::once(
+                &self.recipient as &dyn age::Recipient,
+            ))
+            .expect("one recipient");
+            let mut parts = PartWriter {
+                db: &mut self.db,
+                recording_id: recording_id.to_string(),
+                buf: Vec::with_capacity(AUDIO_PART_BYTES),
+                parts: 0,
+                failed: None,
+            };
             let written = (|| -> io::Result<()> {
                 let mut w = enc.wrap_output(&mut parts)?;
                 w.write_all(&header)?;
@@ -606,7 +788,10 @@ impl BundleSink for Merge<'_> {
             written.map_err(|_| bad("the bundle is damaged or truncated"))?;
             let sha = hex::encode(hasher.finalize());
             let n = parts.parts;
-            self.db.execute("INSERT INTO audio (recording_id, sha256, size, parts) VALUES (?1, ?2, ?3, ?4)", vals![recording_id, &sha, size as i64, n])?;
+            self.db.execute(
+                "INSERT INTO audio (recording_id, sha256, size, parts) VALUES (?1, ?2, ?3, ?4)",
+                vals![recording_id, &sha, size as i64, n],
+            )?;
         }
         self.report.recordings_audio += 1;
         Ok(())
@@ -614,15 +799,27 @@ impl BundleSink for Merge<'_> {
 
     fn audit_entry(&mut self, e: &BundleAuditEntry) -> Result<()> {
         let key = self.report.public_key.clone();
-        let stored = self.db.text_opt("SELECT hash FROM device_audit WHERE public_key = ?1 AND seq = ?2", vals![&key, e.seq])?;
+        let stored = self.db.text_opt(
+            "SELECT hash FROM device_audit WHERE public_key = ?1 AND seq = ?2",
+            vals![&key, e.seq],
+        )?;
         match stored {
-            Some(h) if h != e.hash => Err(bad(format!("the device's audit chain differs from the one the archive holds at entry {}", e.seq))),
+            Some(h) if h != e.hash => Err(bad(format!(
+                "the device's audit chain differs from the one the archive holds at entry {}",
+                e.seq
+            ))),
             Some(_) => Ok(()),
             None => {
                 if e.seq > 1 {
-                    let prev = self.db.text_opt("SELECT hash FROM device_audit WHERE public_key = ?1 AND seq = ?2", vals![&key, e.seq - 1])?;
+                    let prev = self.db.text_opt(
+                        "SELECT hash FROM device_audit WHERE public_key = ?1 AND seq = ?2",
+                        vals![&key, e.seq - 1],
+                    )?;
                     if prev.is_some_and(|p| p != e.prev_hash) {
-                        return Err(bad(format!("audit entry {} does not continue the device's chain held by the archive", e.seq)));
+                        return Err(bad(format!(
+                            "audit entry {} does not continue the device's chain held by the archive",
+                            e.seq
+                        )));
                     }
                 }
                 self.db.execute(

@@ -30,7 +30,9 @@ use rusqlite::OptionalExtension;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use testimony_core::bundle::{Counts, RETURN_KINDS, RecordKind, ReturnAudio, ReturnBundle, write_return_bundle};
+use testimony_core::bundle::{
+    Counts, RETURN_KINDS, RecordKind, ReturnAudio, ReturnBundle, write_return_bundle,
+};
 use testimony_core::codebook::Codebook;
 use testimony_core::vault::now;
 use testimony_core::{Error, Result};
@@ -71,32 +73,56 @@ impl Archive {
     /// The archive's Ed25519 signing key, for return bundles. Made on first use (archives
     /// created before return bundles have none) and kept with the age identity.
     fn signing_key(&self) -> Result<SigningKey> {
-        let stored: Option<Zeroizing<Vec<u8>>> =
-            self.conn.query_row("SELECT value FROM secrets WHERE key = 'archive_signing_key'", [], |r| r.get(0)).optional()?.map(Zeroizing::new);
+        let stored: Option<Zeroizing<Vec<u8>>> = self
+            .conn
+            .query_row(
+                "SELECT value FROM secrets WHERE key = 'archive_signing_key'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .map(Zeroizing::new);
         let bytes = match stored {
             Some(b) => b,
             None => {
                 let key = SigningKey::generate(&mut rand::rngs::OsRng);
                 let secret = Zeroizing::new(key.to_bytes().to_vec());
-                self.conn.execute("INSERT INTO secrets (key, value) VALUES ('archive_signing_key', ?1)", [&secret[..]])?;
+                self.conn.execute(
+                    "INSERT INTO secrets (key, value) VALUES ('archive_signing_key', ?1)",
+                    [&secret[..]],
+                )?;
                 secret
             }
         };
-        let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| Error::Corrupt("the archive signing key is damaged".into()))?;
+        let arr: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::Corrupt("the archive signing key is damaged".into()))?;
         Ok(SigningKey::from_bytes(&arr))
     }
 
     /// What a coordinator reads out when enrolling a device.
     pub fn id(&self) -> Result<ArchiveId> {
-        let archive_id: String = self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [META_ARCHIVE_ID], |r| r.get(0))?;
-        Ok(ArchiveId { archive_id, recipient: self.recipient(), signing_key: hex::encode(self.signing_key()?.verifying_key().to_bytes()) })
+        let archive_id: String = self.conn.query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [META_ARCHIVE_ID],
+            |r| r.get(0),
+        )?;
+        Ok(ArchiveId {
+            archive_id,
+            recipient: self.recipient(),
+            signing_key: hex::encode(self.signing_key()?.verifying_key().to_bytes()),
+        })
     }
 
     /// Publishes a codebook version (checked like any codebook) for the next return bundles.
     pub fn add_codebook(&mut self, source: &str, file: &str) -> Result<(String, String, bool)> {
         let cb = Codebook::parse(source, file)?;
         let mut db = self.db();
-        let known = db.text_opt("SELECT sha256 FROM codebooks WHERE id = ?1 AND version = ?2", vals![&cb.id, &cb.version])?;
+        let known = db.text_opt(
+            "SELECT sha256 FROM codebooks WHERE id = ?1 AND version = ?2",
+            vals![&cb.id, &cb.version],
+        )?;
         match known {
             Some(s) if s == cb.sha256 => Ok((cb.id, cb.version, false)),
             Some(_) => Err(Error::NotAllowed(format!(
@@ -104,7 +130,10 @@ impl Archive {
                 cb.id, cb.version
             ))),
             None => {
-                db.execute("INSERT INTO codebooks (id, version, sha256, source) VALUES (?1, ?2, ?3, ?4)", vals![&cb.id, &cb.version, &cb.sha256, &cb.source])?;
+                db.execute(
+                    "INSERT INTO codebooks (id, version, sha256, source) VALUES (?1, ?2, ?3, ?4)",
+                    vals![&cb.id, &cb.version, &cb.sha256, &cb.source],
+                )?;
                 Ok((cb.id, cb.version, true))
             }
         }
@@ -114,10 +143,22 @@ impl Archive {
     pub fn assign(&mut self, public_key: &str, interview_id: &str) -> Result<()> {
         let key = public_key.trim().to_ascii_lowercase();
         let mut db = self.db();
-        if db.text_opt("SELECT name FROM devices WHERE public_key = ?1", vals![&key])?.is_none() {
+        if db
+            .text_opt(
+                "SELECT name FROM devices WHERE public_key = ?1",
+                vals![&key],
+            )?
+            .is_none()
+        {
             return Err(Error::NotFound("trusted device", key));
         }
-        if db.text_opt("SELECT id FROM records WHERE kind = 'interview' AND id = ?1", vals![interview_id])?.is_none() {
+        if db
+            .text_opt(
+                "SELECT id FROM records WHERE kind = 'interview' AND id = ?1",
+                vals![interview_id],
+            )?
+            .is_none()
+        {
             return Err(Error::NotFound("interview", interview_id.to_string()));
         }
         db.execute(
@@ -129,13 +170,25 @@ impl Archive {
 
     /// Writes the next return bundle for a device to `out` (which must not exist). `full`
     /// sends everything the device should have again, not only what changed since the last.
-    pub fn export_return(&mut self, public_key: &str, out: &Path, full: bool) -> Result<ReturnReport> {
+    pub fn export_return(
+        &mut self,
+        public_key: &str,
+        out: &Path,
+        full: bool,
+    ) -> Result<ReturnReport> {
         let key = public_key.trim().to_ascii_lowercase();
         let signing_key = self.signing_key()?;
-        let archive_id: String = self.conn.query_row("SELECT value FROM meta WHERE key = ?1", [META_ARCHIVE_ID], |r| r.get(0))?;
+        let archive_id: String = self.conn.query_row(
+            "SELECT value FROM meta WHERE key = ?1",
+            [META_ARCHIVE_ID],
+            |r| r.get(0),
+        )?;
         let mut db = self.db();
         let device = db
-            .query_opt("SELECT name, recipient FROM devices WHERE public_key = ?1", vals![&key])?
+            .query_opt(
+                "SELECT name, recipient FROM devices WHERE public_key = ?1",
+                vals![&key],
+            )?
             .ok_or_else(|| Error::NotFound("trusted device", key.clone()))?;
         let recipient = device.opt_text(1)?.ok_or_else(|| {
             Error::NotAllowed("the archive does not know this device's encryption key yet: import a bundle the device made with this version of Testimony first".into())
@@ -143,25 +196,47 @@ impl Archive {
 
         // Codebooks the device has: declared in its bundles, or sent to it before.
         let mut has: HashSet<(String, String)> = HashSet::new();
-        for r in db.query("SELECT manifest FROM bundles WHERE public_key = ?1", vals![&key])? {
-            let m: Value = serde_json::from_str(&r.text(0)?).map_err(|_| Error::Corrupt("a stored manifest is not JSON".into()))?;
+        for r in db.query(
+            "SELECT manifest FROM bundles WHERE public_key = ?1",
+            vals![&key],
+        )? {
+            let m: Value = serde_json::from_str(&r.text(0)?)
+                .map_err(|_| Error::Corrupt("a stored manifest is not JSON".into()))?;
             for c in m["codebooks"].as_array().into_iter().flatten() {
-                has.insert((c["id"].as_str().unwrap_or_default().into(), c["version"].as_str().unwrap_or_default().into()));
+                has.insert((
+                    c["id"].as_str().unwrap_or_default().into(),
+                    c["version"].as_str().unwrap_or_default().into(),
+                ));
             }
         }
-        let sent_codebooks: HashSet<(String, String)> =
-            db.query("SELECT id, version FROM return_codebooks WHERE public_key = ?1", vals![&key])?.iter().map(|r| Ok((r.text(0)?, r.text(1)?))).collect::<Result<_>>()?;
+        let sent_codebooks: HashSet<(String, String)> = db
+            .query(
+                "SELECT id, version FROM return_codebooks WHERE public_key = ?1",
+                vals![&key],
+            )?
+            .iter()
+            .map(|r| Ok((r.text(0)?, r.text(1)?)))
+            .collect::<Result<_>>()?;
 
         // The device's interviews: those it made, and those assigned to it.
         let mut interviews: BTreeSet<String> = BTreeSet::new();
-        for r in db.query("SELECT id FROM records WHERE kind = 'interview' AND source_key = ?1", vals![&key])? {
+        for r in db.query(
+            "SELECT id FROM records WHERE kind = 'interview' AND source_key = ?1",
+            vals![&key],
+        )? {
             interviews.insert(r.text(0)?);
         }
-        for r in db.query("SELECT interview_id FROM assignments WHERE public_key = ?1", vals![&key])? {
+        for r in db.query(
+            "SELECT interview_id FROM assignments WHERE public_key = ?1",
+            vals![&key],
+        )? {
             interviews.insert(r.text(0)?);
         }
         let sent: BTreeMap<(String, String), String> = db
-            .query("SELECT kind, id, sha256 FROM return_sent WHERE public_key = ?1", vals![&key])?
+            .query(
+                "SELECT kind, id, sha256 FROM return_sent WHERE public_key = ?1",
+                vals![&key],
+            )?
             .iter()
             .map(|r| Ok(((r.text(0)?, r.text(1)?), r.text(2)?)))
             .collect::<Result<_>>()?;
@@ -174,20 +249,38 @@ impl Archive {
         let mut audio: Vec<ReturnAudio> = Vec::new();
         let mut seen_witness = HashSet::new();
         for iv in &interviews {
-            let row = db.query_opt("SELECT body, witness_id FROM records WHERE kind = 'interview' AND id = ?1", vals![iv])?;
+            let row = db.query_opt(
+                "SELECT body, witness_id FROM records WHERE kind = 'interview' AND id = ?1",
+                vals![iv],
+            )?;
             let Some(row) = row else { continue };
-            let body: Value = serde_json::from_str(&row.text(0)?).map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
+            let body: Value = serde_json::from_str(&row.text(0)?)
+                .map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
             let witness = row.opt_text(1)?.unwrap_or_default();
             let consent = db
-                .text_opt("SELECT body FROM records WHERE kind = 'consent' AND witness_id = ?1", vals![&witness])?
+                .text_opt(
+                    "SELECT body FROM records WHERE kind = 'consent' AND witness_id = ?1",
+                    vals![&witness],
+                )?
                 .and_then(|c| serde_json::from_str::<Value>(&c).ok());
-            let shared = consent.as_ref().is_some_and(|c| c["withdrawn_at"].is_null() && c["scopes"]["share_archive"] == Value::Bool(true));
-            let audio_allowed = shared && consent.as_ref().is_some_and(|c| c["scopes"]["record_audio"] == Value::Bool(true));
+            let shared = consent.as_ref().is_some_and(|c| {
+                c["withdrawn_at"].is_null() && c["scopes"]["share_archive"] == Value::Bool(true)
+            });
+            let audio_allowed = shared
+                && consent
+                    .as_ref()
+                    .is_some_and(|c| c["scopes"]["record_audio"] == Value::Bool(true));
             if !shared {
                 withheld += 1;
                 continue;
             }
-            let cb = (body["codebook_id"].as_str().unwrap_or_default().to_string(), body["codebook_version"].as_str().unwrap_or_default().to_string());
+            let cb = (
+                body["codebook_id"].as_str().unwrap_or_default().to_string(),
+                body["codebook_version"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
             let mut rows = Vec::new();
             if seen_witness.insert(witness.clone()) {
                 rows.extend(db.query("SELECT kind, id, body, source_key FROM records WHERE kind IN ('witness', 'consent') AND witness_id = ?1", vals![&witness])?);
@@ -233,8 +326,15 @@ impl Archive {
             let mut transcript_recording: BTreeMap<String, String> = BTreeMap::new();
             for r in &rows {
                 if r.text(0)? == "transcript" {
-                    let body: Value = serde_json::from_str(&r.text(2)?).map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
-                    transcript_recording.insert(r.text(1)?, body["recording_id"].as_str().unwrap_or_default().to_string());
+                    let body: Value = serde_json::from_str(&r.text(2)?)
+                        .map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
+                    transcript_recording.insert(
+                        r.text(1)?,
+                        body["recording_id"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .to_string(),
+                    );
                 }
             }
             for r in rows {
@@ -245,16 +345,26 @@ impl Archive {
                 // What belongs to a recording goes only where the recording is.
                 let recording = match kind.as_str() {
                     "audio_marker" | "transcript" => {
-                        let b: Value = serde_json::from_str(&body).map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
+                        let b: Value = serde_json::from_str(&body)
+                            .map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
                         Some(b["recording_id"].as_str().unwrap_or_default().to_string())
                     }
                     "transcript_segment" => {
-                        let b: Value = serde_json::from_str(&body).map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
-                        Some(transcript_recording.get(b["transcript_id"].as_str().unwrap_or_default()).cloned().unwrap_or_default())
+                        let b: Value = serde_json::from_str(&body)
+                            .map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
+                        Some(
+                            transcript_recording
+                                .get(b["transcript_id"].as_str().unwrap_or_default())
+                                .cloned()
+                                .unwrap_or_default(),
+                        )
                     }
                     _ => None,
                 };
-                if recording.as_ref().is_some_and(|rid| !with_device.contains(rid)) {
+                if recording
+                    .as_ref()
+                    .is_some_and(|rid| !with_device.contains(rid))
+                {
                     continue;
                 }
                 // Held back while a coordinator has not settled a conflict on it: the device
@@ -265,12 +375,20 @@ impl Archive {
                 let h = sha(&body);
                 // A recording sent now takes everything of it along, even what went before
                 // (to a device that could not apply it without the recording).
-                let fresh = recording.as_ref().is_some_and(|rid| sending_now.contains(rid));
+                let fresh = recording
+                    .as_ref()
+                    .is_some_and(|rid| sending_now.contains(rid));
                 if !full && !fresh && sent.get(&(kind.clone(), id.clone())) == Some(&h) {
                     continue;
                 }
-                let k = RecordKind::parse(&kind).filter(|k| RETURN_KINDS.contains(k)).ok_or_else(|| Error::Corrupt(format!("unexpected record type {kind}")))?;
-                records.push((k, serde_json::from_str(&body).map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?));
+                let k = RecordKind::parse(&kind)
+                    .filter(|k| RETURN_KINDS.contains(k))
+                    .ok_or_else(|| Error::Corrupt(format!("unexpected record type {kind}")))?;
+                records.push((
+                    k,
+                    serde_json::from_str(&body)
+                        .map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?,
+                ));
                 sent_now.push((kind, id, h));
                 any = true;
             }
@@ -280,7 +398,10 @@ impl Archive {
         }
         // Codebooks: published ones the device lacks, plus those the records need.
         let mut codebooks = Vec::new();
-        for r in db.query("SELECT id, version, source FROM codebooks ORDER BY id, version", &[])? {
+        for r in db.query(
+            "SELECT id, version, source FROM codebooks ORDER BY id, version",
+            &[],
+        )? {
             let (id, version, source) = (r.text(0)?, r.text(1)?, r.text(2)?);
             let pair = (id.clone(), version.clone());
             let lacking = !has.contains(&pair) && !sent_codebooks.contains(&pair);
@@ -311,13 +432,18 @@ impl Archive {
         db.begin()?;
         let done = (|| -> Result<ReturnReport> {
             let identity = &self.identity;
-            let written = write_return_bundle(&spec, out, &mut |id, w| crate::stream_audio(&mut db, identity, id, w).map(drop))?;
+            let written = write_return_bundle(&spec, out, &mut |id, w| {
+                crate::stream_audio(&mut db, identity, id, w).map(drop)
+            })?;
             let report = ReturnReport {
                 path: out.to_path_buf(),
                 device: key.clone(),
                 sequence: spec.sequence,
                 bundle_hash: written.bundle_hash.clone(),
-                codebooks: codebooks.iter().map(|(i, v, _)| format!("{i}@{v}")).collect(),
+                codebooks: codebooks
+                    .iter()
+                    .map(|(i, v, _)| format!("{i}@{v}"))
+                    .collect(),
                 counts: written.manifest.counts.clone(),
                 withheld_interviews: withheld,
                 withheld_recordings,

@@ -99,7 +99,12 @@ CREATE TABLE audio_parts (
 "#;
 
 pub fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(V1), M::up(V2_RETURNS), M::up(V3_SEARCH_ROWIDS), M::up(V4_AUDIO)])
+    Migrations::new(vec![
+        M::up(V1),
+        M::up(V2_RETURNS),
+        M::up(V3_SEARCH_ROWIDS),
+        M::up(V4_AUDIO),
+    ])
 }
 
 pub const LATEST: u64 = 4;

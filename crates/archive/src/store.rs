@@ -82,7 +82,11 @@ impl rusqlite::ToSql for Val {
 }
 
 impl ToSql for Val {
-    fn to_sql(&self, ty: &Type, out: &mut BytesMut) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self {
             Val::Null => Ok(IsNull::Yes),
             Val::Int(i) => match *ty {
@@ -183,7 +187,11 @@ pub(crate) fn to_dollar(sql: &str) -> String {
 /// `postgresql://user@host:port/dbname`).
 pub(crate) fn pg_config(url: &str) -> Result<postgres::Config> {
     // The parser's message never repeats the string (which may hold a password).
-    let mut config = postgres::Config::from_str(url).map_err(|e| Error::Invalid(format!("the PostgreSQL connection string cannot be read: {e}")))?;
+    let mut config = postgres::Config::from_str(url).map_err(|e| {
+        Error::Invalid(format!(
+            "the PostgreSQL connection string cannot be read: {e}"
+        ))
+    })?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(15));
     }
@@ -210,12 +218,26 @@ pub(crate) fn describe(config: &postgres::Config) -> String {
         parts.push(format!("host={}", hosts.join(",")));
     }
     if !config.get_ports().is_empty() {
-        parts.push(format!("port={}", config.get_ports().iter().map(u16::to_string).collect::<Vec<_>>().join(",")));
+        parts.push(format!(
+            "port={}",
+            config
+                .get_ports()
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        ));
     }
     if let Some(u) = config.get_user() {
         parts.push(format!("user={u}"));
     }
-    parts.push(format!("dbname={}", config.get_dbname().or(config.get_user()).unwrap_or("postgres")));
+    parts.push(format!(
+        "dbname={}",
+        config
+            .get_dbname()
+            .or(config.get_user())
+            .unwrap_or("postgres")
+    ));
     parts.join(" ")
 }
 
@@ -235,15 +257,25 @@ impl PgStore {
     pub fn connect(url: &str) -> Result<PgStore> {
         let config = pg_config(url)?;
         let target = describe(&config);
-        let client = config
-            .connect(postgres::NoTls)
-            .map_err(|e| Error::Server(format!("cannot connect to PostgreSQL ({target}): {}", pg_message(&e))))?;
-        Ok(PgStore { client, statements: HashMap::new(), target })
+        let client = config.connect(postgres::NoTls).map_err(|e| {
+            Error::Server(format!(
+                "cannot connect to PostgreSQL ({target}): {}",
+                pg_message(&e)
+            ))
+        })?;
+        Ok(PgStore {
+            client,
+            statements: HashMap::new(),
+            target,
+        })
     }
 
     /// Takes the archive's advisory lock; `false` when another session holds it.
     pub fn try_lock(&mut self) -> Result<bool> {
-        let row = self.client.query_one("SELECT pg_try_advisory_lock($1)", &[&ADVISORY_LOCK]).map_err(pg_err)?;
+        let row = self
+            .client
+            .query_one("SELECT pg_try_advisory_lock($1)", &[&ADVISORY_LOCK])
+            .map_err(pg_err)?;
         Ok(row.get::<_, bool>(0))
     }
 
@@ -262,13 +294,15 @@ impl PgStore {
 
     pub fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64> {
         let st = self.statement(sql)?;
-        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
         self.client.execute(&st, &refs).map_err(pg_err)
     }
 
     pub fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Row>> {
         let st = self.statement(sql)?;
-        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|v| v as &(dyn ToSql + Sync)).collect();
         let rows = self.client.query(&st, &refs).map_err(pg_err)?;
         rows.iter().map(pg_row).collect()
     }
@@ -280,11 +314,26 @@ fn pg_row(r: &postgres::Row) -> Result<Row> {
         let bad = |_| column_type(i);
         let v = match *c.type_() {
             Type::INT8 => r.try_get::<_, Option<i64>>(i).map_err(bad)?.map(Val::Int),
-            Type::INT4 => r.try_get::<_, Option<i32>>(i).map_err(bad)?.map(|v| Val::Int(v.into())),
-            Type::INT2 => r.try_get::<_, Option<i16>>(i).map_err(bad)?.map(|v| Val::Int(v.into())),
-            Type::BOOL => r.try_get::<_, Option<bool>>(i).map_err(bad)?.map(|v| Val::Int(v.into())),
-            Type::BYTEA => r.try_get::<_, Option<Vec<u8>>>(i).map_err(bad)?.map(Val::Blob),
-            _ => r.try_get::<_, Option<String>>(i).map_err(bad)?.map(Val::Text),
+            Type::INT4 => r
+                .try_get::<_, Option<i32>>(i)
+                .map_err(bad)?
+                .map(|v| Val::Int(v.into())),
+            Type::INT2 => r
+                .try_get::<_, Option<i16>>(i)
+                .map_err(bad)?
+                .map(|v| Val::Int(v.into())),
+            Type::BOOL => r
+                .try_get::<_, Option<bool>>(i)
+                .map_err(bad)?
+                .map(|v| Val::Int(v.into())),
+            Type::BYTEA => r
+                .try_get::<_, Option<Vec<u8>>>(i)
+                .map_err(bad)?
+                .map(Val::Blob),
+            _ => r
+                .try_get::<_, Option<String>>(i)
+                .map_err(bad)?
+                .map(Val::Text),
         };
         out.push(v.unwrap_or(Val::Null));
     }
@@ -299,7 +348,13 @@ fn sqlite_row(r: &rusqlite::Row, n: usize) -> rusqlite::Result<Row> {
             ValueRef::Integer(v) => Val::Int(v),
             ValueRef::Text(t) => Val::Text(String::from_utf8_lossy(t).into_owned()),
             ValueRef::Blob(b) => Val::Blob(b.to_vec()),
-            ValueRef::Real(_) => return Err(rusqlite::Error::InvalidColumnType(i, String::new(), rusqlite::types::Type::Real)),
+            ValueRef::Real(_) => {
+                return Err(rusqlite::Error::InvalidColumnType(
+                    i,
+                    String::new(),
+                    rusqlite::types::Type::Real,
+                ));
+            }
         });
     }
     Ok(Row(out))
@@ -318,7 +373,10 @@ impl Db<'_> {
 
     pub fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64> {
         match self {
-            Db::Embedded(c) => Ok(c.prepare_cached(sql)?.execute(rusqlite::params_from_iter(params.iter()))? as u64),
+            Db::Embedded(c) => {
+                Ok(c.prepare_cached(sql)?
+                    .execute(rusqlite::params_from_iter(params.iter()))? as u64)
+            }
             Db::Postgres(p) => p.execute(sql, params),
         }
     }
@@ -328,7 +386,9 @@ impl Db<'_> {
             Db::Embedded(c) => {
                 let mut st = c.prepare_cached(sql)?;
                 let n = st.column_count();
-                let rows = st.query_map(rusqlite::params_from_iter(params.iter()), |r| sqlite_row(r, n))?;
+                let rows = st.query_map(rusqlite::params_from_iter(params.iter()), |r| {
+                    sqlite_row(r, n)
+                })?;
                 Ok(rows.collect::<rusqlite::Result<_>>()?)
             }
             Db::Postgres(p) => p.query(sql, params),
@@ -377,14 +437,23 @@ mod tests {
 
     #[test]
     fn placeholders_are_rewritten_outside_strings_only() {
-        assert_eq!(to_dollar("SELECT a FROM t WHERE b = ?1 AND c = '?2' AND d = ?12"), "SELECT a FROM t WHERE b = $1 AND c = '?2' AND d = $12");
-        assert_eq!(to_dollar("x LIKE ?1 ESCAPE '\\' AND y = ?2"), "x LIKE $1 ESCAPE '\\' AND y = $2");
+        assert_eq!(
+            to_dollar("SELECT a FROM t WHERE b = ?1 AND c = '?2' AND d = ?12"),
+            "SELECT a FROM t WHERE b = $1 AND c = '?2' AND d = $12"
+        );
+        assert_eq!(
+            to_dollar("x LIKE ?1 ESCAPE '\\' AND y = ?2"),
+            "x LIKE $1 ESCAPE '\\' AND y = $2"
+        );
         assert_eq!(to_dollar("a = '' AND b = ?3"), "a = '' AND b = $3");
     }
 
     #[test]
     fn the_description_never_holds_the_password() {
-        for url in ["host=db.example port=5433 user=arch password=hunter2 dbname=testimony", "postgresql://arch:hunter2@db.example:5433/testimony"] {
+        for url in [
+            "host=db.example port=5433 user=arch password=hunter2 dbname=testimony",
+            "postgresql://arch:hunter2@db.example:5433/testimony",
+        ] {
             let d = describe(&pg_config(url).unwrap());
             assert_eq!(d, "host=db.example port=5433 user=arch dbname=testimony");
             assert!(!d.contains("hunter2"));

@@ -20,7 +20,12 @@ pub struct ArchiveDir {
     /// TESTIMONY_ARCHIVE_POSTGRES, which keeps a password out of the process list). Give it on
     /// every command for an archive created with it. The identity stays in the directory under
     /// the passphrase; attachments are stored encrypted. No TLS: loopback or a trusted network.
-    #[arg(long, env = "TESTIMONY_ARCHIVE_POSTGRES", hide_env_values = true, value_name = "URL")]
+    #[arg(
+        long,
+        env = "TESTIMONY_ARCHIVE_POSTGRES",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     postgres: Option<String>,
 }
 
@@ -177,10 +182,16 @@ pub fn run(cmd: &ArchiveCmd, out: &Out) -> Result<(), Error> {
     match cmd {
         ArchiveCmd::Init(d) => {
             let pass = passphrase::get(PASS_ENV, "New archive passphrase: ", true)?;
-            let a = Archive::create_with_backend(&d.archive, &pass, &backend(d), Default::default())?;
+            let a =
+                Archive::create_with_backend(&d.archive, &pass, &backend(d), Default::default())?;
             let info = json!({"archive": d.archive, "recipient": a.recipient(), "backend": a.backend_description()});
             out.print(&info, |_| {
-                format!("Created archive {} (records: {}).\nRecipient for bundles: {}", d.archive.display(), a.backend_description(), a.recipient())
+                format!(
+                    "Created archive {} (records: {}).\nRecipient for bundles: {}",
+                    d.archive.display(),
+                    a.backend_description(),
+                    a.recipient()
+                )
             });
         }
         ArchiveCmd::Recipient(d) => {
@@ -191,7 +202,12 @@ pub fn run(cmd: &ArchiveCmd, out: &Out) -> Result<(), Error> {
         ArchiveCmd::Id(d) => {
             let a = open(d)?;
             let id = a.id()?;
-            out.print(&id, |i| format!("Archive {}\nRecipient for bundles: {}\nSigning key for return bundles: {}", i.archive_id, i.recipient, i.signing_key));
+            out.print(&id, |i| {
+                format!(
+                    "Archive {}\nRecipient for bundles: {}\nSigning key for return bundles: {}",
+                    i.archive_id, i.recipient, i.signing_key
+                )
+            });
         }
         ArchiveCmd::Codebook(CodebookCmd::Add { dir, file }) => {
             let source = crate::read_codebook_file(file)?;
@@ -201,12 +217,25 @@ pub fn run(cmd: &ArchiveCmd, out: &Out) -> Result<(), Error> {
                 if added { format!("Published codebook {id} version {version}; it goes out with the next return bundles.") } else { format!("Codebook {id} version {version} was already published; nothing changed.") }
             });
         }
-        ArchiveCmd::Assign { dir, device, interview } => {
+        ArchiveCmd::Assign {
+            dir,
+            device,
+            interview,
+        } => {
             let mut a = open(dir)?;
             a.assign(device, interview)?;
-            out.print(&json!({"device": device, "interview": interview}), |_| format!("Interview {interview} goes to device {device} with its next return bundle."));
+            out.print(&json!({"device": device, "interview": interview}), |_| {
+                format!(
+                    "Interview {interview} goes to device {device} with its next return bundle."
+                )
+            });
         }
-        ArchiveCmd::Return { dir, device, out: file, full } => {
+        ArchiveCmd::Return {
+            dir,
+            device,
+            out: file,
+            full,
+        } => {
             let mut a = open(dir)?;
             let r = a.export_return(device, file, *full)?;
             out.print(&r, |r| {
@@ -221,7 +250,11 @@ pub fn run(cmd: &ArchiveCmd, out: &Out) -> Result<(), Error> {
         ArchiveCmd::Device(DeviceCmd::Untrust { dir, key }) => {
             let mut a = open(dir)?;
             a.untrust_device(key)?;
-            out.print(&json!({"untrusted": key}), |_| format!("No longer trusting device {key}; its later bundles will wait in quarantine."));
+            out.print(&json!({"untrusted": key}), |_| {
+                format!(
+                    "No longer trusting device {key}; its later bundles will wait in quarantine."
+                )
+            });
         }
         ArchiveCmd::Device(DeviceCmd::Trust { dir, key, name }) => {
             let mut a = open(dir)?;
@@ -243,8 +276,19 @@ pub fn run(cmd: &ArchiveCmd, out: &Out) -> Result<(), Error> {
                 }
                 l.iter()
                     .map(|d| {
-                        let gaps = if d.gaps.is_empty() { String::new() } else { format!("  MISSING bundles {:?}", d.gaps) };
-                        format!("{}  {}  bundles {}  last {}{}", d.public_key, d.name, d.bundles, d.last_sequence.map(|s| s.to_string()).unwrap_or("-".into()), gaps)
+                        let gaps = if d.gaps.is_empty() {
+                            String::new()
+                        } else {
+                            format!("  MISSING bundles {:?}", d.gaps)
+                        };
+                        format!(
+                            "{}  {}  bundles {}  last {}{}",
+                            d.public_key,
+                            d.name,
+                            d.bundles,
+                            d.last_sequence.map(|s| s.to_string()).unwrap_or("-".into()),
+                            gaps
+                        )
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
@@ -264,13 +308,22 @@ pub fn run(cmd: &ArchiveCmd, out: &Out) -> Result<(), Error> {
                     .map(|r| {
                         let mut s = format!("{}: {}", r.outcome, r.message);
                         if !r.gaps.is_empty() {
-                            s.push_str(&format!("\n  bundles not yet received from this device: {:?}", r.gaps));
+                            s.push_str(&format!(
+                                "\n  bundles not yet received from this device: {:?}",
+                                r.gaps
+                            ));
                         }
                         if !r.released.is_empty() {
-                            s.push_str(&format!("\n  waiting bundles merged now too: {:?}", r.released));
+                            s.push_str(&format!(
+                                "\n  waiting bundles merged now too: {:?}",
+                                r.released
+                            ));
                         }
                         if r.purged_for_withdrawal > 0 {
-                            s.push_str(&format!("\n  {} records removed: the witness withdrew consent", r.purged_for_withdrawal));
+                            s.push_str(&format!(
+                                "\n  {} records removed: the witness withdrew consent",
+                                r.purged_for_withdrawal
+                            ));
                         }
                         for w in &r.warnings {
                             s.push_str(&format!("\n  warning: {w}"));
@@ -286,7 +339,15 @@ pub fn run(cmd: &ArchiveCmd, out: &Out) -> Result<(), Error> {
             let list = a.interviews()?;
             out.print(&list, |l| {
                 l.iter()
-                    .map(|i| format!("{}  {}  {}  {}", text(i, "id"), text(i, "witness_code"), text(i, "status"), text(i, "started_at")))
+                    .map(|i| {
+                        format!(
+                            "{}  {}  {}  {}",
+                            text(i, "id"),
+                            text(i, "witness_code"),
+                            text(i, "status"),
+                            text(i, "started_at")
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             });
@@ -295,35 +356,72 @@ pub fn run(cmd: &ArchiveCmd, out: &Out) -> Result<(), Error> {
             let a = open(dir)?;
             let d = a.interview_detail(id)?;
             out.print(&d, |d| {
-                let mut s = format!("Interview {}  witness {}  status {}\n", id, text(&d["interview"], "witness_code"), text(&d["interview"], "status"));
+                let mut s = format!(
+                    "Interview {}  witness {}  status {}\n",
+                    id,
+                    text(&d["interview"], "witness_code"),
+                    text(&d["interview"], "status")
+                );
                 for ans in d["answers"].as_array().into_iter().flatten() {
-                    s.push_str(&format!("  {}: {}\n", text(ans, "question_id"), ans["value"]));
+                    s.push_str(&format!(
+                        "  {}: {}\n",
+                        text(ans, "question_id"),
+                        ans["value"]
+                    ));
                 }
                 for n in d["notes"].as_array().into_iter().flatten() {
                     s.push_str(&format!("  note: {}\n", text(n, "text")));
                 }
                 for at in d["attachments"].as_array().into_iter().flatten() {
-                    s.push_str(&format!("  attachment: {} ({} bytes)\n", text(at, "name"), at["size"]));
+                    s.push_str(&format!(
+                        "  attachment: {} ({} bytes)\n",
+                        text(at, "name"),
+                        at["size"]
+                    ));
                 }
                 for r in d["recordings"].as_array().into_iter().flatten() {
-                    s.push_str(&format!("  recording: {} ({} ms)\n", text(r, "id"), r["duration_ms"]));
+                    s.push_str(&format!(
+                        "  recording: {} ({} ms)\n",
+                        text(r, "id"),
+                        r["duration_ms"]
+                    ));
                 }
                 for m in d["audio_markers"].as_array().into_iter().flatten() {
-                    s.push_str(&format!("  marker: {} at {} ms: {}\n", text(m, "recording_id"), m["at_ms"], text(m, "label")));
+                    s.push_str(&format!(
+                        "  marker: {} at {} ms: {}\n",
+                        text(m, "recording_id"),
+                        m["at_ms"],
+                        text(m, "label")
+                    ));
                 }
                 s.trim_end().to_string()
             });
         }
-        ArchiveCmd::RecordingWav { dir, recording, out: file } => {
+        ArchiveCmd::RecordingWav {
+            dir,
+            recording,
+            out: file,
+        } => {
             let a = open(dir)?;
             let bytes = crate::audio::write_new_file(file, |w| a.recording_wav(recording, w))?;
-            eprintln!("warning: {} holds the recording as plaintext audio, readable by anyone who can read the file.", file.display());
-            out.print(&json!({"path": file, "bytes": bytes, "plaintext": true}), |_| format!("Wrote {} ({bytes} bytes).", file.display()));
+            eprintln!(
+                "warning: {} holds the recording as plaintext audio, readable by anyone who can read the file.",
+                file.display()
+            );
+            out.print(
+                &json!({"path": file, "bytes": bytes, "plaintext": true}),
+                |_| format!("Wrote {} ({bytes} bytes).", file.display()),
+            );
         }
         ArchiveCmd::Search { dir, query, limit } => {
             let a = open(dir)?;
             let hits = a.search(query, *limit)?;
-            out.print(&hits, |h| h.iter().map(|h| format!("{}  {}  {}", h.interview_id, h.kind, h.snippet)).collect::<Vec<_>>().join("\n"));
+            out.print(&hits, |h| {
+                h.iter()
+                    .map(|h| format!("{}  {}  {}", h.interview_id, h.kind, h.snippet))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
         }
         ArchiveCmd::Quarantine(QuarantineCmd::List(d)) => {
             let a = open(d)?;
@@ -334,8 +432,15 @@ pub fn run(cmd: &ArchiveCmd, out: &Out) -> Result<(), Error> {
                 }
                 q.iter()
                     .map(|b| {
-                        let why = if b.reason == "waiting" { "waiting for an earlier bundle" } else { "device not trusted" };
-                        format!("{}  device {}  key {}  bundle {}  ({why})", b.bundle_hash, b.device_id, b.public_key, b.sequence)
+                        let why = if b.reason == "waiting" {
+                            "waiting for an earlier bundle"
+                        } else {
+                            "device not trusted"
+                        };
+                        format!(
+                            "{}  device {}  key {}  bundle {}  ({why})",
+                            b.bundle_hash, b.device_id, b.public_key, b.sequence
+                        )
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
@@ -349,7 +454,18 @@ pub fn run(cmd: &ArchiveCmd, out: &Out) -> Result<(), Error> {
                     return "No conflicts.".into();
                 }
                 c.iter()
-                    .map(|c| format!("#{}  {} {}  current v{} from {}  incoming v{} from {}", c.id, c.kind, c.record_id, c.current["version"], short(&c.current_key), c.incoming["version"], short(&c.incoming_key)))
+                    .map(|c| {
+                        format!(
+                            "#{}  {} {}  current v{} from {}  incoming v{} from {}",
+                            c.id,
+                            c.kind,
+                            c.record_id,
+                            c.current["version"],
+                            short(&c.current_key),
+                            c.incoming["version"],
+                            short(&c.incoming_key)
+                        )
+                    })
                     .collect::<Vec<_>>()
                     .join("\n")
             });
@@ -357,7 +473,13 @@ pub fn run(cmd: &ArchiveCmd, out: &Out) -> Result<(), Error> {
         ArchiveCmd::Conflicts(ConflictsCmd::Resolve { dir, id, keep }) => {
             let mut a = open(dir)?;
             let c = a.resolve_conflict(*id, keep == "incoming")?;
-            out.print(&c, |c| format!("Conflict #{} resolved: kept the {} version.", c.id, c.resolution.as_deref().unwrap_or("")));
+            out.print(&c, |c| {
+                format!(
+                    "Conflict #{} resolved: kept the {} version.",
+                    c.id,
+                    c.resolution.as_deref().unwrap_or("")
+                )
+            });
         }
     }
     Ok(())

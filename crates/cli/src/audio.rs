@@ -17,7 +17,12 @@ pub(crate) struct RecordArgs {
     interview: String,
     /// Import a WAV file as a new recording (headless use, tests). 16-bit files are stored
     /// exactly; other sample formats are converted to 16 bits.
-    #[arg(long, value_name = "FILE", conflicts_with = "seconds", required_unless_present = "seconds")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "seconds",
+        required_unless_present = "seconds"
+    )]
     from_wav: Option<PathBuf>,
     /// Record this many seconds from the default audio input (mono, at the device's rate).
     #[arg(long, value_name = "N")]
@@ -57,7 +62,13 @@ pub(crate) enum RecordingCmd {
 
 fn clock(ms: u64) -> String {
     let s = ms / 1000;
-    format!("{}:{:02}:{:02}.{:03}", s / 3600, s / 60 % 60, s % 60, ms % 1000)
+    format!(
+        "{}:{:02}:{:02}.{:03}",
+        s / 3600,
+        s / 60 % 60,
+        s % 60,
+        ms % 1000
+    )
 }
 
 fn recording_line(r: &Recording) -> String {
@@ -66,19 +77,30 @@ fn recording_line(r: &Recording) -> String {
         (RecordingStatus::Stopped, true) => "stopped (recovered after the recording process ended)",
         (RecordingStatus::Stopped, false) => "stopped",
     };
-    format!("{}  {}  {} Hz, {} ch  started {}  {status}", r.meta.id, clock(r.duration_ms), r.sample_rate, r.channels, r.started_at)
+    format!(
+        "{}  {}  {} Hz, {} ch  started {}  {status}",
+        r.meta.id,
+        clock(r.duration_ms),
+        r.sample_rate,
+        r.channels,
+        r.started_at
+    )
 }
 
 pub(crate) fn record(cli: &Cli, out: &Out, a: &RecordArgs) -> Result<(), Error> {
     let rec = match (&a.from_wav, a.seconds) {
         (Some(file), _) => {
-            let f = std::fs::File::open(file).map_err(|e| Error::Invalid(format!("cannot open {}: {}", file.display(), e.kind())))?;
+            let f = std::fs::File::open(file).map_err(|e| {
+                Error::Invalid(format!("cannot open {}: {}", file.display(), e.kind()))
+            })?;
             let mut v = open(cli)?;
             v.import_wav(&a.interview, f)?
         }
         (None, Some(seconds)) => {
             if seconds == 0 || seconds > 24 * 3600 {
-                return Err(Error::Invalid("--seconds must be between 1 and 86400".into()));
+                return Err(Error::Invalid(
+                    "--seconds must be between 1 and 86400".into(),
+                ));
             }
             let mut v = open(cli)?;
             live::record(&mut v, &a.interview, seconds, !cli.json)?
@@ -99,7 +121,12 @@ mod live {
 
     /// Records from the default input until `seconds` of audio are captured. A progress line
     /// (time and level, never audio) goes to stderr when `progress`.
-    pub(super) fn record(v: &mut Vault, interview: &str, seconds: u64, progress: bool) -> Result<Recording, Error> {
+    pub(super) fn record(
+        v: &mut Vault,
+        interview: &str,
+        seconds: u64,
+        progress: bool,
+    ) -> Result<Recording, Error> {
         let src = CpalSource::default_input()?;
         let rec = v.start_recording(interview, src.sample_rate(), 1)?;
         let id = rec.meta.id.clone();
@@ -114,11 +141,20 @@ mod live {
                 }
                 if started.elapsed() > Duration::from_secs(seconds + 10) {
                     let _ = r.stop();
-                    return Err(Error::Audio(format!("the audio input delivered only {} ms in {} s", s.elapsed_ms, seconds + 10)));
+                    return Err(Error::Audio(format!(
+                        "the audio input delivered only {} ms in {} s",
+                        s.elapsed_ms,
+                        seconds + 10
+                    )));
                 }
                 if progress && s.elapsed_ms / 1000 > last_print {
                     last_print = s.elapsed_ms / 1000;
-                    eprintln!("recording {:>4} s  level {:>6.1} dBFS  saved {} s", last_print, s.level.rms_dbfs().max(-99.0), s.saved_ms / 1000);
+                    eprintln!(
+                        "recording {:>4} s  level {:>6.1} dBFS  saved {} s",
+                        last_print,
+                        s.level.rms_dbfs().max(-99.0),
+                        s.saved_ms / 1000
+                    );
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -146,7 +182,13 @@ pub(crate) fn run(cli: &Cli, out: &Out, c: &RecordingCmd) -> Result<(), Error> {
         RecordingCmd::List { interview } => {
             let v = open(cli)?;
             let list = v.recordings(interview)?;
-            out.print(&list, |l| if l.is_empty() { "No recordings.".into() } else { l.iter().map(recording_line).collect::<Vec<_>>().join("\n") });
+            out.print(&list, |l| {
+                if l.is_empty() {
+                    "No recordings.".into()
+                } else {
+                    l.iter().map(recording_line).collect::<Vec<_>>().join("\n")
+                }
+            });
         }
         RecordingCmd::Show { recording } => {
             let v = open(cli)?;
@@ -156,7 +198,10 @@ pub(crate) fn run(cli: &Cli, out: &Out, c: &RecordingCmd) -> Result<(), Error> {
             let doc = json!({"recording": r, "segments": segments, "markers": markers});
             out.print(&doc, |_| show(&r, &segments, &markers));
         }
-        RecordingCmd::ExportWav { recording, out: file } => {
+        RecordingCmd::ExportWav {
+            recording,
+            out: file,
+        } => {
             let v = open(cli)?;
             v.recording(recording)?;
             let bytes = export_wav(&v, recording, file)?;
@@ -164,9 +209,17 @@ pub(crate) fn run(cli: &Cli, out: &Out, c: &RecordingCmd) -> Result<(), Error> {
                 "warning: {} holds the recording as plaintext audio, readable by anyone who can read the file. Keep it off shared and synced folders and delete it when done.",
                 file.display()
             );
-            out.print(&json!({"path": file, "bytes": bytes, "plaintext": true}), |_| format!("Wrote {} ({bytes} bytes).", file.display()));
+            out.print(
+                &json!({"path": file, "bytes": bytes, "plaintext": true}),
+                |_| format!("Wrote {} ({bytes} bytes).", file.display()),
+            );
         }
-        RecordingCmd::Marker { recording, at, label, question } => {
+        RecordingCmd::Marker {
+            recording,
+            at,
+            label,
+            question,
+        } => {
             let label = arg_or_stdin(label)?;
             let mut v = open(cli)?;
             let m = v.add_marker(recording, *at, question.as_deref(), &label)?;
@@ -183,18 +236,31 @@ pub(crate) fn run(cli: &Cli, out: &Out, c: &RecordingCmd) -> Result<(), Error> {
 
 fn show(r: &Recording, segments: &[Segment], markers: &[Marker]) -> String {
     let mut s = recording_line(r);
-    s.push_str(&format!("\n{} samples in {} chunks, format {}", r.samples, r.chunks, r.format));
+    s.push_str(&format!(
+        "\n{} samples in {} chunks, format {}",
+        r.samples, r.chunks, r.format
+    ));
     if let Some(h) = &r.audio_sha256 {
         s.push_str(&format!(", audio hash {}", &h[..16]));
     }
     if segments.len() > 1 {
         for g in segments {
             let ms = |n: u64| n * 1000 / r.sample_rate as u64;
-            s.push_str(&format!("\nsegment {}: from {} for {}", g.index, clock(ms(g.start_sample)), clock(ms(g.samples))));
+            s.push_str(&format!(
+                "\nsegment {}: from {} for {}",
+                g.index,
+                clock(ms(g.start_sample)),
+                clock(ms(g.samples))
+            ));
         }
     }
     for m in markers {
-        s.push_str(&format!("\nmarker {}  {}  {}", clock(m.at_ms), m.question_id.as_deref().unwrap_or("-"), m.label));
+        s.push_str(&format!(
+            "\nmarker {}  {}  {}",
+            clock(m.at_ms),
+            m.question_id.as_deref().unwrap_or("-"),
+            m.label
+        ));
     }
     s
 }
@@ -206,7 +272,10 @@ fn export_wav(v: &testimony_core::Vault, recording: &str, file: &Path) -> Result
 
 /// Creates `file` (owner-only; it must not exist), lets `body` write it, syncs it, and removes
 /// it again if anything failed, so no half-written plaintext file is left behind.
-pub(crate) fn write_new_file(file: &Path, body: impl FnOnce(&mut dyn Write) -> Result<u64, Error>) -> Result<u64, Error> {
+pub(crate) fn write_new_file(
+    file: &Path,
+    body: impl FnOnce(&mut dyn Write) -> Result<u64, Error>,
+) -> Result<u64, Error> {
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]

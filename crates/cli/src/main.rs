@@ -20,7 +20,12 @@ use testimony_core::model::*;
 use testimony_core::{CreateOptions, Error, Reason, Vault};
 
 #[derive(Parser)]
-#[command(name = "testimony", version, about = "Encrypted, offline documentation of testimony", max_term_width = 100)]
+#[command(
+    name = "testimony",
+    version,
+    about = "Encrypted, offline documentation of testimony",
+    max_term_width = 100
+)]
 struct Cli {
     /// Vault directory (or set TESTIMONY_VAULT).
     #[arg(long, global = true, env = "TESTIMONY_VAULT")]
@@ -200,7 +205,9 @@ enum ConsentCmd {
         #[arg(long)]
         at: Option<String>,
     },
-    Show { witness: String },
+    Show {
+        witness: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -251,7 +258,9 @@ enum InterviewCmd {
         parent: Option<String>,
     },
     /// Remove a group instance (answers are kept, hidden).
-    RemoveGroup { instance: String },
+    RemoveGroup {
+        instance: String,
+    },
     /// Add a note to the interview (or to one question).
     Note {
         interview: String,
@@ -269,7 +278,9 @@ enum InterviewCmd {
         #[arg(long, default_value = "application/octet-stream")]
         media_type: String,
     },
-    Show { interview: String },
+    Show {
+        interview: String,
+    },
     List {
         #[arg(long, value_parser = ["draft", "complete", "reviewed"])]
         status: Option<String>,
@@ -277,11 +288,17 @@ enum InterviewCmd {
         witness: Option<String>,
     },
     /// Mark complete (checks required questions).
-    Complete { interview: String },
+    Complete {
+        interview: String,
+    },
     /// Mark a complete interview reviewed.
-    Review { interview: String },
+    Review {
+        interview: String,
+    },
     /// Back to draft.
-    Reopen { interview: String },
+    Reopen {
+        interview: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -323,7 +340,11 @@ pub(crate) struct Out {
 
 impl Out {
     pub(crate) fn print<T: Serialize>(&self, v: &T, human: impl FnOnce(&T) -> String) {
-        let s = if self.json { serde_json::to_string_pretty(v).expect("serialisable") } else { human(v) };
+        let s = if self.json {
+            serde_json::to_string_pretty(v).expect("serialisable")
+        } else {
+            human(v)
+        };
         if s.is_empty() {
             return;
         }
@@ -340,7 +361,9 @@ impl Out {
 }
 
 fn vault_dir(cli: &Cli) -> Result<&Path, Error> {
-    cli.vault.as_deref().ok_or_else(|| Error::Invalid("no vault: pass --vault DIR or set TESTIMONY_VAULT".into()))
+    cli.vault
+        .as_deref()
+        .ok_or_else(|| Error::Invalid("no vault: pass --vault DIR or set TESTIMONY_VAULT".into()))
 }
 
 fn open(cli: &Cli) -> Result<Vault, Error> {
@@ -361,7 +384,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if cli.json {
-                eprintln!("{}", json!({"error": e.to_string(), "kind": error_kind(&e)}));
+                eprintln!(
+                    "{}",
+                    json!({"error": e.to_string(), "kind": error_kind(&e)})
+                );
             } else {
                 eprintln!("testimony: {e}");
             }
@@ -418,7 +444,14 @@ fn run(cli: &Cli) -> Result<(), Error> {
         Cmd::Init { interviewer } => {
             let dir = vault_dir(cli)?;
             let pass = passphrase::get("TESTIMONY_PASSPHRASE", "New vault passphrase: ", true)?;
-            let v = Vault::create(dir, &pass, CreateOptions { interviewer: interviewer.clone(), ..Default::default() })?;
+            let v = Vault::create(
+                dir,
+                &pass,
+                CreateOptions {
+                    interviewer: interviewer.clone(),
+                    ..Default::default()
+                },
+            )?;
             let info = json!({"vault": dir, "device_id": v.device_id(), "device_public_key": v.device_public_key()?});
             out.print(&info, |_| {
                 format!(
@@ -437,13 +470,26 @@ fn run(cli: &Cli) -> Result<(), Error> {
             out.print(&json!({"changed": true}), |_| "Passphrase changed.".into());
         }
         Cmd::Witness(c) => witness(cli, &out, c)?,
-        Cmd::Export { recipients, out: file, full, include_identity } => {
+        Cmd::Export {
+            recipients,
+            out: file,
+            full,
+            include_identity,
+        } => {
             let mut v = open(cli)?;
-            let recipients = if recipients.is_empty() { v.archive_recipients()? } else { recipients.clone() };
+            let recipients = if recipients.is_empty() {
+                v.archive_recipients()?
+            } else {
+                recipients.clone()
+            };
             if recipients.is_empty() {
                 return Err(Error::Invalid("no recipient: give --recipient age1… or save one with `testimony recipient set age1…`".into()));
             }
-            let opts = testimony_core::bundle::ExportOptions { recipients, full: *full, include_identity: *include_identity };
+            let opts = testimony_core::bundle::ExportOptions {
+                recipients,
+                full: *full,
+                include_identity: *include_identity,
+            };
             let r = v.export_bundle(&opts, file)?;
             out.print(&r, |r| {
                 let w = &r.withheld;
@@ -457,17 +503,36 @@ fn run(cli: &Cli) -> Result<(), Error> {
         Cmd::Recipient(RecipientCmd::Set { recipients }) => {
             let mut v = open(cli)?;
             v.set_archive_recipients(recipients)?;
-            out.print(&json!({"recipients": recipients}), |_| format!("Saved {} recipient(s); `testimony export --out FILE` now uses them.", recipients.len()));
+            out.print(&json!({"recipients": recipients}), |_| {
+                format!(
+                    "Saved {} recipient(s); `testimony export --out FILE` now uses them.",
+                    recipients.len()
+                )
+            });
         }
         Cmd::Recipient(RecipientCmd::Show) => {
             let v = open(cli)?;
             let r = v.archive_recipients()?;
-            out.print(&json!({"recipients": r}), |r| if r["recipients"].as_array().is_some_and(|a| a.is_empty()) { "No recipient saved.".into() } else { r["recipients"].as_array().into_iter().flatten().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("\n") });
+            out.print(&json!({"recipients": r}), |r| {
+                if r["recipients"].as_array().is_some_and(|a| a.is_empty()) {
+                    "No recipient saved.".into()
+                } else {
+                    r["recipients"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|x| x.as_str())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                }
+            });
         }
         Cmd::TrustArchive { key, replace } => {
             let mut v = open(cli)?;
             v.trust_archive(key, *replace)?;
-            out.print(&json!({"archive_signing_key": key.trim()}), |_| "This vault now accepts return bundles signed by that archive key.".into());
+            out.print(&json!({"archive_signing_key": key.trim()}), |_| {
+                "This vault now accepts return bundles signed by that archive key.".into()
+            });
         }
         Cmd::ImportReturn { file } => {
             let mut v = open(cli)?;
@@ -495,13 +560,25 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 if h.is_empty() {
                     return "No matches.".into();
                 }
-                h.iter().map(|x| format!("{}  {}  {}  {}", x.witness_code, x.interview_id, x.kind, x.snippet)).collect::<Vec<_>>().join("\n")
+                h.iter()
+                    .map(|x| {
+                        format!(
+                            "{}  {}  {}  {}",
+                            x.witness_code, x.interview_id, x.kind, x.snippet
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
             });
         }
         Cmd::Codebook(CodebookCmd::Check { file }) => {
             let src = read_codebook_file(file)?;
             let cb = Codebook::parse(&src, &file.display().to_string())?;
-            let groups = cb.questions.iter().filter(|q| q.kind == testimony_core::codebook::QuestionType::Group).count();
+            let groups = cb
+                .questions
+                .iter()
+                .filter(|q| q.kind == testimony_core::codebook::QuestionType::Group)
+                .count();
             let info = json!({"id": cb.id, "version": cb.version, "sections": cb.sections.len(), "questions": cb.questions.len(), "groups": groups, "vocabularies": cb.vocabs.len(), "sha256": cb.sha256});
             out.print(&info, |_| {
                 format!(
@@ -512,18 +589,43 @@ fn run(cli: &Cli) -> Result<(), Error> {
         }
         Cmd::Codebook(CodebookCmd::List) => {
             let v = open(cli)?;
-            let list: Vec<Value> = v.codebooks()?.into_iter().map(|(id, ver, at)| json!({"id": id, "version": ver, "added_at": at})).collect();
-            out.print(&list, |l| l.iter().map(|x| format!("{} {} (added {})", x["id"], x["version"], x["added_at"])).collect::<Vec<_>>().join("\n"));
+            let list: Vec<Value> = v
+                .codebooks()?
+                .into_iter()
+                .map(|(id, ver, at)| json!({"id": id, "version": ver, "added_at": at}))
+                .collect();
+            out.print(&list, |l| {
+                l.iter()
+                    .map(|x| format!("{} {} (added {})", x["id"], x["version"], x["added_at"]))
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
         }
         Cmd::Audit(AuditCmd::Verify) => {
             let v = open(cli)?;
             let r = v.audit_verify()?;
-            out.print(&r, |r| format!("Audit log intact: {} entries, head {}", r.entries, &r.head_hash[..16]));
+            out.print(&r, |r| {
+                format!(
+                    "Audit log intact: {} entries, head {}",
+                    r.entries,
+                    &r.head_hash[..16]
+                )
+            });
         }
         Cmd::Audit(AuditCmd::History { record }) => {
             let v = open(cli)?;
             let h = v.audit_history(record)?;
-            out.print(&h, |h| h.iter().map(|e| format!("#{} {} {} {} {}", e.seq, e.at, e.actor, e.action, e.record_type)).collect::<Vec<_>>().join("\n"));
+            out.print(&h, |h| {
+                h.iter()
+                    .map(|e| {
+                        format!(
+                            "#{} {} {} {} {}",
+                            e.seq, e.at, e.actor, e.action, e.record_type
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            });
         }
         Cmd::Device(DeviceCmd::Id) => {
             let v = open(cli)?;
@@ -536,7 +638,14 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 return Err(Error::AlreadyExists(dir.to_path_buf()));
             }
             let pass = passphrase::get("TESTIMONY_PASSPHRASE", "New vault passphrase: ", true)?;
-            let mut v = Vault::create(dir, &pass, CreateOptions { interviewer: "demo interviewer".into(), ..Default::default() })?;
+            let mut v = Vault::create(
+                dir,
+                &pass,
+                CreateOptions {
+                    interviewer: "demo interviewer".into(),
+                    ..Default::default()
+                },
+            )?;
             let s = testimony_core::demo::populate(&mut v, *count, *seed)?;
             out.print(&s, |s| {
                 format!(
@@ -552,7 +661,8 @@ fn run(cli: &Cli) -> Result<(), Error> {
 /// A codebook file's text: at most 4 MiB of UTF-8.
 pub(crate) fn read_codebook_file(file: &std::path::Path) -> Result<String, Error> {
     let src = read_limited(file, 4 << 20)?;
-    String::from_utf8(src).map_err(|_| Error::Invalid(format!("{} is not UTF-8 text", file.display())))
+    String::from_utf8(src)
+        .map_err(|_| Error::Invalid(format!("{} is not UTF-8 text", file.display())))
 }
 
 /// `-` means: read the value from standard input (without the final newline).
@@ -561,18 +671,28 @@ fn arg_or_stdin(arg: &str) -> Result<String, Error> {
         return Ok(arg.to_string());
     }
     let mut buf = String::new();
-    std::io::stdin().lock().take((1 << 20) + 1).read_to_string(&mut buf)?;
+    std::io::stdin()
+        .lock()
+        .take((1 << 20) + 1)
+        .read_to_string(&mut buf)?;
     if buf.len() > 1 << 20 {
         return Err(Error::Invalid("standard input is larger than 1 MiB".into()));
     }
-    let trimmed = buf.strip_suffix('\n').map(|b| b.strip_suffix('\r').unwrap_or(b)).unwrap_or(&buf);
+    let trimmed = buf
+        .strip_suffix('\n')
+        .map(|b| b.strip_suffix('\r').unwrap_or(b))
+        .unwrap_or(&buf);
     Ok(trimmed.to_string())
 }
 
 fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, Error> {
     let meta = std::fs::metadata(path)?;
     if meta.len() > max {
-        return Err(Error::Invalid(format!("{} is larger than {} MiB", path.display(), max >> 20)));
+        return Err(Error::Invalid(format!(
+            "{} is larger than {} MiB",
+            path.display(),
+            max >> 20
+        )));
     }
     Ok(std::fs::read(path)?)
 }
@@ -586,7 +706,11 @@ fn parse_scopes(s: &str) -> Result<ConsentScopes, Error> {
         let sc = ConsentScope::parse(part).ok_or_else(|| {
             Error::Invalid(format!(
                 "unknown consent scope '{part}' (use {})",
-                ConsentScope::ALL.iter().map(|c| c.code()).collect::<Vec<_>>().join(", ")
+                ConsentScope::ALL
+                    .iter()
+                    .map(|c| c.code())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ))
         })?;
         scopes.set(sc, true);
@@ -597,10 +721,20 @@ fn parse_scopes(s: &str) -> Result<ConsentScopes, Error> {
 fn witness(cli: &Cli, out: &Out, c: &WitnessCmd) -> Result<(), Error> {
     let mut v = open(cli)?;
     match c {
-        WitnessCmd::Add { profile, real_name, contact } => {
-            let identity = (real_name.is_some() || contact.is_some())
-                .then(|| WitnessIdentity { real_name: real_name.clone(), contact: contact.clone(), notes: None });
-            let p = ProfileArgs { ..clone_profile(profile) }.profile();
+        WitnessCmd::Add {
+            profile,
+            real_name,
+            contact,
+        } => {
+            let identity = (real_name.is_some() || contact.is_some()).then(|| WitnessIdentity {
+                real_name: real_name.clone(),
+                contact: contact.clone(),
+                notes: None,
+            });
+            let p = ProfileArgs {
+                ..clone_profile(profile)
+            }
+            .profile();
             let w = v.add_witness(p, identity)?;
             out.print(&w, |w| w.code.clone());
         }
@@ -611,10 +745,16 @@ fn witness(cli: &Cli, out: &Out, c: &WitnessCmd) -> Result<(), Error> {
         WitnessCmd::Show { witness, identity } => {
             let w = v.witness(witness)?;
             let consent = v.consent(witness)?;
-            let ident = if *identity { v.witness_identity(witness)? } else { None };
+            let ident = if *identity {
+                v.witness_identity(witness)?
+            } else {
+                None
+            };
             let interviews = v.interviews(None, Some(witness))?;
             let doc = json!({"witness": w, "consent": consent, "identity": ident, "interviews": interviews.iter().map(|i| &i.meta.id).collect::<Vec<_>>()});
-            out.print(&doc, |_| show::witness(&w, consent.as_ref(), ident.as_ref(), &interviews));
+            out.print(&doc, |_| {
+                show::witness(&w, consent.as_ref(), ident.as_ref(), &interviews)
+            });
         }
     }
     Ok(())
@@ -634,9 +774,25 @@ fn clone_profile(p: &ProfileArgs) -> ProfileArgs {
 fn consent(cli: &Cli, out: &Out, c: &ConsentCmd) -> Result<(), Error> {
     let mut v = open(cli)?;
     let c = match c {
-        ConsentCmd::Set { witness, scopes, taken_by, method, taken_at } => {
-            let m = if method == "written" { ConsentMethod::Written } else { ConsentMethod::Oral };
-            Some(v.set_consent(witness, parse_scopes(scopes)?, taken_by, taken_at.as_deref(), m)?)
+        ConsentCmd::Set {
+            witness,
+            scopes,
+            taken_by,
+            method,
+            taken_at,
+        } => {
+            let m = if method == "written" {
+                ConsentMethod::Written
+            } else {
+                ConsentMethod::Oral
+            };
+            Some(v.set_consent(
+                witness,
+                parse_scopes(scopes)?,
+                taken_by,
+                taken_at.as_deref(),
+                m,
+            )?)
         }
         ConsentCmd::Withdraw { witness, at } => Some(v.withdraw_consent(witness, at.as_deref())?),
         ConsentCmd::Show { witness } => v.consent(witness)?,
@@ -648,10 +804,17 @@ fn consent(cli: &Cli, out: &Out, c: &ConsentCmd) -> Result<(), Error> {
 fn interview(cli: &Cli, out: &Out, c: &InterviewCmd, lang: &str) -> Result<(), Error> {
     let mut v = open(cli)?;
     match c {
-        InterviewCmd::New { witness, languages, place, interpreter, codebook } => {
+        InterviewCmd::New {
+            witness,
+            languages,
+            place,
+            interpreter,
+            codebook,
+        } => {
             let cbk = match codebook {
                 Some(path) => {
-                    let src = String::from_utf8(read_limited(path, 4 << 20)?).map_err(|_| Error::Invalid("codebook is not UTF-8".into()))?;
+                    let src = String::from_utf8(read_limited(path, 4 << 20)?)
+                        .map_err(|_| Error::Invalid("codebook is not UTF-8".into()))?;
                     let cb = v.add_codebook(&src, &path.display().to_string())?;
                     Some((cb.id.clone(), cb.version.clone()))
                 }
@@ -660,34 +823,68 @@ fn interview(cli: &Cli, out: &Out, c: &InterviewCmd, lang: &str) -> Result<(), E
             let i = v.new_interview(NewInterview {
                 witness: witness.clone(),
                 interpreter: interpreter.clone(),
-                languages: languages.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect(),
+                languages: languages
+                    .split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
                 place: place.clone(),
                 started_at: None,
                 codebook: cbk,
             })?;
             out.print(&i, |i| i.meta.id.clone());
         }
-        InterviewCmd::Answer { interview, question, value, instance, raw } => {
+        InterviewCmd::Answer {
+            interview,
+            question,
+            value,
+            instance,
+            raw,
+        } => {
             let value = &arg_or_stdin(value)?;
             let i = v.interview(interview)?;
             let cb = v.codebook(&i.codebook_id, &i.codebook_version)?;
-            let q = cb.question(question).ok_or_else(|| Error::NotFound("question", question.clone()))?;
+            let q = cb
+                .question(question)
+                .ok_or_else(|| Error::NotFound("question", question.clone()))?;
             let val = if *raw {
                 serde_json::from_str(value).map_err(|e| Error::InvalidAnswer {
                     question: question.clone(),
-                    reason: Reason::NotJson { line: e.line(), column: e.column() },
+                    reason: Reason::NotJson {
+                        line: e.line(),
+                        column: e.column(),
+                    },
                 })?
             } else {
-                parse_input(&cb, q, value).map_err(|reason| Error::InvalidAnswer { question: question.clone(), reason })?
+                parse_input(&cb, q, value).map_err(|reason| Error::InvalidAnswer {
+                    question: question.clone(),
+                    reason,
+                })?
             };
             let a = v.set_answer(interview, instance.as_deref(), question, &val)?;
-            out.print(&a, |a| format!("saved {} (version {})", a.question_id, a.meta.version));
+            out.print(&a, |a| {
+                format!("saved {} (version {})", a.question_id, a.meta.version)
+            });
         }
-        InterviewCmd::Clear { interview, question, instance } => {
+        InterviewCmd::Clear {
+            interview,
+            question,
+            instance,
+        } => {
             let cleared = v.clear_answer(interview, instance.as_deref(), question)?;
-            out.print(&json!({"cleared": cleared}), |_| if cleared { "cleared".into() } else { "no answer to clear".into() });
+            out.print(&json!({"cleared": cleared}), |_| {
+                if cleared {
+                    "cleared".into()
+                } else {
+                    "no answer to clear".into()
+                }
+            });
         }
-        InterviewCmd::AddGroup { interview, group, parent } => {
+        InterviewCmd::AddGroup {
+            interview,
+            group,
+            parent,
+        } => {
             let g = v.add_group_instance(interview, group, parent.as_deref())?;
             out.print(&g, |g| g.meta.id.clone());
         }
@@ -695,16 +892,35 @@ fn interview(cli: &Cli, out: &Out, c: &InterviewCmd, lang: &str) -> Result<(), E
             v.remove_group_instance(instance)?;
             out.print(&json!({"removed": instance}), |_| "removed".into());
         }
-        InterviewCmd::Note { interview, text, question, instance } => {
+        InterviewCmd::Note {
+            interview,
+            text,
+            question,
+            instance,
+        } => {
             let text = &arg_or_stdin(text)?;
             let n = v.add_note(interview, question.as_deref(), instance.as_deref(), text)?;
             out.print(&n, |n| n.meta.id.clone());
         }
-        InterviewCmd::Attach { interview, file, media_type } => {
+        InterviewCmd::Attach {
+            interview,
+            file,
+            media_type,
+        } => {
             let data = read_limited(file, testimony_core::MAX_ATTACHMENT_BYTES as u64)?;
-            let name = file.file_name().and_then(|n| n.to_str()).ok_or_else(|| Error::Invalid("attachment needs a UTF-8 file name".into()))?;
+            let name = file
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| Error::Invalid("attachment needs a UTF-8 file name".into()))?;
             let a = v.add_attachment(interview, name, media_type, &data)?;
-            out.print(&a, |a| format!("{} ({} bytes, sha256 {})", a.meta.id, a.size, &a.sha256[..16]));
+            out.print(&a, |a| {
+                format!(
+                    "{} ({} bytes, sha256 {})",
+                    a.meta.id,
+                    a.size,
+                    &a.sha256[..16]
+                )
+            });
         }
         InterviewCmd::Show { interview } => {
             let d = v.interview_detail(interview)?;

@@ -11,7 +11,9 @@ pub fn get(env: &str, prompt: &str, confirm: bool) -> Result<Zeroizing<String>, 
         return Ok(Zeroizing::new(p));
     }
     if !std::io::stdin().is_terminal() {
-        return Err(Error::Invalid(format!("no passphrase: run in a terminal, or set {env} (environment variables can leak; see README)")));
+        return Err(Error::Invalid(format!(
+            "no passphrase: run in a terminal, or set {env} (environment variables can leak; see README)"
+        )));
     }
     let first = Zeroizing::new(rpassword::prompt_password(prompt)?);
     if confirm {

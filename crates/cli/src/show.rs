@@ -8,7 +8,10 @@ pub fn witness_table(ws: &[Witness]) -> String {
     if ws.is_empty() {
         return "No witnesses.".into();
     }
-    let mut s = format!("{:<13} {:<12} {:<6} {:<16} {:<9} {}\n", "CODE", "GENDER", "BORN", "PROVINCE", "LEFT", "REPATRIATED");
+    let mut s = format!(
+        "{:<13} {:<12} {:<6} {:<16} {:<9} {}\n",
+        "CODE", "GENDER", "BORN", "PROVINCE", "LEFT", "REPATRIATED"
+    );
     for w in ws {
         let p = &w.profile;
         s += &format!(
@@ -25,19 +28,40 @@ pub fn witness_table(ws: &[Witness]) -> String {
 }
 
 pub fn consent(c: Option<&Consent>) -> String {
-    let Some(c) = c else { return "No consent recorded: nothing may be recorded, transcribed or shared.".into() };
-    let mut s = format!("Consent ({:?}) taken by {} at {}", c.method, c.taken_by, c.taken_at);
+    let Some(c) = c else {
+        return "No consent recorded: nothing may be recorded, transcribed or shared.".into();
+    };
+    let mut s = format!(
+        "Consent ({:?}) taken by {} at {}",
+        c.method, c.taken_by, c.taken_at
+    );
     if let Some(w) = &c.withdrawn_at {
         s += &format!("\nWITHDRAWN at {w}: no scope applies any more");
     }
     for sc in ConsentScope::ALL {
-        s += &format!("\n  [{}] {}", if c.scopes.get(sc) { "x" } else { " " }, sc.code());
+        s += &format!(
+            "\n  [{}] {}",
+            if c.scopes.get(sc) { "x" } else { " " },
+            sc.code()
+        );
     }
     s
 }
 
-pub fn witness(w: &Witness, c: Option<&Consent>, ident: Option<&WitnessIdentity>, interviews: &[Interview]) -> String {
-    let mut s = format!("{}\n{}", w.code, witness_table(std::slice::from_ref(w)).lines().nth(1).unwrap_or(""));
+pub fn witness(
+    w: &Witness,
+    c: Option<&Consent>,
+    ident: Option<&WitnessIdentity>,
+    interviews: &[Interview],
+) -> String {
+    let mut s = format!(
+        "{}\n{}",
+        w.code,
+        witness_table(std::slice::from_ref(w))
+            .lines()
+            .nth(1)
+            .unwrap_or("")
+    );
     if let Some(i) = ident {
         s += &format!(
             "\nIDENTIFYING DETAILS (do not share): name {}, contact {}",
@@ -46,7 +70,18 @@ pub fn witness(w: &Witness, c: Option<&Consent>, ident: Option<&WitnessIdentity>
         );
     }
     s += &format!("\n{}", consent(c));
-    s += &format!("\nInterviews: {}", if interviews.is_empty() { "none".into() } else { interviews.iter().map(|i| i.meta.id.as_str()).collect::<Vec<_>>().join(", ") });
+    s += &format!(
+        "\nInterviews: {}",
+        if interviews.is_empty() {
+            "none".into()
+        } else {
+            interviews
+                .iter()
+                .map(|i| i.meta.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
     s
 }
 
@@ -54,14 +89,19 @@ pub fn interview_table(list: &[Interview]) -> String {
     if list.is_empty() {
         return "No interviews.".into();
     }
-    let mut s = format!("{:<36} {:<13} {:<9} {:<10} {}\n", "ID", "WITNESS", "STATUS", "STARTED", "LANGUAGES");
+    let mut s = format!(
+        "{:<36} {:<13} {:<9} {:<10} {}\n",
+        "ID", "WITNESS", "STATUS", "STARTED", "LANGUAGES"
+    );
     for i in list {
         s += &format!(
             "{:<36} {:<13} {:<9} {:<10} {}\n",
             i.meta.id,
             i.witness_code,
             i.status.code(),
-            i.started_at.as_deref().map_or("-", |d| &d[..d.len().min(10)]),
+            i.started_at
+                .as_deref()
+                .map_or("-", |d| &d[..d.len().min(10)]),
             i.languages.join(",")
         );
     }
@@ -103,7 +143,16 @@ pub fn interview(cb: &Codebook, d: &InterviewDetail, lang: &str) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn render(cb: &Codebook, form: &Form, group: Option<&str>, context: Option<&str>, section: &str, lang: &str, depth: usize, out: &mut String) {
+fn render(
+    cb: &Codebook,
+    form: &Form,
+    group: Option<&str>,
+    context: Option<&str>,
+    section: &str,
+    lang: &str,
+    depth: usize,
+    out: &mut String,
+) {
     let pad = "  ".repeat(depth);
     for q in cb.children(group).filter(|q| q.section == section) {
         if !form.is_visible(q, context) {
@@ -111,11 +160,30 @@ fn render(cb: &Codebook, form: &Form, group: Option<&str>, context: Option<&str>
         }
         if q.kind == QuestionType::Group {
             for inst in form.instances_of(&q.id, context) {
-                out.push_str(&format!("{pad}[{} #{}] instance {}\n", q.label.get(lang), inst.ordinal, inst.meta.id));
-                render(cb, form, Some(&q.id), Some(&inst.meta.id), section, lang, depth + 1, out);
+                out.push_str(&format!(
+                    "{pad}[{} #{}] instance {}\n",
+                    q.label.get(lang),
+                    inst.ordinal,
+                    inst.meta.id
+                ));
+                render(
+                    cb,
+                    form,
+                    Some(&q.id),
+                    Some(&inst.meta.id),
+                    section,
+                    lang,
+                    depth + 1,
+                    out,
+                );
             }
         } else if let Some(v) = form.lookup(context, &q.id) {
-            out.push_str(&format!("{pad}{} ({}): {}\n", q.label.get(lang), q.id, display_value(cb, q, &v, lang)));
+            out.push_str(&format!(
+                "{pad}{} ({}): {}\n",
+                q.label.get(lang),
+                q.id,
+                display_value(cb, q, &v, lang)
+            ));
         }
     }
 }

@@ -147,7 +147,15 @@ fn run(vault: Option<&Path>, args: &[&str]) -> Run {
 
 /// `testimony transcribe-file AUDIO --model MODEL` (no vault), as a user runs it.
 fn transcribe_file(audio: &Path, model: &Path) -> Run {
-    run(None, &["transcribe-file", audio.to_str().unwrap(), "--model", model.to_str().unwrap()])
+    run(
+        None,
+        &[
+            "transcribe-file",
+            audio.to_str().unwrap(),
+            "--model",
+            model.to_str().unwrap(),
+        ],
+    )
 }
 
 /// Refused as audio: exit 1, and the error says the file is not audio it reads.

@@ -60,7 +60,10 @@ const WORKER_DIR_ENV: &str = "TESTIMONY_BENCH_WORKER_DIR";
 
 fn env_usize(name: &str, default: usize) -> usize {
     match std::env::var(name) {
-        Ok(v) => v.trim().parse().unwrap_or_else(|_| panic!("{name} must be a whole number, got {v:?}")),
+        Ok(v) => v
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} must be a whole number, got {v:?}")),
         Err(_) => default,
     }
 }
@@ -104,7 +107,10 @@ impl Kind {
         }
     }
     fn create(self, dir: &Path) -> Vault {
-        let opts = CreateOptions { interviewer: "bench".into(), ..Default::default() };
+        let opts = CreateOptions {
+            interviewer: "bench".into(),
+            ..Default::default()
+        };
         match self {
             Kind::Encrypted => Vault::create(dir, PASS, opts),
             Kind::Plain => Vault::create_plaintext_for_bench(dir, PASS, opts),
@@ -130,7 +136,10 @@ fn worker_main(kind: Kind, dir: PathBuf) {
         .filter(|q| matches!(q.kind, QuestionType::Text | QuestionType::LongText))
         .map(|q| q.id.clone())
         .collect();
-    assert!(!text_questions.is_empty(), "default codebook has top-level text questions");
+    assert!(
+        !text_questions.is_empty(),
+        "default codebook has top-level text questions"
+    );
     let mut vault: Option<Vault> = None;
     let mut interview = String::new();
     let mut out = std::io::stdout().lock();
@@ -157,9 +166,15 @@ fn worker_main(kind: Kind, dir: PathBuf) {
             // A new interview for single saves.
             "prepare" => {
                 let v = vault.as_mut().expect("open");
-                let w = v.add_witness(WitnessProfile::default(), None).expect("witness");
+                let w = v
+                    .add_witness(WitnessProfile::default(), None)
+                    .expect("witness");
                 interview = v
-                    .new_interview(NewInterview { witness: w.code, languages: vec!["ko".into()], ..Default::default() })
+                    .new_interview(NewInterview {
+                        witness: w.code,
+                        languages: vec!["ko".into()],
+                        ..Default::default()
+                    })
                     .expect("interview")
                     .meta
                     .id;
@@ -174,14 +189,16 @@ fn worker_main(kind: Kind, dir: PathBuf) {
                 ));
                 let v = vault.as_mut().expect("open");
                 let t = Instant::now();
-                v.set_answer(&interview, None, q, &text).expect("set_answer");
+                v.set_answer(&interview, None, q, &text)
+                    .expect("set_answer");
                 t.elapsed().as_nanos().to_string()
             }
             "populate" => {
                 let (n, seed) = arg.split_once(' ').expect("populate N SEED");
                 let v = vault.as_mut().expect("open");
                 let t = Instant::now();
-                let sum = demo::populate(v, n.parse().expect("N"), seed.parse().expect("SEED")).expect("populate");
+                let sum = demo::populate(v, n.parse().expect("N"), seed.parse().expect("SEED"))
+                    .expect("populate");
                 format!("{} {}", t.elapsed().as_nanos(), sum.answers)
             }
             "search" => {
@@ -199,7 +216,9 @@ fn worker_main(kind: Kind, dir: PathBuf) {
             "quit" => return,
             _ => panic!("unknown worker command {line:?}"),
         };
-        writeln!(out, "{reply}").and_then(|_| out.flush()).expect("stdout");
+        writeln!(out, "{reply}")
+            .and_then(|_| out.flush())
+            .expect("stdout");
     }
 }
 
@@ -221,13 +240,23 @@ impl Worker {
             .expect("start worker");
         let to = child.stdin.take().expect("stdin");
         let from = BufReader::new(child.stdout.take().expect("stdout"));
-        Worker { kind, child, to, from }
+        Worker {
+            kind,
+            child,
+            to,
+            from,
+        }
     }
     fn call(&mut self, cmd: &str) -> String {
-        writeln!(self.to, "{cmd}").and_then(|_| self.to.flush()).expect("worker stdin");
+        writeln!(self.to, "{cmd}")
+            .and_then(|_| self.to.flush())
+            .expect("worker stdin");
         let mut line = String::new();
         if self.from.read_line(&mut line).expect("worker stdout") == 0 {
-            panic!("{} worker died during {cmd:?} (see its message above)", self.kind.name());
+            panic!(
+                "{} worker died during {cmd:?} (see its message above)",
+                self.kind.name()
+            );
         }
         line.trim_end().to_string()
     }
@@ -235,8 +264,14 @@ impl Worker {
     fn timed(&mut self, cmd: &str) -> (Duration, usize) {
         let r = self.call(cmd);
         let mut it = r.split(' ');
-        let ns: u64 = it.next().and_then(|x| x.parse().ok()).unwrap_or_else(|| panic!("bad reply {r:?} to {cmd:?}"));
-        (Duration::from_nanos(ns), it.next().map_or(0, |x| x.parse().expect("count")))
+        let ns: u64 = it
+            .next()
+            .and_then(|x| x.parse().ok())
+            .unwrap_or_else(|| panic!("bad reply {r:?} to {cmd:?}"));
+        (
+            Duration::from_nanos(ns),
+            it.next().map_or(0, |x| x.parse().expect("count")),
+        )
     }
     fn quit(mut self) {
         let _ = writeln!(self.to, "quit").and_then(|_| self.to.flush());
@@ -277,11 +312,23 @@ struct QueryKind {
 
 const QUERIES: &[QueryKind] = &[
     // 1–2 character terms: LIKE scan over the search table (search.rs).
-    QueryKind { name: "Hangul 2-char (LIKE scan)", terms: &["탄광", "보위", "구류", "단련"] },
+    QueryKind {
+        name: "Hangul 2-char (LIKE scan)",
+        terms: &["탄광", "보위", "구류", "단련"],
+    },
     // 3+ characters: FTS5 trigram index.
-    QueryKind { name: "Hangul 3+ char (trigram)", terms: &["교화소", "보위부", "구류장", "집결소", "노동단련대"] },
-    QueryKind { name: "English short (trigram)", terms: &["coal", "mine", "cell", "quota", "guard"] },
-    QueryKind { name: "English long (trigram)", terms: &["interrogation", "kyohwaso", "eyelashes", "holding cell"] },
+    QueryKind {
+        name: "Hangul 3+ char (trigram)",
+        terms: &["교화소", "보위부", "구류장", "집결소", "노동단련대"],
+    },
+    QueryKind {
+        name: "English short (trigram)",
+        terms: &["coal", "mine", "cell", "quota", "guard"],
+    },
+    QueryKind {
+        name: "English long (trigram)",
+        terms: &["interrogation", "kyohwaso", "eyelashes", "holding cell"],
+    },
 ];
 
 struct SearchStats {
@@ -296,7 +343,10 @@ fn search_phase(w: &mut [Worker; 2], qk: &QueryKind, n: usize) -> SearchStats {
             x.timed(&format!("search {t}"));
         }
     }
-    let mut st = SearchStats { lat: [Vec::with_capacity(n), Vec::with_capacity(n)], hits: [0, 0] };
+    let mut st = SearchStats {
+        lat: [Vec::with_capacity(n), Vec::with_capacity(n)],
+        hits: [0, 0],
+    };
     for k in 0..n {
         let term = qk.terms[k % qk.terms.len()];
         for j in order(k) {
@@ -330,7 +380,9 @@ fn main() {
         None => tempfile::tempdir(),
     }
     .expect("temp dir");
-    println!("testimony vault benchmark: encrypted (SQLCipher) vs. plain SQLite, same schema and code");
+    println!(
+        "testimony vault benchmark: encrypted (SQLCipher) vs. plain SQLite, same schema and code"
+    );
     println!(
         "interviews={interviews} saves={saves} saves on full vault={saves_full} queries/kind={queries} search limit={SEARCH_LIMIT} dir={}",
         root.path().display()
@@ -339,9 +391,12 @@ fn main() {
         .and_then(|c| c.query_row("PRAGMA cipher_version", [], |r| r.get(0)))
         .unwrap_or_else(|_| "unknown".into());
     println!("SQLite {} with SQLCipher {cipher}", rusqlite::version());
-    println!("(set TESTIMONY_BENCH_INTERVIEWS / _SAVES / _SAVES_FULL / _QUERIES / _DIR to change)\n");
+    println!(
+        "(set TESTIMONY_BENCH_INTERVIEWS / _SAVES / _SAVES_FULL / _QUERIES / _DIR to change)\n"
+    );
 
-    let mut w = [Kind::Encrypted, Kind::Plain].map(|kind| Worker::spawn(kind, &root.path().join(kind.name())));
+    let mut w = [Kind::Encrypted, Kind::Plain]
+        .map(|kind| Worker::spawn(kind, &root.path().join(kind.name())));
 
     // Creating includes one Argon2id derivation (header seal); not timed as a phase.
     for x in w.iter_mut() {
@@ -350,7 +405,10 @@ fn main() {
 
     // ---- open time on a fresh vault (Argon2id dominated) ---------------------------------
     let argon2 = median((0..3).map(|_| w[0].timed("argon2").0).collect());
-    let open_empty: Vec<Duration> = w.iter_mut().map(|x| median((0..3).map(|_| x.timed("reopen").0).collect())).collect();
+    let open_empty: Vec<Duration> = w
+        .iter_mut()
+        .map(|x| median((0..3).map(|_| x.timed("reopen").0).collect()))
+        .collect();
 
     // ---- a. durable single saves ------------------------------------------------------------
     eprintln!("{saves} single saves on each new vault…");
@@ -385,8 +443,14 @@ fn main() {
             chunk_rates[1][chunk_rates[1].len() - 1].1
         );
     }
-    eprintln!("  total {:.1} s / {:.1} s, {} answers per vault", bulk_secs[0], bulk_secs[1], bulk_answers[0]);
-    assert_eq!(bulk_answers[0], bulk_answers[1], "same seeds, same data on both sides");
+    eprintln!(
+        "  total {:.1} s / {:.1} s, {} answers per vault",
+        bulk_secs[0], bulk_secs[1], bulk_answers[0]
+    );
+    assert_eq!(
+        bulk_answers[0], bulk_answers[1],
+        "same seeds, same data on both sides"
+    );
 
     // ---- 2b. durable single saves again, now on the populated vault ----------------------
     eprintln!("{saves_full} single saves on each populated vault…");
@@ -401,8 +465,14 @@ fn main() {
     }
 
     // ---- d. open time on the populated vault (Argon2id + quick_check over the whole file) --
-    let open_full: Vec<Duration> = w.iter_mut().map(|x| median((0..3).map(|_| x.timed("reopen").0).collect())).collect();
-    let sizes: Vec<u64> = w.iter_mut().map(|x| x.call("size").parse().expect("size")).collect();
+    let open_full: Vec<Duration> = w
+        .iter_mut()
+        .map(|x| median((0..3).map(|_| x.timed("reopen").0).collect()))
+        .collect();
+    let sizes: Vec<u64> = w
+        .iter_mut()
+        .map(|x| x.call("size").parse().expect("size"))
+        .collect();
     let names = w.each_ref().map(|x| x.kind.name());
     for x in w {
         x.quit();
@@ -414,25 +484,72 @@ fn main() {
     println!("|---|---:|---:|---:|---|");
     let row = |name: &str, e: f64, p: f64, unit: &str| {
         let r = e / p;
-        println!("| {name} | {e:.1} {unit} | {p:.1} {unit} | {r:.2} | {} |", verdict(r >= THROUGHPUT_TARGET));
+        println!(
+            "| {name} | {e:.1} {unit} | {p:.1} {unit} | {r:.2} | {} |",
+            verdict(r >= THROUGHPUT_TARGET)
+        );
     };
-    row("durable single saves, new vault", save_rate[0], save_rate[1], "saves/s");
-    row(&format!("durable single saves, {interviews}-interview vault"), full_save_rate[0], full_save_rate[1], "saves/s");
+    row(
+        "durable single saves, new vault",
+        save_rate[0],
+        save_rate[1],
+        "saves/s",
+    );
+    row(
+        &format!("durable single saves, {interviews}-interview vault"),
+        full_save_rate[0],
+        full_save_rate[1],
+        "saves/s",
+    );
     let iv = |j: usize| interviews as f64 / bulk_secs[j];
     let an = |j: usize| bulk_answers[j] as f64 / bulk_secs[j];
-    row("bulk insert (demo::populate), interviews", iv(0), iv(1), "interviews/s");
-    row("bulk insert (demo::populate), answers", an(0), an(1), "answers/s");
-    let (first, last) = (chunk_rates.iter().map(|c| c[0]).collect::<Vec<_>>(), chunk_rates.iter().map(|c| c[c.len() - 1]).collect::<Vec<_>>());
-    row(&format!("bulk insert, first {} interviews", first[0].0), first[0].1, first[1].1, "interviews/s");
-    row(&format!("bulk insert, last chunk (up to {})", last[0].0), last[0].1, last[1].1, "interviews/s");
+    row(
+        "bulk insert (demo::populate), interviews",
+        iv(0),
+        iv(1),
+        "interviews/s",
+    );
+    row(
+        "bulk insert (demo::populate), answers",
+        an(0),
+        an(1),
+        "answers/s",
+    );
+    let (first, last) = (
+        chunk_rates.iter().map(|c| c[0]).collect::<Vec<_>>(),
+        chunk_rates
+            .iter()
+            .map(|c| c[c.len() - 1])
+            .collect::<Vec<_>>(),
+    );
+    row(
+        &format!("bulk insert, first {} interviews", first[0].0),
+        first[0].1,
+        first[1].1,
+        "interviews/s",
+    );
+    row(
+        &format!("bulk insert, last chunk (up to {})", last[0].0),
+        last[0].1,
+        last[1].1,
+        "interviews/s",
+    );
 
     println!("\n## Single-save latency (ms)\n");
     println!("| vault | p50 | p95 | max |");
     println!("|---|---:|---:|---:|");
-    for (label, lats) in [("new", &save_lat), (&*format!("{interviews} interviews"), &full_save_lat)] {
+    for (label, lats) in [
+        ("new", &save_lat),
+        (&*format!("{interviews} interviews"), &full_save_lat),
+    ] {
         for (j, name) in names.iter().enumerate() {
             let l = &lats[j];
-            println!("| {name} ({label}) | {:.2} | {:.2} | {:.2} |", ms(pct(l, 50.0)), ms(pct(l, 95.0)), ms(pct(l, 100.0)));
+            println!(
+                "| {name} ({label}) | {:.2} | {:.2} | {:.2} |",
+                ms(pct(l, 50.0)),
+                ms(pct(l, 95.0)),
+                ms(pct(l, 100.0))
+            );
         }
     }
 
@@ -446,7 +563,9 @@ fn main() {
     println!(
         "\n## Search latency over {interviews} interviews (ms; {queries} queries per kind per vault, limit {SEARCH_LIMIT}; target p95 < {SEARCH_P95_TARGET_MS} ms encrypted)\n"
     );
-    println!("| query kind | terms | enc p50 | enc p95 | plain p50 | plain p95 | p95 ratio enc/plain | avg hits | target |");
+    println!(
+        "| query kind | terms | enc p50 | enc p95 | plain p50 | plain p95 | p95 ratio enc/plain | avg hits | target |"
+    );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---|");
     for (qk, st) in QUERIES.iter().zip(&search) {
         let (e50, e95) = (ms(pct(&st.lat[0], 50.0)), ms(pct(&st.lat[0], 95.0)));
@@ -464,8 +583,15 @@ fn main() {
     println!("\n## Open time (not part of any ratio)\n");
     println!("| | encrypted | plain |");
     println!("|---|---:|---:|");
-    println!("| Argon2id alone (64 MiB, t=3, p=1), median of 3 | {:.0} ms | (same) |", ms(argon2));
-    println!("| open, fresh vault, median of 3 | {:.0} ms | {:.0} ms |", ms(open_empty[0]), ms(open_empty[1]));
+    println!(
+        "| Argon2id alone (64 MiB, t=3, p=1), median of 3 | {:.0} ms | (same) |",
+        ms(argon2)
+    );
+    println!(
+        "| open, fresh vault, median of 3 | {:.0} ms | {:.0} ms |",
+        ms(open_empty[0]),
+        ms(open_empty[1])
+    );
     println!(
         "| open, {interviews}-interview vault (incl. quick_check), median of 3 | {:.0} ms | {:.0} ms |",
         ms(open_full[0]),
@@ -476,7 +602,10 @@ fn main() {
         sizes[0] as f64 / 1048576.0,
         sizes[1] as f64 / 1048576.0
     );
-    println!("\nanswers written by the bulk phase: {} per vault", bulk_answers[0]);
+    println!(
+        "\nanswers written by the bulk phase: {} per vault",
+        bulk_answers[0]
+    );
     if std::env::var_os("TESTIMONY_BENCH_KEEP").is_some() {
         println!("vaults kept in {}", root.keep().display());
     }

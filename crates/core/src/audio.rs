@@ -41,8 +41,8 @@ use sha2::{Digest, Sha256};
 
 use crate::audit;
 use crate::error::{Error, Result};
-use crate::reason::Reason;
 use crate::model::{ConsentScope, RecordMeta};
+use crate::reason::Reason;
 use crate::records::{META, meta};
 use crate::vault::{Ctx, Vault, new_id};
 
@@ -151,7 +151,10 @@ pub struct Segment {
 
 pub(crate) fn check_format(sample_rate: u32, channels: u16) -> Result<()> {
     if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&sample_rate) {
-        return Err(Error::Rejected(Reason::SampleRateRange { min: MIN_SAMPLE_RATE, max: MAX_SAMPLE_RATE }));
+        return Err(Error::Rejected(Reason::SampleRateRange {
+            min: MIN_SAMPLE_RATE,
+            max: MAX_SAMPLE_RATE,
+        }));
     }
     if !(1..=MAX_CHANNELS).contains(&channels) {
         return Err(Error::Rejected(Reason::ChannelsRange { max: MAX_CHANNELS }));
@@ -197,7 +200,9 @@ impl ChunkFormat {
         match code {
             FORMAT => Ok(ChunkFormat::Pcm16Zstd),
             DELTA_FORMAT => Ok(ChunkFormat::Pcm16DeltaZstd),
-            _ => Err(Error::Corrupt(format!("unknown audio chunk format {code:?}"))),
+            _ => Err(Error::Corrupt(format!(
+                "unknown audio chunk format {code:?}"
+            ))),
         }
     }
 
@@ -224,7 +229,10 @@ impl ChunkFormat {
         let ch = channels as usize;
         let mut bytes = Vec::new();
         decompress_chunk(data, frames as usize * ch * 2, &mut bytes)?;
-        let mut out: Vec<i16> = bytes.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])).collect();
+        let mut out: Vec<i16> = bytes
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect();
         if self == ChunkFormat::Pcm16DeltaZstd {
             for c in 0..ch {
                 let mut prev = 0i16;
@@ -256,14 +264,19 @@ pub(crate) fn decompress_chunk(data: &[u8], len: usize, out: &mut Vec<u8>) -> Re
             };
             d.decompress_to_buffer(data, out)
         })
-        .map_err(|_| Error::Corrupt("an audio chunk does not decompress to its recorded length".into()))?;
+        .map_err(|_| {
+            Error::Corrupt("an audio chunk does not decompress to its recorded length".into())
+        })?;
     if n != len {
-        return Err(Error::Corrupt("an audio chunk does not decompress to its recorded length".into()));
+        return Err(Error::Corrupt(
+            "an audio chunk does not decompress to its recorded length".into(),
+        ));
     }
     Ok(())
 }
 
-pub(crate) const MARKER_COLS: &str = "id, device_id, created_at, updated_at, version, recording_id, at_ms, question_id, label";
+pub(crate) const MARKER_COLS: &str =
+    "id, device_id, created_at, updated_at, version, recording_id, at_ms, question_id, label";
 pub(crate) const REC_COLS: &str = "id, device_id, created_at, updated_at, version, interview_id, started_at, stopped_at, sample_rate, channels, format, status, samples, duration_ms, chunks, audio_sha256, recovered";
 
 pub(crate) fn recording_row(r: &Row) -> rusqlite::Result<Recording> {
@@ -275,7 +288,11 @@ pub(crate) fn recording_row(r: &Row) -> rusqlite::Result<Recording> {
         sample_rate: r.get(8)?,
         channels: r.get(9)?,
         format: r.get(10)?,
-        status: if r.get::<_, String>(11)? == "recording" { RecordingStatus::Recording } else { RecordingStatus::Stopped },
+        status: if r.get::<_, String>(11)? == "recording" {
+            RecordingStatus::Recording
+        } else {
+            RecordingStatus::Stopped
+        },
         samples: r.get::<_, i64>(12)? as u64,
         duration_ms: r.get::<_, i64>(13)? as u64,
         chunks: r.get::<_, i64>(14)? as u64,
@@ -296,7 +313,11 @@ pub(crate) fn marker_row(r: &Row) -> rusqlite::Result<Marker> {
 
 fn get_recording(conn: &Connection, id: &str) -> Result<Recording> {
     let mut rec = conn
-        .query_row(&format!("SELECT {REC_COLS} FROM recordings WHERE id = ?1"), [id], recording_row)
+        .query_row(
+            &format!("SELECT {REC_COLS} FROM recordings WHERE id = ?1"),
+            [id],
+            recording_row,
+        )
         .optional()?
         .ok_or_else(|| Error::NotFound("recording", id.to_string()))?;
     if rec.status == RecordingStatus::Recording {
@@ -336,14 +357,20 @@ fn totals(conn: &Connection, recording_id: &str) -> Result<Totals> {
     while let Some(r) = rows.next()? {
         let (seq, start, n): (i64, i64, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
         if seq as u64 != chunks || start as u64 != samples {
-            return Err(Error::Corrupt(format!("recording {recording_id}: chunk {seq} is out of sequence")));
+            return Err(Error::Corrupt(format!(
+                "recording {recording_id}: chunk {seq} is out of sequence"
+            )));
         }
         let sha: Vec<u8> = r.get(3)?;
         h.update(&sha);
         chunks += 1;
         samples += n as u64;
     }
-    Ok(Totals { chunks, samples, sha256: hex::encode(h.finalize()) })
+    Ok(Totals {
+        chunks,
+        samples,
+        sha256: hex::encode(h.finalize()),
+    })
 }
 
 /// Marks `id` stopped with what its chunks hold. Inside the caller's transaction; the status
@@ -356,16 +383,29 @@ fn finish(tx: &Connection, cx: &Ctx, id: &str, recovered: bool) -> Result<Record
         params![id, cx.now, recovered],
     )?;
     if n == 0 {
-        return Err(Error::Refused(Reason::RecordingAlreadyStopped { recording: id.to_string() }));
+        return Err(Error::Refused(Reason::RecordingAlreadyStopped {
+            recording: id.to_string(),
+        }));
     }
     let t = totals(tx, id)?;
-    let rate: u32 = tx.query_row("SELECT sample_rate FROM recordings WHERE id = ?1", [id], |r| r.get(0))?;
+    let rate: u32 = tx.query_row(
+        "SELECT sample_rate FROM recordings WHERE id = ?1",
+        [id],
+        |r| r.get(0),
+    )?;
     tx.execute(
         "UPDATE recordings SET samples = ?2, duration_ms = ?3, chunks = ?4, audio_sha256 = ?5 WHERE id = ?1",
         params![id, t.samples as i64, ms_of(t.samples, rate) as i64, t.chunks as i64, t.sha256],
     )?;
     let rec = get_recording(tx, id)?;
-    audit::append(tx, cx, "recording", id, if recovered { "recover" } else { "stop" }, &rec)?;
+    audit::append(
+        tx,
+        cx,
+        "recording",
+        id,
+        if recovered { "recover" } else { "stop" },
+        &rec,
+    )?;
     Ok(rec)
 }
 
@@ -374,21 +414,32 @@ fn finish(tx: &Connection, cx: &Ctx, id: &str, recovered: bool) -> Result<Record
 /// vault is alive.
 pub(crate) fn recover_interrupted(v: &mut Vault) -> Result<Vec<Recording>> {
     let ids: Vec<String> = {
-        let mut st = v.conn.prepare("SELECT id FROM recordings WHERE status = 'recording' ORDER BY started_at, id")?;
+        let mut st = v.conn.prepare(
+            "SELECT id FROM recordings WHERE status = 'recording' ORDER BY started_at, id",
+        )?;
         st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?
     };
-    ids.iter().map(|id| v.write(|tx, cx| finish(tx, cx, id, true))).collect()
+    ids.iter()
+        .map(|id| v.write(|tx, cx| finish(tx, cx, id, true)))
+        .collect()
 }
 
 impl Vault {
     /// Starts a recording for an interview. The witness must have consented to audio
     /// recording (consent scope `record_audio`, not withdrawn). Write its audio with a
     /// [`RecordingWriter`] from [`Vault::recording_writer`], then [`Vault::stop_recording`].
-    pub fn start_recording(&mut self, interview_id: &str, sample_rate: u32, channels: u16) -> Result<Recording> {
+    pub fn start_recording(
+        &mut self,
+        interview_id: &str,
+        sample_rate: u32,
+        channels: u16,
+    ) -> Result<Recording> {
         check_format(sample_rate, channels)?;
         let i = self.interview(interview_id)?;
         if !self.consent_allows(&i.witness_id, ConsentScope::RecordAudio)? {
-            return Err(Error::Refused(Reason::NoAudioConsent { witness: i.witness_code }));
+            return Err(Error::Refused(Reason::NoAudioConsent {
+                witness: i.witness_code,
+            }));
         }
         self.write(|tx, cx| {
             let id = new_id();
@@ -410,7 +461,9 @@ impl Vault {
     pub fn recording_writer(&self, recording_id: &str) -> Result<RecordingWriter> {
         let rec = self.recording(recording_id)?;
         if rec.status != RecordingStatus::Recording {
-            return Err(Error::Refused(Reason::RecordingStopped { recording: recording_id.to_string() }));
+            return Err(Error::Refused(Reason::RecordingStopped {
+                recording: recording_id.to_string(),
+            }));
         }
         let format = rec.chunk_format()?;
         let (conn, lock) = self.second_connection()?;
@@ -460,11 +513,12 @@ impl Vault {
     /// a stopped recording: from the cache in the vault, or computed by decoding the audio
     /// once (passing the WAV bytes through `also`, for progress) and then cached.
     pub(crate) fn wav_sha256(&self, recording_id: &str, also: impl Write) -> Result<(u64, String)> {
-        let (samples, channels, status, cached): (i64, i64, String, Option<String>) = self.conn.query_row(
-            "SELECT samples, channels, status, wav_sha256 FROM recordings WHERE id = ?1",
-            [recording_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-        )?;
+        let (samples, channels, status, cached): (i64, i64, String, Option<String>) =
+            self.conn.query_row(
+                "SELECT samples, channels, status, wav_sha256 FROM recordings WHERE id = ?1",
+                [recording_id],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )?;
         let size = 44 + samples as u64 * channels as u64 * 2;
         if let Some(h) = cached {
             return Ok((size, h));
@@ -473,10 +527,15 @@ impl Vault {
         let written = self.export_wav(recording_id, &mut w)?;
         let (_, _, sha) = w.finish();
         if written != size {
-            return Err(Error::Corrupt(format!("recording {recording_id} holds fewer samples than recorded")));
+            return Err(Error::Corrupt(format!(
+                "recording {recording_id} holds fewer samples than recorded"
+            )));
         }
         if status == "stopped" {
-            self.conn.execute("UPDATE recordings SET wav_sha256 = ?2 WHERE id = ?1 AND status = 'stopped'", params![recording_id, sha])?;
+            self.conn.execute(
+                "UPDATE recordings SET wav_sha256 = ?2 WHERE id = ?1 AND status = 'stopped'",
+                params![recording_id, sha],
+            )?;
         }
         Ok((size, sha))
     }
@@ -488,9 +547,16 @@ impl Vault {
     /// An interview's recordings, oldest first.
     pub fn recordings(&self, interview_id: &str) -> Result<Vec<Recording>> {
         self.interview(interview_id)?;
-        let mut st = self.conn.prepare(&format!("SELECT {REC_COLS} FROM recordings WHERE interview_id = ?1 ORDER BY started_at, id"))?;
-        let mut recs = st.query_map([interview_id], recording_row)?.collect::<Result<Vec<_>, _>>()?;
-        for r in recs.iter_mut().filter(|r| r.status == RecordingStatus::Recording) {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {REC_COLS} FROM recordings WHERE interview_id = ?1 ORDER BY started_at, id"
+        ))?;
+        let mut recs = st
+            .query_map([interview_id], recording_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        for r in recs
+            .iter_mut()
+            .filter(|r| r.status == RecordingStatus::Recording)
+        {
             live_totals(&self.conn, r)?;
         }
         Ok(recs)
@@ -503,7 +569,11 @@ impl Vault {
             "SELECT segment, min(start_sample), sum(n_samples) FROM audio_chunks WHERE recording_id = ?1 GROUP BY segment ORDER BY segment",
         )?;
         let rows = st.query_map([recording_id], |r| {
-            Ok(Segment { index: r.get(0)?, start_sample: r.get::<_, i64>(1)? as u64, samples: r.get::<_, i64>(2)? as u64 })
+            Ok(Segment {
+                index: r.get(0)?,
+                start_sample: r.get::<_, i64>(1)? as u64,
+                samples: r.get::<_, i64>(2)? as u64,
+            })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -512,23 +582,38 @@ impl Vault {
     /// question of the interview's codebook. While the recording runs, a marker may lie up to
     /// a few seconds past the audio committed so far (chunks arrive once a second); once it is
     /// stopped, a marker must lie within it.
-    pub fn add_marker(&mut self, recording_id: &str, at_ms: u64, question_id: Option<&str>, label: &str) -> Result<Marker> {
+    pub fn add_marker(
+        &mut self,
+        recording_id: &str,
+        at_ms: u64,
+        question_id: Option<&str>,
+        label: &str,
+    ) -> Result<Marker> {
         let rec = self.recording(recording_id)?;
         let label = label.trim();
-        if label.is_empty() || label.contains(['\n', '\r']) || label.chars().count() > MAX_MARKER_LABEL_CHARS {
-            return Err(Error::Rejected(Reason::MarkerLabel { max: MAX_MARKER_LABEL_CHARS }));
+        if label.is_empty()
+            || label.contains(['\n', '\r'])
+            || label.chars().count() > MAX_MARKER_LABEL_CHARS
+        {
+            return Err(Error::Rejected(Reason::MarkerLabel {
+                max: MAX_MARKER_LABEL_CHARS,
+            }));
         }
         let limit = match rec.status {
             RecordingStatus::Stopped => rec.duration_ms,
             RecordingStatus::Recording => rec.duration_ms + 1000 * MAX_CHUNK_SECONDS as u64,
         };
         if at_ms > limit || at_ms > i64::MAX as u64 {
-            return Err(Error::Rejected(Reason::MarkerPastEnd { at_ms, duration_ms: rec.duration_ms }));
+            return Err(Error::Rejected(Reason::MarkerPastEnd {
+                at_ms,
+                duration_ms: rec.duration_ms,
+            }));
         }
         if let Some(q) = question_id {
             let i = self.interview(&rec.interview_id)?;
             let cb = self.codebook(&i.codebook_id, &i.codebook_version)?;
-            cb.question(q).ok_or_else(|| Error::NotFound("question", q.to_string()))?;
+            cb.question(q)
+                .ok_or_else(|| Error::NotFound("question", q.to_string()))?;
         }
         self.write(|tx, cx| {
             let m = Marker {
@@ -567,7 +652,9 @@ impl Vault {
     pub fn delete_recording(&mut self, recording_id: &str) -> Result<()> {
         let rec = self.recording(recording_id)?;
         if rec.status == RecordingStatus::Recording {
-            return Err(Error::Refused(Reason::RecordingStillRunning { recording: recording_id.to_string() }));
+            return Err(Error::Refused(Reason::RecordingStillRunning {
+                recording: recording_id.to_string(),
+            }));
         }
         let markers = self.markers(recording_id)?;
         self.write(|tx, cx| {
@@ -590,7 +677,9 @@ impl Vault {
         })?;
         if self.conn.is_autocommit() {
             // Best effort: a reader elsewhere can keep the checkpoint from finishing.
-            let _ = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+            let _ = self
+                .conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
         }
         Ok(())
     }
@@ -599,21 +688,38 @@ impl Vault {
     /// long the recording). For copying a recording without decoding it, e.g. into a bundle.
     pub fn encoded_chunks(&self, recording_id: &str) -> Result<EncodedChunks<'_>> {
         let rec = self.recording(recording_id)?;
-        Ok(EncodedChunks { conn: &self.conn, recording_id: rec.meta.id, next_seq: 0, next_sample: 0, end_seq: rec.chunks })
+        Ok(EncodedChunks {
+            conn: &self.conn,
+            recording_id: rec.meta.id,
+            next_seq: 0,
+            next_sample: 0,
+            end_seq: rec.chunks,
+        })
     }
 
     /// The recording's chunks decoded, in order, one at a time, each checked against its hash.
     pub fn chunks(&self, recording_id: &str) -> Result<Chunks<'_>> {
         let rec = self.recording(recording_id)?;
-        Ok(Chunks { channels: rec.channels, format: rec.chunk_format()?, inner: self.encoded_chunks(recording_id)? })
+        Ok(Chunks {
+            channels: rec.channels,
+            format: rec.chunk_format()?,
+            inner: self.encoded_chunks(recording_id)?,
+        })
     }
 
     /// Samples from `from_ms` up to `to_ms` (None: the end as of now), channels interleaved,
     /// in blocks of at most one chunk: only one chunk is decoded and held at a time.
-    pub fn read_samples(&self, recording_id: &str, from_ms: u64, to_ms: Option<u64>) -> Result<Samples<'_>> {
+    pub fn read_samples(
+        &self,
+        recording_id: &str,
+        from_ms: u64,
+        to_ms: Option<u64>,
+    ) -> Result<Samples<'_>> {
         let rec = self.recording(recording_id)?;
         let from = sample_at(from_ms, rec.sample_rate).min(rec.samples);
-        let to = to_ms.map_or(rec.samples, |t| sample_at(t, rec.sample_rate)).min(rec.samples);
+        let to = to_ms
+            .map_or(rec.samples, |t| sample_at(t, rec.sample_rate))
+            .min(rec.samples);
         // The chunk that holds `from` (chunks are contiguous, indexed by start_sample).
         let first: i64 = self
             .conn
@@ -626,14 +732,24 @@ impl Vault {
             .unwrap_or(0);
         let start_sample: i64 = self
             .conn
-            .query_row("SELECT start_sample FROM audio_chunks WHERE recording_id = ?1 AND seq = ?2", params![recording_id, first], |r| r.get(0))
+            .query_row(
+                "SELECT start_sample FROM audio_chunks WHERE recording_id = ?1 AND seq = ?2",
+                params![recording_id, first],
+                |r| r.get(0),
+            )
             .optional()?
             .unwrap_or(0);
         Ok(Samples {
             chunks: Chunks {
                 channels: rec.channels,
                 format: rec.chunk_format()?,
-                inner: EncodedChunks { conn: &self.conn, recording_id: rec.meta.id, next_seq: first as u64, next_sample: start_sample as u64, end_seq: rec.chunks },
+                inner: EncodedChunks {
+                    conn: &self.conn,
+                    recording_id: rec.meta.id,
+                    next_seq: first as u64,
+                    next_sample: start_sample as u64,
+                    end_seq: rec.chunks,
+                },
             },
             from,
             to: to.max(from),
@@ -653,7 +769,10 @@ impl Vault {
         out.write_all(&header)?;
         let mut written = 0u64;
         let mut buf = Vec::new();
-        for block in self.read_samples(recording_id, 0, None)?.take_samples(rec.samples) {
+        for block in self
+            .read_samples(recording_id, 0, None)?
+            .take_samples(rec.samples)
+        {
             let block = block?;
             buf.clear();
             buf.extend(block.iter().flat_map(|s| s.to_le_bytes()));
@@ -661,7 +780,9 @@ impl Vault {
             written += buf.len() as u64;
         }
         if written != data_len {
-            return Err(Error::Corrupt(format!("recording {recording_id} holds fewer samples than recorded")));
+            return Err(Error::Corrupt(format!(
+                "recording {recording_id} holds fewer samples than recorded"
+            )));
         }
         out.flush()?;
         Ok(44 + written)
@@ -676,7 +797,8 @@ impl Vault {
     pub fn import_wav(&mut self, interview_id: &str, wav: impl Read) -> Result<Recording> {
         let mut reader = hound::WavReader::new(BufReader::new(wav)).map_err(wav_error)?;
         let spec = reader.spec();
-        check_format(spec.sample_rate, spec.channels).map_err(|e| Error::Audio(format!("the WAV file cannot be stored: {e}")))?;
+        check_format(spec.sample_rate, spec.channels)
+            .map_err(|e| Error::Audio(format!("the WAV file cannot be stored: {e}")))?;
         if reader.len() == 0 {
             return Err(Error::Audio("the WAV file holds no audio".into()));
         }
@@ -703,7 +825,9 @@ impl Vault {
         match result {
             Ok(()) => self.stop_recording(&rec.meta.id),
             Err(e) => {
-                let _ = self.stop_recording_at_once(&rec.meta.id).and_then(|_| self.delete_recording(&rec.meta.id));
+                let _ = self
+                    .stop_recording_at_once(&rec.meta.id)
+                    .and_then(|_| self.delete_recording(&rec.meta.id));
                 Err(e)
             }
         }
@@ -717,7 +841,15 @@ impl Vault {
 /// recording and `import_wav`; one chunk in memory at a time. Sets the recording's totals
 /// (`chunks`, `audio_sha256`) from the chunks and checks they hold exactly `frames`.
 /// `short` is the error for a stream that ends early (a truncated bundle).
-pub(crate) fn store_pcm_chunks(tx: &Connection, recording_id: &str, sample_rate: u32, channels: u16, frames: u64, pcm: &mut dyn Read, short: impl Fn() -> Error) -> Result<()> {
+pub(crate) fn store_pcm_chunks(
+    tx: &Connection,
+    recording_id: &str,
+    sample_rate: u32,
+    channels: u16,
+    frames: u64,
+    pcm: &mut dyn Read,
+    short: impl Fn() -> Error,
+) -> Result<()> {
     check_format(sample_rate, channels)?;
     let ch = channels as usize;
     let per_chunk = sample_rate as u64;
@@ -730,25 +862,42 @@ pub(crate) fn store_pcm_chunks(tx: &Connection, recording_id: &str, sample_rate:
         let buf = &mut bytes[..n as usize * ch * 2];
         pcm.read_exact(buf).map_err(|_| short())?;
         samples.clear();
-        samples.extend(buf.chunks_exact(2).map(|b| i16::from_le_bytes([b[0], b[1]])));
+        samples.extend(
+            buf.chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]])),
+        );
         // The format the caller's row names ([`FORMAT`]).
         let data = ChunkFormat::Pcm16Zstd.encode(&samples, channels)?;
-        st.execute(params![recording_id, seq, done as i64, n as i64, &pcm_sha256(&samples)[..], data])?;
+        st.execute(params![
+            recording_id,
+            seq,
+            done as i64,
+            n as i64,
+            &pcm_sha256(&samples)[..],
+            data
+        ])?;
         seq += 1;
         done += n;
     }
     let t = totals(tx, recording_id)?;
     if t.samples != frames {
-        return Err(Error::Corrupt(format!("recording {recording_id}: the stored audio does not add up to its length")));
+        return Err(Error::Corrupt(format!(
+            "recording {recording_id}: the stored audio does not add up to its length"
+        )));
     }
-    tx.execute("UPDATE recordings SET chunks = ?2, audio_sha256 = ?3 WHERE id = ?1", params![recording_id, t.chunks as i64, t.sha256])?;
+    tx.execute(
+        "UPDATE recordings SET chunks = ?2, audio_sha256 = ?3 WHERE id = ?1",
+        params![recording_id, t.chunks as i64, t.sha256],
+    )?;
     Ok(())
 }
 
 /// The samples of a WAV file as 16-bit values, channels interleaved: 16-bit files exactly;
 /// 8-, 24- and 32-bit integer and 32-bit float samples converted. A file that ends before its
 /// header said (a recorder that lost power) ends where its data ends.
-pub(crate) fn wav_samples<R: Read>(reader: &mut hound::WavReader<R>) -> Result<Box<dyn Iterator<Item = Result<i16>> + '_>> {
+pub(crate) fn wav_samples<R: Read>(
+    reader: &mut hound::WavReader<R>,
+) -> Result<Box<dyn Iterator<Item = Result<i16>> + '_>> {
     fn until_eof<T>(r: hound::Result<T>) -> Option<Result<T>> {
         match r {
             Err(hound::Error::IoError(e)) if is_short_read(&e) => None,
@@ -758,29 +907,43 @@ pub(crate) fn wav_samples<R: Read>(reader: &mut hound::WavReader<R>) -> Result<B
     let spec = reader.spec();
     Ok(match (spec.sample_format, spec.bits_per_sample) {
         (hound::SampleFormat::Float, 32) => Box::new(
-            reader.samples::<f32>().map_while(until_eof).map(|r| r.map(|s| (s.clamp(-1.0, 1.0) * 32767.0).round() as i16)),
+            reader
+                .samples::<f32>()
+                .map_while(until_eof)
+                .map(|r| r.map(|s| (s.clamp(-1.0, 1.0) * 32767.0).round() as i16)),
         ),
         (hound::SampleFormat::Int, bits @ (8 | 16 | 24 | 32)) => {
             let shift = bits as i32 - 16;
-            Box::new(
-                reader
-                    .samples::<i32>()
-                    .map_while(until_eof)
-                    .map(move |r| r.map(|s| if shift >= 0 { (s >> shift) as i16 } else { (s << -shift) as i16 })),
-            )
+            Box::new(reader.samples::<i32>().map_while(until_eof).map(move |r| {
+                r.map(|s| {
+                    if shift >= 0 {
+                        (s >> shift) as i16
+                    } else {
+                        (s << -shift) as i16
+                    }
+                })
+            }))
         }
-        (f, b) => return Err(Error::Audio(format!("unsupported WAV sample format ({b}-bit {f:?})"))),
+        (f, b) => {
+            return Err(Error::Audio(format!(
+                "unsupported WAV sample format ({b}-bit {f:?})"
+            )));
+        }
     })
 }
 
 /// hound reports a file that ends too early as this error (hound 3.5, `read.rs`).
 fn is_short_read(e: &std::io::Error) -> bool {
-    e.kind() == std::io::ErrorKind::UnexpectedEof || (e.kind() == std::io::ErrorKind::Other && e.to_string() == "Failed to read enough bytes.")
+    e.kind() == std::io::ErrorKind::UnexpectedEof
+        || (e.kind() == std::io::ErrorKind::Other
+            && e.to_string() == "Failed to read enough bytes.")
 }
 
 fn wav_error(e: hound::Error) -> Error {
     match e {
-        hound::Error::IoError(e) if is_short_read(&e) => Error::Audio("not a usable WAV file (it ends too early)".into()),
+        hound::Error::IoError(e) if is_short_read(&e) => {
+            Error::Audio("not a usable WAV file (it ends too early)".into())
+        }
         hound::Error::IoError(e) => Error::Io(e),
         // hound's messages describe the format ("no RIFF tag found"), never the samples.
         e => Error::Audio(format!("not a usable WAV file ({e})")),
@@ -791,7 +954,9 @@ fn wav_error(e: hound::Error) -> Error {
 pub(crate) fn wav_header_of(rec: &Recording) -> Result<[u8; 44]> {
     let data_len = rec.samples * rec.channels as u64 * 2;
     if data_len > (u32::MAX - 36) as u64 {
-        return Err(Error::Invalid("the recording is too long for a WAV file (over 4 GiB of audio)".into()));
+        return Err(Error::Invalid(
+            "the recording is too long for a WAV file (over 4 GiB of audio)".into(),
+        ));
     }
     Ok(wav_header(rec.sample_rate, rec.channels, data_len as u32))
 }
@@ -836,18 +1001,37 @@ impl EncodedChunks<'_> {
         )?;
         let row = st
             .query_row(params![self.recording_id, self.next_seq as i64], |r| {
-                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, Vec<u8>>(3)?, r.get::<_, Vec<u8>>(4)?))
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                ))
             })
             .optional()
             .map_err(|e| damaged_chunk(e, &self.recording_id, self.next_seq))?;
         let Some((segment, start, n, sha, data)) = row else {
-            return Err(Error::Corrupt(format!("recording {}: chunk {} is missing", self.recording_id, self.next_seq)));
+            return Err(Error::Corrupt(format!(
+                "recording {}: chunk {} is missing",
+                self.recording_id, self.next_seq
+            )));
         };
         if start as u64 != self.next_sample {
-            return Err(Error::Corrupt(format!("recording {}: chunk {} is out of sequence", self.recording_id, self.next_seq)));
+            return Err(Error::Corrupt(format!(
+                "recording {}: chunk {} is out of sequence",
+                self.recording_id, self.next_seq
+            )));
         }
-        let sha256: [u8; 32] = sha.try_into().map_err(|_| Error::Corrupt("an audio chunk hash has the wrong length".into()))?;
-        let info = ChunkInfo { seq: self.next_seq, segment: segment as u32, start_sample: start as u64, samples: n as u32 };
+        let sha256: [u8; 32] = sha
+            .try_into()
+            .map_err(|_| Error::Corrupt("an audio chunk hash has the wrong length".into()))?;
+        let info = ChunkInfo {
+            seq: self.next_seq,
+            segment: segment as u32,
+            start_sample: start as u64,
+            samples: n as u32,
+        };
         self.next_seq += 1;
         self.next_sample += n as u64;
         Ok(Some(EncodedChunk { info, sha256, data }))
@@ -861,8 +1045,13 @@ impl EncodedChunks<'_> {
 fn damaged_chunk(e: rusqlite::Error, recording_id: &str, seq: u64) -> Error {
     use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
     match &e {
-        rusqlite::Error::SqliteFailure(f, _) if matches!(f.code, DatabaseCorrupt | NotADatabase) => {
-            Error::DamagedAudio { recording_id: recording_id.to_owned(), chunk: seq }
+        rusqlite::Error::SqliteFailure(f, _)
+            if matches!(f.code, DatabaseCorrupt | NotADatabase) =>
+        {
+            Error::DamagedAudio {
+                recording_id: recording_id.to_owned(),
+                chunk: seq,
+            }
         }
         _ => Error::Db(e),
     }
@@ -893,12 +1082,21 @@ impl Iterator for Chunks<'_> {
             Ok(e) => e,
             Err(err) => return Some(Err(err)),
         };
-        let r = self.format.decode(&e.data, self.channels, e.info.samples).and_then(|samples| {
-            if pcm_sha256(&samples) != e.sha256 {
-                return Err(Error::Corrupt(format!("recording {}: chunk {} does not match its hash", self.inner.recording_id, e.info.seq)));
-            }
-            Ok(Chunk { info: e.info, samples })
-        });
+        let r = self
+            .format
+            .decode(&e.data, self.channels, e.info.samples)
+            .and_then(|samples| {
+                if pcm_sha256(&samples) != e.sha256 {
+                    return Err(Error::Corrupt(format!(
+                        "recording {}: chunk {} does not match its hash",
+                        self.inner.recording_id, e.info.seq
+                    )));
+                }
+                Ok(Chunk {
+                    info: e.info,
+                    samples,
+                })
+            });
         if r.is_err() {
             self.inner.end_seq = 0;
         }
@@ -934,7 +1132,10 @@ impl Iterator for Samples<'_> {
                 Ok(c) => c,
                 Err(e) => return Some(Err(e)),
             };
-            let (start, end) = (c.info.start_sample, c.info.start_sample + c.info.samples as u64);
+            let (start, end) = (
+                c.info.start_sample,
+                c.info.start_sample + c.info.samples as u64,
+            );
             if end <= self.from {
                 continue;
             }
@@ -968,7 +1169,10 @@ pub struct RecordingWriter {
 
 impl std::fmt::Debug for RecordingWriter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RecordingWriter").field("recording_id", &self.recording_id).field("next_seq", &self.next_seq).finish_non_exhaustive()
+        f.debug_struct("RecordingWriter")
+            .field("recording_id", &self.recording_id)
+            .field("next_seq", &self.next_seq)
+            .finish_non_exhaustive()
     }
 }
 
@@ -995,19 +1199,30 @@ impl RecordingWriter {
     /// paused and once the recording is stopped.
     pub fn append(&mut self, samples: &[i16]) -> Result<ChunkInfo> {
         if self.paused {
-            return Err(Error::Refused(Reason::RecordingPaused { recording: self.recording_id.clone() }));
+            return Err(Error::Refused(Reason::RecordingPaused {
+                recording: self.recording_id.clone(),
+            }));
         }
         let ch = self.channels as usize;
         if samples.is_empty() || !samples.len().is_multiple_of(ch) {
-            return Err(Error::Invalid(format!("a chunk holds one or more whole frames of {ch} channel(s)")));
+            return Err(Error::Invalid(format!(
+                "a chunk holds one or more whole frames of {ch} channel(s)"
+            )));
         }
         let frames = samples.len() / ch;
         if frames > (self.sample_rate * MAX_CHUNK_SECONDS) as usize {
-            return Err(Error::Invalid(format!("a chunk holds at most {MAX_CHUNK_SECONDS} seconds")));
+            return Err(Error::Invalid(format!(
+                "a chunk holds at most {MAX_CHUNK_SECONDS} seconds"
+            )));
         }
         let data = self.format.encode(samples, self.channels)?;
         let sha = pcm_sha256(samples);
-        let info = ChunkInfo { seq: self.next_seq, segment: self.segment, start_sample: self.next_sample, samples: frames as u32 };
+        let info = ChunkInfo {
+            seq: self.next_seq,
+            segment: self.segment,
+            start_sample: self.next_sample,
+            samples: frames as u32,
+        };
         // One autocommit statement: durable when it returns (WAL, synchronous = FULL), and
         // only while the recording is still recording.
         let n = self.conn.prepare_cached(
@@ -1016,7 +1231,9 @@ impl RecordingWriter {
         )?
         .execute(params![self.recording_id, info.seq as i64, info.segment, info.start_sample as i64, frames as i64, &sha[..], data])?;
         if n == 0 {
-            return Err(Error::Refused(Reason::RecordingClosed { recording: self.recording_id.clone() }));
+            return Err(Error::Refused(Reason::RecordingClosed {
+                recording: self.recording_id.clone(),
+            }));
         }
         self.next_seq += 1;
         self.next_sample += frames as u64;

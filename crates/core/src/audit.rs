@@ -25,7 +25,9 @@ pub struct AuditEntry {
 
 /// SHA-256 of a record's canonical JSON: proves what the content was without storing it twice.
 pub fn content_hash(content: &impl Serialize) -> String {
-    hex::encode(Sha256::digest(serde_json::to_vec(content).expect("serialisable")))
+    hex::encode(Sha256::digest(
+        serde_json::to_vec(content).expect("serialisable"),
+    ))
 }
 
 pub(crate) fn entry_hash(e: &AuditEntry) -> String {
@@ -33,7 +35,16 @@ pub(crate) fn entry_hash(e: &AuditEntry) -> String {
     h.update(b"testimony-audit-v1");
     h.update(e.seq.to_be_bytes());
     // Length-prefixed fields: no two different entries hash the same bytes.
-    for f in [&e.at, &e.actor, &e.device_id, &e.record_type, &e.record_id, &e.action, &e.content_hash, &e.prev_hash] {
+    for f in [
+        &e.at,
+        &e.actor,
+        &e.device_id,
+        &e.record_type,
+        &e.record_id,
+        &e.action,
+        &e.content_hash,
+        &e.prev_hash,
+    ] {
         h.update((f.len() as u64).to_be_bytes());
         h.update(f.as_bytes());
     }
@@ -41,9 +52,20 @@ pub(crate) fn entry_hash(e: &AuditEntry) -> String {
 }
 
 /// Appends an entry inside the caller's transaction.
-pub(crate) fn append(tx: &Connection, cx: &Ctx, record_type: &str, record_id: &str, action: &str, content: &impl Serialize) -> Result<()> {
-    let head = |k: &str| -> Result<String> { Ok(tx.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))?) };
-    let seq: i64 = head("audit_head_seq")?.parse().map_err(|_| Error::Corrupt("audit head".into()))?;
+pub(crate) fn append(
+    tx: &Connection,
+    cx: &Ctx,
+    record_type: &str,
+    record_id: &str,
+    action: &str,
+    content: &impl Serialize,
+) -> Result<()> {
+    let head = |k: &str| -> Result<String> {
+        Ok(tx.query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))?)
+    };
+    let seq: i64 = head("audit_head_seq")?
+        .parse()
+        .map_err(|_| Error::Corrupt("audit head".into()))?;
     let mut e = AuditEntry {
         seq: seq + 1,
         at: cx.now.clone(),
@@ -62,8 +84,14 @@ pub(crate) fn append(tx: &Connection, cx: &Ctx, record_type: &str, record_id: &s
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![e.seq, e.at, e.actor, e.device_id, e.record_type, e.record_id, e.action, e.content_hash, e.prev_hash, e.hash],
     )?;
-    tx.execute("UPDATE meta SET value = ?1 WHERE key = 'audit_head_seq'", [e.seq.to_string()])?;
-    tx.execute("UPDATE meta SET value = ?1 WHERE key = 'audit_head_hash'", [&e.hash])?;
+    tx.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'audit_head_seq'",
+        [e.seq.to_string()],
+    )?;
+    tx.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'audit_head_hash'",
+        [&e.hash],
+    )?;
     Ok(())
 }
 
@@ -97,10 +125,17 @@ impl Vault {
                 hash: r.get(9)?,
             };
             if e.seq != expected_seq {
-                return Err(Error::AuditBroken(format!("entry {expected_seq} is missing (next is {})", e.seq)));
+                return Err(Error::AuditBroken(format!(
+                    "entry {expected_seq} is missing (next is {})",
+                    e.seq
+                )));
             }
             if e.prev_hash != expected_prev {
-                return Err(Error::AuditBroken(format!("entry {} does not follow entry {}", e.seq, e.seq - 1)));
+                return Err(Error::AuditBroken(format!(
+                    "entry {} does not follow entry {}",
+                    e.seq,
+                    e.seq - 1
+                )));
             }
             if entry_hash(&e) != e.hash {
                 return Err(Error::AuditBroken(format!("entry {} was altered", e.seq)));
@@ -108,17 +143,32 @@ impl Vault {
             expected_prev = e.hash;
             expected_seq += 1;
         }
-        let head_seq: String = self.conn.query_row("SELECT value FROM meta WHERE key = 'audit_head_seq'", [], |r| r.get(0))?;
-        let head_hash: String = self.conn.query_row("SELECT value FROM meta WHERE key = 'audit_head_hash'", [], |r| r.get(0))?;
+        let head_seq: String = self.conn.query_row(
+            "SELECT value FROM meta WHERE key = 'audit_head_seq'",
+            [],
+            |r| r.get(0),
+        )?;
+        let head_hash: String = self.conn.query_row(
+            "SELECT value FROM meta WHERE key = 'audit_head_hash'",
+            [],
+            |r| r.get(0),
+        )?;
         if head_seq != (expected_seq - 1).to_string() || head_hash != expected_prev {
             let recorded: i64 = head_seq.parse().unwrap_or(-1);
-            let what = if recorded < expected_seq - 1 { "entries were added outside the vault" } else { "entries were removed" };
+            let what = if recorded < expected_seq - 1 {
+                "entries were added outside the vault"
+            } else {
+                "entries were removed"
+            };
             return Err(Error::AuditBroken(format!(
                 "the log ends at entry {} but the vault recorded {head_seq} entries: {what}",
                 expected_seq - 1
             )));
         }
-        Ok(AuditReport { entries: expected_seq - 1, head_hash })
+        Ok(AuditReport {
+            entries: expected_seq - 1,
+            head_hash,
+        })
     }
 
     /// Entries about one record, oldest first (history of a witness, an answer, …).

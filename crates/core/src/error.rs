@@ -25,7 +25,11 @@ pub enum Error {
     #[error(
         "this vault was created by a newer version of Testimony ({what} {found}, this version supports up to {supported}); upgrade Testimony to open it"
     )]
-    NewerVersion { what: &'static str, found: u64, supported: u64 },
+    NewerVersion {
+        what: &'static str,
+        found: u64,
+        supported: u64,
+    },
     #[error("the vault is open in another Testimony process ({0}); close it there first")]
     Locked(PathBuf),
     #[error("a vault or other files already exist at {0}; choose an empty or new directory")]
@@ -36,7 +40,10 @@ pub enum Error {
     Codebook(#[from] crate::codebook::CodebookErrors),
     /// `reason` is a code with parameters (translated by the app) whose English the CLI prints.
     #[error("invalid answer to '{question}': {reason}")]
-    InvalidAnswer { question: String, reason: crate::reason::Reason },
+    InvalidAnswer {
+        question: String,
+        reason: crate::reason::Reason,
+    },
     #[error("{0} not found: {1}")]
     NotFound(&'static str, String),
     #[error("not allowed: {0}")]

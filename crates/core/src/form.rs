@@ -17,9 +17,16 @@ pub struct Form<'a> {
 }
 
 impl<'a> Form<'a> {
-    pub fn new(cb: &'a Codebook, answers: &'a [Answer], instances: &'a [GroupInstance]) -> Form<'a> {
-        let instances: HashMap<&str, &GroupInstance> =
-            instances.iter().filter(|i| !i.deleted).map(|i| (i.meta.id.as_str(), i)).collect();
+    pub fn new(
+        cb: &'a Codebook,
+        answers: &'a [Answer],
+        instances: &'a [GroupInstance],
+    ) -> Form<'a> {
+        let instances: HashMap<&str, &GroupInstance> = instances
+            .iter()
+            .filter(|i| !i.deleted)
+            .map(|i| (i.meta.id.as_str(), i))
+            .collect();
         let mut top = HashMap::new();
         let mut by_instance: HashMap<&str, HashMap<&str, &Value>> = HashMap::new();
         for a in answers {
@@ -28,12 +35,20 @@ impl<'a> Form<'a> {
                     top.insert(a.question_id.as_str(), &a.value);
                 }
                 Some(i) if instances.contains_key(i) => {
-                    by_instance.entry(i).or_default().insert(a.question_id.as_str(), &a.value);
+                    by_instance
+                        .entry(i)
+                        .or_default()
+                        .insert(a.question_id.as_str(), &a.value);
                 }
                 Some(_) => {} // answers in a removed instance are kept but not shown
             }
         }
-        Form { cb, top, instances, by_instance }
+        Form {
+            cb,
+            top,
+            instances,
+            by_instance,
+        }
     }
 
     /// The answer `name` refers to from inside `context` (an instance id, or None at top level).
@@ -46,7 +61,11 @@ impl<'a> Form<'a> {
         while let Some(id) = cur {
             let inst = self.instances.get(id)?;
             if inst.group_id == group {
-                return self.by_instance.get(id).and_then(|m| m.get(name)).map(|v| (*v).clone());
+                return self
+                    .by_instance
+                    .get(id)
+                    .and_then(|m| m.get(name))
+                    .map(|v| (*v).clone());
             }
             cur = inst.parent_id.as_deref();
         }
@@ -54,21 +73,28 @@ impl<'a> Form<'a> {
     }
 
     fn eval(&self, expr: &Option<crate::codebook::Expr>, context: Option<&str>) -> bool {
-        expr.as_ref().is_none_or(|e| e.eval(&|n| self.lookup(context, n)))
+        expr.as_ref()
+            .is_none_or(|e| e.eval(&|n| self.lookup(context, n)))
     }
 
     /// Whether `q` is shown in `context` (the instance of q's group; None for top-level questions).
     pub fn is_visible(&self, q: &Question, context: Option<&str>) -> bool {
-        let Some(section) = self.cb.section(&q.section) else { return false };
+        let Some(section) = self.cb.section(&q.section) else {
+            return false;
+        };
         if !self.eval(&section.show_if_expr, None) {
             return false;
         }
         if let Some(g) = q.group.as_deref() {
-            let Some(inst) = context.and_then(|c| self.instances.get(c)) else { return false };
+            let Some(inst) = context.and_then(|c| self.instances.get(c)) else {
+                return false;
+            };
             if inst.group_id != g {
                 return false;
             }
-            let Some(gq) = self.cb.question(g) else { return false };
+            let Some(gq) = self.cb.question(g) else {
+                return false;
+            };
             if !self.is_visible(gq, inst.parent_id.as_deref()) {
                 return false;
             }
@@ -96,7 +122,13 @@ impl<'a> Form<'a> {
         out
     }
 
-    fn walk(&self, group: Option<&str>, context: Option<&str>, prefix: &str, out: &mut Vec<String>) {
+    fn walk(
+        &self,
+        group: Option<&str>,
+        context: Option<&str>,
+        prefix: &str,
+        out: &mut Vec<String>,
+    ) {
         for q in self.cb.children(group) {
             if !self.is_visible(q, context) {
                 continue;
@@ -107,7 +139,12 @@ impl<'a> Form<'a> {
                     out.push(format!("{prefix}{}", q.id));
                 }
                 for i in insts {
-                    self.walk(Some(&q.id), Some(&i.meta.id), &format!("{prefix}{}#{}.", q.id, i.ordinal), out);
+                    self.walk(
+                        Some(&q.id),
+                        Some(&i.meta.id),
+                        &format!("{prefix}{}#{}.", q.id, i.ordinal),
+                        out,
+                    );
                 }
             } else if q.required && self.lookup(context, &q.id).is_none() {
                 out.push(format!("{prefix}{}", q.id));

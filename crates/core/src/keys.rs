@@ -36,7 +36,11 @@ pub enum PageHmac {
 
 impl PageHmac {
     pub fn of_format(format: u64) -> PageHmac {
-        if format >= 2 { PageHmac::Sha256 } else { PageHmac::Sha512 }
+        if format >= 2 {
+            PageHmac::Sha256
+        } else {
+            PageHmac::Sha512
+        }
     }
 }
 /// Floor for Argon2id memory (KiB): 64 MiB, as the threat model requires.
@@ -55,7 +59,11 @@ pub struct KdfParams {
 
 impl Default for KdfParams {
     fn default() -> Self {
-        KdfParams { memory_kib: MIN_MEMORY_KIB, iterations: 3, parallelism: 1 }
+        KdfParams {
+            memory_kib: MIN_MEMORY_KIB,
+            iterations: 3,
+            parallelism: 1,
+        }
     }
 }
 
@@ -87,7 +95,8 @@ pub struct Header {
 }
 
 fn derive_kek(passphrase: &str, kdf: &Kdf) -> Result<Zeroizing<[u8; 32]>> {
-    let salt = hex::decode(&kdf.salt).map_err(|_| Error::Corrupt("vault header: bad salt".into()))?;
+    let salt =
+        hex::decode(&kdf.salt).map_err(|_| Error::Corrupt("vault header: bad salt".into()))?;
     let p = kdf.params;
     let params = Params::new(p.memory_kib, p.iterations, p.parallelism, Some(32))
         .map_err(|e| Error::Corrupt(format!("vault header: bad KDF parameters ({e})")))?;
@@ -106,8 +115,14 @@ pub struct HeaderSpec {
     pub file: &'static str,
 }
 
-pub const VAULT_HEADER: HeaderSpec = HeaderSpec { magic: HEADER_MAGIC, file: HEADER_FILE };
-pub const ARCHIVE_HEADER: HeaderSpec = HeaderSpec { magic: "testimony-archive", file: "archive.json" };
+pub const VAULT_HEADER: HeaderSpec = HeaderSpec {
+    magic: HEADER_MAGIC,
+    file: HEADER_FILE,
+};
+pub const ARCHIVE_HEADER: HeaderSpec = HeaderSpec {
+    magic: "testimony-archive",
+    file: "archive.json",
+};
 
 /// Binds the wrapped key to the header's parameters: editing them breaks the unwrap.
 fn aad(magic: &str, format: u64, kdf: &Kdf) -> Vec<u8> {
@@ -122,32 +137,57 @@ impl Header {
         Self::seal_for(VAULT_HEADER, key, passphrase, params)
     }
 
-    pub fn seal_for(spec: HeaderSpec, key: &DataKey, passphrase: &str, params: KdfParams) -> Result<Header> {
+    pub fn seal_for(
+        spec: HeaderSpec,
+        key: &DataKey,
+        passphrase: &str,
+        params: KdfParams,
+    ) -> Result<Header> {
         Self::seal_format(spec, key, passphrase, params, HEADER_FORMAT)
     }
 
     /// Like [`Header::seal_for`] in a given format: a new passphrase keeps the store's format
     /// (its pages stay as they were written), and tests build stores of earlier formats.
-    pub fn seal_format(spec: HeaderSpec, key: &DataKey, passphrase: &str, params: KdfParams, format: u64) -> Result<Header> {
+    pub fn seal_format(
+        spec: HeaderSpec,
+        key: &DataKey,
+        passphrase: &str,
+        params: KdfParams,
+        format: u64,
+    ) -> Result<Header> {
         if !(1..=HEADER_FORMAT).contains(&format) {
             return Err(Error::Invalid(format!("no header format {format}")));
         }
         let mut salt = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut salt);
-        let kdf = Kdf { algorithm: "argon2id".into(), params, salt: hex::encode(salt) };
+        let kdf = Kdf {
+            algorithm: "argon2id".into(),
+            params,
+            salt: hex::encode(salt),
+        };
         let kek = derive_kek(passphrase, &kdf)?;
         let mut nonce = [0u8; 24];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
         let aad = aad(spec.magic, format, &kdf);
         let ct = cipher
-            .encrypt(XNonce::from_slice(&nonce), Payload { msg: key.as_ref(), aad: &aad })
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: key.as_ref(),
+                    aad: &aad,
+                },
+            )
             .map_err(|_| Error::Corrupt("key wrapping failed".into()))?;
         Ok(Header {
             magic: spec.magic.into(),
             format,
             kdf,
-            wrapped_key: WrappedKey { algorithm: "xchacha20poly1305".into(), nonce: hex::encode(nonce), ciphertext: hex::encode(ct) },
+            wrapped_key: WrappedKey {
+                algorithm: "xchacha20poly1305".into(),
+                nonce: hex::encode(nonce),
+                ciphertext: hex::encode(ct),
+            },
         })
     }
 
@@ -159,7 +199,9 @@ impl Header {
     /// Recovers the data key; a wrong passphrase fails the authentication tag.
     pub fn unseal(&self, passphrase: &str) -> Result<DataKey> {
         let kek = derive_kek(passphrase, &self.kdf)?;
-        let nonce = hex::decode(&self.wrapped_key.nonce).ok().filter(|n| n.len() == 24);
+        let nonce = hex::decode(&self.wrapped_key.nonce)
+            .ok()
+            .filter(|n| n.len() == 24);
         let ct = hex::decode(&self.wrapped_key.ciphertext).ok();
         let (Some(nonce), Some(ct)) = (nonce, ct) else {
             return Err(Error::Corrupt("vault header: bad wrapped key".into()));
@@ -167,11 +209,21 @@ impl Header {
         let cipher = XChaCha20Poly1305::new(kek.as_ref().into());
         let aad = aad(&self.magic, self.format, &self.kdf);
         let pt = Zeroizing::new(
-            cipher.decrypt(XNonce::from_slice(&nonce), Payload { msg: &ct, aad: &aad }).map_err(|_| Error::WrongPassphrase)?,
+            cipher
+                .decrypt(
+                    XNonce::from_slice(&nonce),
+                    Payload {
+                        msg: &ct,
+                        aad: &aad,
+                    },
+                )
+                .map_err(|_| Error::WrongPassphrase)?,
         );
         let mut key = Zeroizing::new([0u8; 32]);
         if pt.len() != 32 {
-            return Err(Error::Corrupt("vault header: wrapped key has the wrong length".into()));
+            return Err(Error::Corrupt(
+                "vault header: wrapped key has the wrong length".into(),
+            ));
         }
         key.copy_from_slice(&pt);
         Ok(key)
@@ -184,7 +236,10 @@ impl Header {
 
     pub fn read_for(spec: HeaderSpec, dir: &Path) -> Result<Header> {
         let file = spec.file;
-        let not_vault = |reason: &str| Error::NotAVault { path: dir.to_path_buf(), reason: reason.into() };
+        let not_vault = |reason: &str| Error::NotAVault {
+            path: dir.to_path_buf(),
+            reason: reason.into(),
+        };
         if !dir.is_dir() {
             return Err(not_vault("no such directory"));
         }
@@ -194,20 +249,34 @@ impl Header {
             return Err(not_vault(&format!("{file} is too large to be a header")));
         }
         let bytes = fs::read(&path)?;
-        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| not_vault(&format!("{file} is not a readable header")))?;
+        let v: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|_| not_vault(&format!("{file} is not a readable header")))?;
         if v.get("magic").and_then(|m| m.as_str()) != Some(spec.magic) {
-            return Err(not_vault(&format!("{file} is not a Testimony {} header", spec.magic.trim_start_matches("testimony-"))));
+            return Err(not_vault(&format!(
+                "{file} is not a Testimony {} header",
+                spec.magic.trim_start_matches("testimony-")
+            )));
         }
-        let format = v.get("format").and_then(|f| f.as_u64()).ok_or_else(|| Error::Corrupt("vault header: no format".into()))?;
+        let format = v
+            .get("format")
+            .and_then(|f| f.as_u64())
+            .ok_or_else(|| Error::Corrupt("vault header: no format".into()))?;
         if format > HEADER_FORMAT {
-            return Err(Error::NewerVersion { what: "vault header format", found: format, supported: HEADER_FORMAT });
+            return Err(Error::NewerVersion {
+                what: "vault header format",
+                found: format,
+                supported: HEADER_FORMAT,
+            });
         }
-        let h: Header = serde_json::from_value(v).map_err(|e| Error::Corrupt(format!("vault header: {e}")))?;
+        let h: Header =
+            serde_json::from_value(v).map_err(|e| Error::Corrupt(format!("vault header: {e}")))?;
         if h.kdf.algorithm != "argon2id" || h.wrapped_key.algorithm != "xchacha20poly1305" {
             return Err(Error::Corrupt("vault header: unknown algorithm".into()));
         }
         if h.kdf.params.memory_kib < MIN_MEMORY_KIB {
-            return Err(Error::Corrupt("vault header: key derivation parameters below the minimum".into()));
+            return Err(Error::Corrupt(
+                "vault header: key derivation parameters below the minimum".into(),
+            ));
         }
         Ok(h)
     }
@@ -250,7 +319,9 @@ pub fn random_data_key() -> DataKey {
 pub fn check_passphrase_strength(p: &str) -> Result<()> {
     let chars = p.chars().count();
     if chars < 10 {
-        return Err(Error::WeakPassphrase(Reason::PassphraseTooShort { min: 10 }));
+        return Err(Error::WeakPassphrase(Reason::PassphraseTooShort {
+            min: 10,
+        }));
     }
     let distinct: std::collections::HashSet<char> = p.chars().collect();
     if distinct.len() < 5 {

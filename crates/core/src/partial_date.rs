@@ -35,15 +35,25 @@ fn days_in_month(year: u16, month: u8) -> u8 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
         4 | 6 | 9 | 11 => 30,
-        _ if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => 29,
+        _ if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
+            29
+        }
         _ => 28,
     }
 }
 
 impl PartialDate {
-    pub fn new(qualifier: Qualifier, year: u16, month: Option<u8>, day: Option<u8>) -> Result<Self, Reason> {
+    pub fn new(
+        qualifier: Qualifier,
+        year: u16,
+        month: Option<u8>,
+        day: Option<u8>,
+    ) -> Result<Self, Reason> {
         if !(MIN_YEAR..=MAX_YEAR).contains(&year) {
-            return Err(Reason::DateYearRange { min: MIN_YEAR, max: MAX_YEAR });
+            return Err(Reason::DateYearRange {
+                min: MIN_YEAR,
+                max: MAX_YEAR,
+            });
         }
         if day.is_some() && month.is_none() {
             return Err(Reason::DateDayNeedsMonth);
@@ -58,7 +68,12 @@ impl PartialDate {
                 return Err(Reason::DateNoSuchDay);
             }
         }
-        Ok(PartialDate { qualifier, year, month, day })
+        Ok(PartialDate {
+            qualifier,
+            year,
+            month,
+            day,
+        })
     }
 
     /// Earliest and latest full dates (year, month, day) the value can stand for, ignoring the
@@ -66,7 +81,11 @@ impl PartialDate {
     pub fn bounds(&self) -> ((u16, u8, u8), (u16, u8, u8)) {
         let lo = (self.year, self.month.unwrap_or(1), self.day.unwrap_or(1));
         let hm = self.month.unwrap_or(12);
-        let hi = (self.year, hm, self.day.unwrap_or(days_in_month(self.year, hm)));
+        let hi = (
+            self.year,
+            hm,
+            self.day.unwrap_or(days_in_month(self.year, hm)),
+        );
         (lo, hi)
     }
 }
@@ -117,8 +136,16 @@ impl FromStr for PartialDate {
             Ok(p.parse().expect("digits"))
         };
         let year = num(parts[0], 4)?;
-        let month = parts.get(1).map(|p| num(p, 2)).transpose()?.map(|m| m as u8);
-        let day = parts.get(2).map(|p| num(p, 2)).transpose()?.map(|d| d as u8);
+        let month = parts
+            .get(1)
+            .map(|p| num(p, 2))
+            .transpose()?
+            .map(|m| m as u8);
+        let day = parts
+            .get(2)
+            .map(|p| num(p, 2))
+            .transpose()?
+            .map(|d| d as u8);
         PartialDate::new(qualifier, year, month, day)
     }
 }
@@ -152,9 +179,16 @@ impl FromStr for DateRange {
         let (a, b) = s.split_once("..").ok_or(Reason::NotADateRange)?;
         let side = |x: &str| -> Result<Option<PartialDate>, Reason> {
             let x = x.trim();
-            if x.is_empty() { Ok(None) } else { x.parse().map(Some) }
+            if x.is_empty() {
+                Ok(None)
+            } else {
+                x.parse().map(Some)
+            }
         };
-        let r = DateRange { from: side(a)?, to: side(b)? };
+        let r = DateRange {
+            from: side(a)?,
+            to: side(b)?,
+        };
         r.check()?;
         Ok(r)
     }
@@ -189,11 +223,22 @@ mod tests {
     use proptest::prelude::*;
 
     fn arb_date() -> impl Strategy<Value = PartialDate> {
-        (0..4u8, MIN_YEAR..=MAX_YEAR, proptest::option::of(1..=12u8), 1..=31u8).prop_filter_map("valid", |(q, y, m, d)| {
-            let q = [Qualifier::Exact, Qualifier::About, Qualifier::Before, Qualifier::After][q as usize];
-            let day = m.and_then(|m| (d <= days_in_month(y, m)).then_some(d));
-            PartialDate::new(q, y, m, day).ok()
-        })
+        (
+            0..4u8,
+            MIN_YEAR..=MAX_YEAR,
+            proptest::option::of(1..=12u8),
+            1..=31u8,
+        )
+            .prop_filter_map("valid", |(q, y, m, d)| {
+                let q = [
+                    Qualifier::Exact,
+                    Qualifier::About,
+                    Qualifier::Before,
+                    Qualifier::After,
+                ][q as usize];
+                let day = m.and_then(|m| (d <= days_in_month(y, m)).then_some(d));
+                PartialDate::new(q, y, m, day).ok()
+            })
     }
 
     proptest! {
@@ -227,15 +272,39 @@ mod tests {
     #[test]
     fn rejects_impossible_dates() {
         // Each problem has its own reason code (the app translates it).
-        assert_eq!("2001-02-29".parse::<PartialDate>(), Err(Reason::DateNoSuchDay));
+        assert_eq!(
+            "2001-02-29".parse::<PartialDate>(),
+            Err(Reason::DateNoSuchDay)
+        );
         assert!("2000-02-29".parse::<PartialDate>().is_ok());
-        assert_eq!("1998-13".parse::<PartialDate>(), Err(Reason::DateMonthRange));
+        assert_eq!(
+            "1998-13".parse::<PartialDate>(),
+            Err(Reason::DateMonthRange)
+        );
         assert_eq!("98".parse::<PartialDate>(), Err(Reason::DateDigits));
-        assert_eq!("1998-03-12-01".parse::<PartialDate>(), Err(Reason::DateShape));
-        assert_eq!("1850".parse::<PartialDate>(), Err(Reason::DateYearRange { min: 1900, max: 2100 }));
-        assert_eq!("someday 1998".parse::<PartialDate>(), Err(Reason::DateQualifier));
-        assert_eq!(PartialDate::new(Qualifier::Exact, 1998, None, Some(3)), Err(Reason::DateDayNeedsMonth));
-        assert_eq!("2003..1998".parse::<DateRange>(), Err(Reason::DateRangeBackwards));
+        assert_eq!(
+            "1998-03-12-01".parse::<PartialDate>(),
+            Err(Reason::DateShape)
+        );
+        assert_eq!(
+            "1850".parse::<PartialDate>(),
+            Err(Reason::DateYearRange {
+                min: 1900,
+                max: 2100
+            })
+        );
+        assert_eq!(
+            "someday 1998".parse::<PartialDate>(),
+            Err(Reason::DateQualifier)
+        );
+        assert_eq!(
+            PartialDate::new(Qualifier::Exact, 1998, None, Some(3)),
+            Err(Reason::DateDayNeedsMonth)
+        );
+        assert_eq!(
+            "2003..1998".parse::<DateRange>(),
+            Err(Reason::DateRangeBackwards)
+        );
         assert_eq!("..".parse::<DateRange>(), Err(Reason::DateRangeEmpty));
         assert_eq!("1998".parse::<DateRange>(), Err(Reason::NotADateRange));
         // The English the CLI prints is unchanged from before the codes.

@@ -17,12 +17,16 @@
 pub fn no_core_dumps() -> bool {
     #[cfg(unix)]
     {
-        let zero = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        let zero = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
         // SAFETY: setrlimit only reads the struct passed by reference.
         let limit = unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) } == 0;
         #[cfg(target_os = "linux")]
         // SAFETY: PR_SET_DUMPABLE takes an integer argument and touches no memory of ours.
-        let dumpable = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0) } == 0;
+        let dumpable =
+            unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0) } == 0;
         #[cfg(not(target_os = "linux"))]
         let dumpable = true;
         limit && dumpable
@@ -38,8 +42,13 @@ pub fn no_core_dumps() -> bool {
 /// and bug reports. `program` starts the line (`testimony`, `testimony-app`).
 pub fn quiet_panics(program: &'static str) {
     std::panic::set_hook(Box::new(move |info| {
-        let at = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
-        eprintln!("{program}: internal error at {at}; nothing after the last saved change was written");
+        let at = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        eprintln!(
+            "{program}: internal error at {at}; nothing after the last saved change was written"
+        );
     }));
 }
 
@@ -54,21 +63,43 @@ mod tests {
     #[ignore = "run by no_core_dumps_in_a_child_process in its own process"]
     fn child_turns_off_core_dumps() {
         assert!(no_core_dumps());
-        let mut lim = libc::rlimit { rlim_cur: 1, rlim_max: 1 };
+        let mut lim = libc::rlimit {
+            rlim_cur: 1,
+            rlim_max: 1,
+        };
         // SAFETY: getrlimit writes into the struct it is given.
         assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut lim) }, 0);
-        assert_eq!((lim.rlim_cur, lim.rlim_max), (0, 0), "no core file size left");
+        assert_eq!(
+            (lim.rlim_cur, lim.rlim_max),
+            (0, 0),
+            "no core file size left"
+        );
         #[cfg(target_os = "linux")]
         {
             // SAFETY: PR_GET_DUMPABLE reads a flag of this process.
-            assert_eq!(unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) }, 0, "not dumpable");
+            assert_eq!(
+                unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) },
+                0,
+                "not dumpable"
+            );
             // The limit cannot be raised again (the hard limit is 0 too, for anyone but root).
             let lim = std::fs::read_to_string("/proc/self/limits").unwrap();
-            let line = lim.lines().find(|l| l.starts_with("Max core file size")).unwrap();
-            assert_eq!(line.split_whitespace().filter(|w| *w == "0").count(), 2, "{line}");
+            let line = lim
+                .lines()
+                .find(|l| l.starts_with("Max core file size"))
+                .unwrap();
+            assert_eq!(
+                line.split_whitespace().filter(|w| *w == "0").count(),
+                2,
+                "{line}"
+            );
         }
         // A child started now inherits the limit.
-        let out = Command::new("sh").arg("-c").arg("ulimit -c").output().unwrap();
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -c")
+            .output()
+            .unwrap();
         assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "0");
     }
 
@@ -77,10 +108,20 @@ mod tests {
     fn no_core_dumps_in_a_child_process() {
         let exe = std::env::current_exe().unwrap();
         let out = Command::new(exe)
-            .args(["--exact", "process::tests::child_turns_off_core_dumps", "--ignored", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "process::tests::child_turns_off_core_dumps",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .output()
             .unwrap();
-        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         assert!(out.status.success() && text.contains("1 passed"), "{text}");
     }
 }

@@ -163,13 +163,19 @@ reasons! {
 }
 
 /// What a partial-date message adds after the specific problem (unchanged from before codes).
-const DATE_EXAMPLES: &str = "(expected e.g. 1998, 1998-03, 1998-03-12, about 1998, before 2001-05, after 2003)";
+const DATE_EXAMPLES: &str =
+    "(expected e.g. 1998, 1998-03, 1998-03-12, about 1998, before 2001-05, after 2003)";
 
 impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let date = |f: &mut fmt::Formatter<'_>, what: &str| write!(f, "not a partial date: {what} {DATE_EXAMPLES}");
+        let date = |f: &mut fmt::Formatter<'_>, what: &str| {
+            write!(f, "not a partial date: {what} {DATE_EXAMPLES}")
+        };
         let split = |f: &mut fmt::Formatter<'_>, what: &str, max: u32| {
-            write!(f, "the split position in the {what} must leave text on both sides (a character position between 1 and {max})")
+            write!(
+                f,
+                "the split position in the {what} must leave text on both sides (a character position between 1 and {max})"
+            )
         };
         match self {
             Reason::NoVocabulary => f.write_str("question has no vocabulary"),
@@ -297,13 +303,26 @@ mod tests {
         codes.dedup();
         assert_eq!(codes.len(), Reason::ALL.len(), "a code is listed twice");
 
-        let r = Reason::BelowMin { value: 3.0, min: 5.0 };
-        assert_eq!(serde_json::to_value(&r).unwrap(), serde_json::json!({"code": "below_min", "params": {"value": 3.0, "min": 5.0}}));
+        let r = Reason::BelowMin {
+            value: 3.0,
+            min: 5.0,
+        };
+        assert_eq!(
+            serde_json::to_value(&r).unwrap(),
+            serde_json::json!({"code": "below_min", "params": {"value": 3.0, "min": 5.0}})
+        );
         assert_eq!(r.code(), "below_min");
         assert_eq!(r.to_string(), "3 is below the minimum 5");
         // A code without parameters has no `params`.
-        assert_eq!(serde_json::to_value(Reason::PlaceEmpty).unwrap(), serde_json::json!({"code": "place_empty"}));
-        let listed = Reason::ALL.iter().find(|(c, _)| *c == "below_min").unwrap().1;
+        assert_eq!(
+            serde_json::to_value(Reason::PlaceEmpty).unwrap(),
+            serde_json::json!({"code": "place_empty"})
+        );
+        let listed = Reason::ALL
+            .iter()
+            .find(|(c, _)| *c == "below_min")
+            .unwrap()
+            .1;
         assert_eq!(listed, ["value", "min"]);
     }
 
@@ -312,25 +331,52 @@ mod tests {
     fn converted_refusals_keep_the_cli_english() {
         use crate::error::Error;
         let cases = [
-            (Error::Refused(Reason::StatusTransition { from: "draft".into(), to: "reviewed".into() }), "not allowed: interview is draft, cannot become reviewed"),
             (
-                Error::Incomplete(Reason::RequiredUnanswered { count: 2, questions: "a, b#1.c".into() }),
+                Error::Refused(Reason::StatusTransition {
+                    from: "draft".into(),
+                    to: "reviewed".into(),
+                }),
+                "not allowed: interview is draft, cannot become reviewed",
+            ),
+            (
+                Error::Incomplete(Reason::RequiredUnanswered {
+                    count: 2,
+                    questions: "a, b#1.c".into(),
+                }),
                 "cannot complete the interview; required questions are unanswered: a, b#1.c",
             ),
-            (Error::Rejected(Reason::SearchEmpty), "invalid input: empty search"),
-            (Error::Rejected(Reason::SegmentTextEmpty), "invalid input: segment text is empty"),
-            (Error::Rejected(Reason::TranslationTooLong { max: 20_000 }), "invalid input: translation is longer than 20000 characters"),
+            (
+                Error::Rejected(Reason::SearchEmpty),
+                "invalid input: empty search",
+            ),
+            (
+                Error::Rejected(Reason::SegmentTextEmpty),
+                "invalid input: segment text is empty",
+            ),
+            (
+                Error::Rejected(Reason::TranslationTooLong { max: 20_000 }),
+                "invalid input: translation is longer than 20000 characters",
+            ),
             (
                 Error::Rejected(Reason::SplitTextPosition { max: 6 }),
                 "invalid input: the split position in the text must leave text on both sides (a character position between 1 and 6)",
             ),
             (
-                Error::Rejected(Reason::NotALanguageCode { what: "translation language".into() }),
+                Error::Rejected(Reason::NotALanguageCode {
+                    what: "translation language".into(),
+                }),
                 "invalid input: translation language must be a language code such as ko or en",
             ),
-            (Error::Refused(Reason::RecordingPaused { recording: "r1".into() }), "not allowed: recording r1 is paused; resume it first"),
             (
-                Error::Refused(Reason::NoAudioConsent { witness: "W-2026-0001".into() }),
+                Error::Refused(Reason::RecordingPaused {
+                    recording: "r1".into(),
+                }),
+                "not allowed: recording r1 is paused; resume it first",
+            ),
+            (
+                Error::Refused(Reason::NoAudioConsent {
+                    witness: "W-2026-0001".into(),
+                }),
                 "not allowed: witness W-2026-0001 has not consented to audio recording (consent scope record_audio), or withdrew consent",
             ),
         ];

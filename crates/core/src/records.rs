@@ -8,9 +8,9 @@ use sha2::{Digest, Sha256};
 use crate::audit;
 use crate::codebook::{QuestionType, searchable_text, validate_value};
 use crate::error::{Error, Result};
-use crate::reason::Reason;
 use crate::form::Form;
 use crate::model::*;
+use crate::reason::Reason;
 use crate::vault::{Ctx, Vault, new_id};
 
 /// Attachments are stored inside the encrypted database; above this, keep the file elsewhere.
@@ -19,11 +19,23 @@ pub const MAX_ATTACHMENT_BYTES: usize = 64 * 1024 * 1024;
 pub const MAX_NOTE_CHARS: usize = 100_000;
 
 pub(crate) fn meta(r: &Row, at: usize) -> rusqlite::Result<RecordMeta> {
-    Ok(RecordMeta { id: r.get(at)?, device_id: r.get(at + 1)?, created_at: r.get(at + 2)?, updated_at: r.get(at + 3)?, version: r.get(at + 4)? })
+    Ok(RecordMeta {
+        id: r.get(at)?,
+        device_id: r.get(at + 1)?,
+        created_at: r.get(at + 2)?,
+        updated_at: r.get(at + 3)?,
+        version: r.get(at + 4)?,
+    })
 }
 
 fn new_meta(cx: &Ctx) -> RecordMeta {
-    RecordMeta { id: new_id(), device_id: cx.device_id.clone(), created_at: cx.now.clone(), updated_at: cx.now.clone(), version: 1 }
+    RecordMeta {
+        id: new_id(),
+        device_id: cx.device_id.clone(),
+        created_at: cx.now.clone(),
+        updated_at: cx.now.clone(),
+        version: 1,
+    }
 }
 
 pub(crate) const META: &str = "id, device_id, created_at, updated_at, version";
@@ -46,10 +58,16 @@ fn check_profile(p: &WitnessProfile) -> Result<()> {
     }
     let year = current_year();
     if p.birth_year.is_some_and(|y| !(1900..=year).contains(&y)) {
-        return Err(Error::Rejected(Reason::BirthYearRange { min: 1900, max: year }));
+        return Err(Error::Rejected(Reason::BirthYearRange {
+            min: 1900,
+            max: year,
+        }));
     }
     if p.year_left.is_some_and(|y| !(1945..=year).contains(&y)) {
-        return Err(Error::Rejected(Reason::YearLeftRange { min: 1945, max: year }));
+        return Err(Error::Rejected(Reason::YearLeftRange {
+            min: 1945,
+            max: year,
+        }));
     }
     if let (Some(b), Some(l)) = (p.birth_year, p.year_left)
         && l < b
@@ -57,7 +75,10 @@ fn check_profile(p: &WitnessProfile) -> Result<()> {
         return Err(Error::Rejected(Reason::YearLeftBeforeBirth));
     }
     if p.repatriations.is_some_and(|n| !(0..=100).contains(&n)) {
-        return Err(Error::Rejected(Reason::RepatriationsRange { min: 0, max: 100 }));
+        return Err(Error::Rejected(Reason::RepatriationsRange {
+            min: 0,
+            max: 100,
+        }));
     }
     if let Some(pr) = &p.home_province
         && (pr.is_empty() || !pr.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
@@ -96,7 +117,11 @@ pub(crate) fn consent_row(r: &Row) -> rusqlite::Result<Consent> {
         },
         taken_by: r.get(11)?,
         taken_at: r.get(12)?,
-        method: if r.get::<_, String>(13)? == "written" { ConsentMethod::Written } else { ConsentMethod::Oral },
+        method: if r.get::<_, String>(13)? == "written" {
+            ConsentMethod::Written
+        } else {
+            ConsentMethod::Oral
+        },
         withdrawn_at: r.get(14)?,
     })
 }
@@ -110,7 +135,11 @@ pub(crate) fn interview_row(r: &Row) -> rusqlite::Result<Interview> {
         witness_code: r.get(6)?,
         interviewer: r.get(7)?,
         interpreter: r.get(8)?,
-        languages: langs.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        languages: langs
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect(),
         place: r.get(10)?,
         started_at: r.get(11)?,
         ended_at: r.get(12)?,
@@ -166,7 +195,11 @@ impl Vault {
     // ---- witnesses ---------------------------------------------------------------------
 
     /// Adds a witness with a new pseudonymous code (W-YEAR-NNNN, numbered per vault).
-    pub fn add_witness(&mut self, profile: WitnessProfile, identity: Option<WitnessIdentity>) -> Result<Witness> {
+    pub fn add_witness(
+        &mut self,
+        profile: WitnessProfile,
+        identity: Option<WitnessIdentity>,
+    ) -> Result<Witness> {
         check_profile(&profile)?;
         self.write(|tx, cx| {
             let year = &cx.now[..4];
@@ -188,7 +221,11 @@ impl Vault {
         })
     }
 
-    pub fn update_witness_profile(&mut self, witness: &str, profile: WitnessProfile) -> Result<Witness> {
+    pub fn update_witness_profile(
+        &mut self,
+        witness: &str,
+        profile: WitnessProfile,
+    ) -> Result<Witness> {
         check_profile(&profile)?;
         let mut w = self.witness(witness)?;
         self.write(|tx, cx| {
@@ -212,13 +249,19 @@ impl Vault {
     /// A witness by code (W-…) or id.
     pub fn witness(&self, code_or_id: &str) -> Result<Witness> {
         self.conn
-            .query_row(&format!("SELECT {WITNESS_COLS} FROM witnesses WHERE code = ?1 OR id = ?1"), [code_or_id], witness_row)
+            .query_row(
+                &format!("SELECT {WITNESS_COLS} FROM witnesses WHERE code = ?1 OR id = ?1"),
+                [code_or_id],
+                witness_row,
+            )
             .optional()?
             .ok_or_else(|| Error::NotFound("witness", code_or_id.to_string()))
     }
 
     pub fn witnesses(&self) -> Result<Vec<Witness>> {
-        let mut st = self.conn.prepare(&format!("SELECT {WITNESS_COLS} FROM witnesses ORDER BY code"))?;
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {WITNESS_COLS} FROM witnesses ORDER BY code"
+        ))?;
         let rows = st.query_map([], witness_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -228,9 +271,17 @@ impl Vault {
         let w = self.witness(witness)?;
         Ok(self
             .conn
-            .query_row("SELECT real_name, contact, notes FROM witness_identities WHERE witness_id = ?1", [&w.meta.id], |r| {
-                Ok(WitnessIdentity { real_name: r.get(0)?, contact: r.get(1)?, notes: r.get(2)? })
-            })
+            .query_row(
+                "SELECT real_name, contact, notes FROM witness_identities WHERE witness_id = ?1",
+                [&w.meta.id],
+                |r| {
+                    Ok(WitnessIdentity {
+                        real_name: r.get(0)?,
+                        contact: r.get(1)?,
+                        notes: r.get(2)?,
+                    })
+                },
+            )
             .optional()?)
     }
 
@@ -238,7 +289,14 @@ impl Vault {
 
     /// Records (or replaces) a witness's consent. Scopes that depend on others are checked:
     /// transcription needs audio recording, publishing with identity needs sharing.
-    pub fn set_consent(&mut self, witness: &str, scopes: ConsentScopes, taken_by: &str, taken_at: Option<&str>, method: ConsentMethod) -> Result<Consent> {
+    pub fn set_consent(
+        &mut self,
+        witness: &str,
+        scopes: ConsentScopes,
+        taken_by: &str,
+        taken_at: Option<&str>,
+        method: ConsentMethod,
+    ) -> Result<Consent> {
         if scopes.transcribe && !scopes.record_audio {
             return Err(Error::Rejected(Reason::TranscribeNeedsAudio));
         }
@@ -286,9 +344,13 @@ impl Vault {
     /// Withdrawal ends every scope from `at` (default: now); the record of what was given stays.
     pub fn withdraw_consent(&mut self, witness: &str, at: Option<&str>) -> Result<Consent> {
         let w = self.witness(witness)?;
-        let mut c = self.consent(&w.meta.id)?.ok_or_else(|| Error::NotFound("consent for witness", w.code.clone()))?;
+        let mut c = self
+            .consent(&w.meta.id)?
+            .ok_or_else(|| Error::NotFound("consent for witness", w.code.clone()))?;
         if c.withdrawn_at.is_some() {
-            return Err(Error::Rejected(Reason::ConsentAlreadyWithdrawn { witness: w.code.clone() }));
+            return Err(Error::Rejected(Reason::ConsentAlreadyWithdrawn {
+                witness: w.code.clone(),
+            }));
         }
         self.write(|tx, cx| {
             c.withdrawn_at = Some(at.map_or_else(|| cx.now.clone(), str::to_string));
@@ -307,7 +369,11 @@ impl Vault {
         let w = self.witness(witness)?;
         Ok(self
             .conn
-            .query_row(&format!("SELECT {CONSENT_COLS} FROM consents WHERE witness_id = ?1"), [&w.meta.id], consent_row)
+            .query_row(
+                &format!("SELECT {CONSENT_COLS} FROM consents WHERE witness_id = ?1"),
+                [&w.meta.id],
+                consent_row,
+            )
             .optional()?)
     }
 
@@ -326,7 +392,9 @@ impl Vault {
             return Err(Error::Rejected(Reason::NoLanguage));
         }
         one_line(&n.place, 200, |max| Reason::PlaceOneLine { max })?;
-        one_line(&n.interpreter, 200, |max| Reason::InterpreterOneLine { max })?;
+        one_line(&n.interpreter, 200, |max| Reason::InterpreterOneLine {
+            max,
+        })?;
         let cb = match &n.codebook {
             Some((id, v)) => self.codebook(id, v)?,
             None => {
@@ -362,14 +430,25 @@ impl Vault {
 
     pub fn interview(&self, id: &str) -> Result<Interview> {
         self.conn
-            .query_row(&format!("{INTERVIEW_SELECT} WHERE i.id = ?1"), [id], interview_row)
+            .query_row(
+                &format!("{INTERVIEW_SELECT} WHERE i.id = ?1"),
+                [id],
+                interview_row,
+            )
             .optional()?
             .ok_or_else(|| Error::NotFound("interview", id.to_string()))
     }
 
     /// Interviews, newest first, optionally only one status or one witness.
-    pub fn interviews(&self, status: Option<InterviewStatus>, witness: Option<&str>) -> Result<Vec<Interview>> {
-        let wid = witness.map(|w| self.witness(w)).transpose()?.map(|w| w.meta.id);
+    pub fn interviews(
+        &self,
+        status: Option<InterviewStatus>,
+        witness: Option<&str>,
+    ) -> Result<Vec<Interview>> {
+        let wid = witness
+            .map(|w| self.witness(w))
+            .transpose()?
+            .map(|w| w.meta.id);
         let mut st = self.conn.prepare(&format!(
             "{INTERVIEW_SELECT} WHERE (?1 IS NULL OR i.status = ?1) AND (?2 IS NULL OR i.witness_id = ?2) ORDER BY i.started_at DESC, i.id DESC"
         ))?;
@@ -382,36 +461,70 @@ impl Vault {
         let mut st = self.conn.prepare(&format!(
             "SELECT {META}, interview_id, group_id, parent_id, ordinal, deleted FROM group_instances WHERE interview_id = ?1 ORDER BY group_id, ordinal"
         ))?;
-        let instances = st.query_map([id], instance_row)?.collect::<Result<Vec<_>, _>>()?;
+        let instances = st
+            .query_map([id], instance_row)?
+            .collect::<Result<Vec<_>, _>>()?;
         let mut st = self.conn.prepare(&format!(
             "SELECT {META}, interview_id, instance_id, question_id, value FROM answers WHERE interview_id = ?1 ORDER BY created_at, id"
         ))?;
-        let answers = st.query_map([id], answer_row)?.collect::<Result<Vec<_>, _>>()?;
+        let answers = st
+            .query_map([id], answer_row)?
+            .collect::<Result<Vec<_>, _>>()?;
         let mut st = self.conn.prepare(&format!(
             "SELECT {META}, interview_id, question_id, instance_id, text FROM notes WHERE interview_id = ?1 ORDER BY created_at, id"
         ))?;
         let notes = st
-            .query_map([id], |r| Ok(Note { meta: meta(r, 0)?, interview_id: r.get(5)?, question_id: r.get(6)?, instance_id: r.get(7)?, text: r.get(8)? }))?
+            .query_map([id], |r| {
+                Ok(Note {
+                    meta: meta(r, 0)?,
+                    interview_id: r.get(5)?,
+                    question_id: r.get(6)?,
+                    instance_id: r.get(7)?,
+                    text: r.get(8)?,
+                })
+            })?
             .collect::<Result<Vec<_>, _>>()?;
         let mut st = self.conn.prepare(&format!(
             "SELECT {META}, interview_id, name, media_type, size, sha256 FROM attachments WHERE interview_id = ?1 ORDER BY created_at, id"
         ))?;
         let attachments = st
             .query_map([id], |r| {
-                Ok(AttachmentInfo { meta: meta(r, 0)?, interview_id: r.get(5)?, name: r.get(6)?, media_type: r.get(7)?, size: r.get(8)?, sha256: r.get(9)? })
+                Ok(AttachmentInfo {
+                    meta: meta(r, 0)?,
+                    interview_id: r.get(5)?,
+                    name: r.get(6)?,
+                    media_type: r.get(7)?,
+                    size: r.get(8)?,
+                    sha256: r.get(9)?,
+                })
             })?
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(InterviewDetail { interview, instances, answers, notes, attachments })
+        Ok(InterviewDetail {
+            interview,
+            instances,
+            answers,
+            notes,
+            attachments,
+        })
     }
 
     /// Adds an instance of a repeatable group (a detention episode, an incident, a perpetrator).
     /// A nested group needs the instance of its enclosing group as `parent`.
-    pub fn add_group_instance(&mut self, interview_id: &str, group_id: &str, parent: Option<&str>) -> Result<GroupInstance> {
+    pub fn add_group_instance(
+        &mut self,
+        interview_id: &str,
+        group_id: &str,
+        parent: Option<&str>,
+    ) -> Result<GroupInstance> {
         let i = self.interview(interview_id)?;
         let cb = self.codebook(&i.codebook_id, &i.codebook_version)?;
-        let q = cb.question(group_id).ok_or_else(|| Error::NotFound("question", group_id.to_string()))?;
+        let q = cb
+            .question(group_id)
+            .ok_or_else(|| Error::NotFound("question", group_id.to_string()))?;
         if q.kind != QuestionType::Group {
-            return Err(Error::Rejected(Reason::NotAGroup { question: group_id.to_string() }));
+            return Err(Error::Rejected(Reason::NotAGroup {
+                question: group_id.to_string(),
+            }));
         }
         self.check_instance_parent(interview_id, q.group.as_deref(), parent)?;
         self.write(|tx, cx| {
@@ -440,7 +553,8 @@ impl Vault {
     /// Removes an instance from the form. Its answers are kept (hidden), so nothing typed is
     /// lost and the change can travel to the archive like any other.
     pub fn remove_group_instance(&mut self, instance_id: &str) -> Result<()> {
-        self.instance(instance_id)?.ok_or_else(|| Error::NotFound("group instance", instance_id.to_string()))?;
+        self.instance(instance_id)?
+            .ok_or_else(|| Error::NotFound("group instance", instance_id.to_string()))?;
         self.write(|tx, cx| {
             tx.execute("UPDATE group_instances SET deleted = 1, version = version + 1, updated_at = ?2 WHERE id = ?1", params![instance_id, cx.now])?;
             audit::append(tx, cx, "group_instance", instance_id, "delete", &serde_json::json!({"id": instance_id, "deleted": true}))
@@ -455,26 +569,53 @@ impl Vault {
     }
 
     /// `instance` must be a live instance of `group` in this interview (None for top level).
-    fn check_instance_parent(&self, interview_id: &str, group: Option<&str>, instance: Option<&str>) -> Result<()> {
+    fn check_instance_parent(
+        &self,
+        interview_id: &str,
+        group: Option<&str>,
+        instance: Option<&str>,
+    ) -> Result<()> {
         match (group, instance) {
             (None, None) => Ok(()),
             (None, Some(_)) => Err(Error::Rejected(Reason::InstanceNotExpected)),
-            (Some(g), None) => Err(Error::Rejected(Reason::InstanceNeeded { group: g.to_string() })),
+            (Some(g), None) => Err(Error::Rejected(Reason::InstanceNeeded {
+                group: g.to_string(),
+            })),
             (Some(g), Some(i)) => match self.instance(i)? {
-                Some(inst) if inst.interview_id == interview_id && inst.group_id == g && !inst.deleted => Ok(()),
-                Some(inst) if inst.deleted => Err(Error::Rejected(Reason::InstanceRemoved { instance: i.to_string() })),
-                Some(_) => Err(Error::Rejected(Reason::InstanceElsewhere { instance: i.to_string(), group: g.to_string() })),
+                Some(inst)
+                    if inst.interview_id == interview_id && inst.group_id == g && !inst.deleted =>
+                {
+                    Ok(())
+                }
+                Some(inst) if inst.deleted => Err(Error::Rejected(Reason::InstanceRemoved {
+                    instance: i.to_string(),
+                })),
+                Some(_) => Err(Error::Rejected(Reason::InstanceElsewhere {
+                    instance: i.to_string(),
+                    group: g.to_string(),
+                })),
                 None => Err(Error::NotFound("group instance", i.to_string())),
             },
         }
     }
 
     /// Saves one answer. Returns only after the commit is on disk.
-    pub fn set_answer(&mut self, interview_id: &str, instance: Option<&str>, question_id: &str, value: &Value) -> Result<Answer> {
+    pub fn set_answer(
+        &mut self,
+        interview_id: &str,
+        instance: Option<&str>,
+        question_id: &str,
+        value: &Value,
+    ) -> Result<Answer> {
         let i = self.interview(interview_id)?;
         let cb = self.codebook(&i.codebook_id, &i.codebook_version)?;
-        let q = cb.question(question_id).ok_or_else(|| Error::NotFound("question", question_id.to_string()))?;
-        let value = validate_value(&cb, q, value).map_err(|reason| Error::InvalidAnswer { question: question_id.to_string(), reason })?;
+        let q = cb
+            .question(question_id)
+            .ok_or_else(|| Error::NotFound("question", question_id.to_string()))?;
+        let value = validate_value(&cb, q, value).map_err(|reason| Error::InvalidAnswer {
+            question: question_id.to_string(),
+            reason,
+        })?;
         self.check_instance_parent(interview_id, q.group.as_deref(), instance)?;
         let search_text = searchable_text(q, &value);
         let existing = self.answer(interview_id, instance, question_id)?;
@@ -506,8 +647,15 @@ impl Vault {
     }
 
     /// Removes an answer (the interviewer cleared the field).
-    pub fn clear_answer(&mut self, interview_id: &str, instance: Option<&str>, question_id: &str) -> Result<bool> {
-        let Some(a) = self.answer(interview_id, instance, question_id)? else { return Ok(false) };
+    pub fn clear_answer(
+        &mut self,
+        interview_id: &str,
+        instance: Option<&str>,
+        question_id: &str,
+    ) -> Result<bool> {
+        let Some(a) = self.answer(interview_id, instance, question_id)? else {
+            return Ok(false);
+        };
         self.write(|tx, cx| {
             tx.execute("DELETE FROM answers WHERE id = ?1", [&a.meta.id])?;
             unindex(tx, &a.meta.id)?;
@@ -520,7 +668,12 @@ impl Vault {
         })
     }
 
-    pub fn answer(&self, interview_id: &str, instance: Option<&str>, question_id: &str) -> Result<Option<Answer>> {
+    pub fn answer(
+        &self,
+        interview_id: &str,
+        instance: Option<&str>,
+        question_id: &str,
+    ) -> Result<Option<Answer>> {
         Ok(self
             .conn
             .query_row(
@@ -534,10 +687,16 @@ impl Vault {
     /// Marks an interview complete after checking every required, shown question is answered.
     pub fn complete_interview(&mut self, id: &str) -> Result<Interview> {
         let detail = self.interview_detail(id)?;
-        let cb = self.codebook(&detail.interview.codebook_id, &detail.interview.codebook_version)?;
+        let cb = self.codebook(
+            &detail.interview.codebook_id,
+            &detail.interview.codebook_version,
+        )?;
         let missing = Form::new(&cb, &detail.answers, &detail.instances).missing_required();
         if !missing.is_empty() {
-            return Err(Error::Incomplete(Reason::RequiredUnanswered { count: missing.len(), questions: missing.join(", ") }));
+            return Err(Error::Incomplete(Reason::RequiredUnanswered {
+                count: missing.len(),
+                questions: missing.join(", "),
+            }));
         }
         self.set_status(id, InterviewStatus::Complete, &[InterviewStatus::Draft])
     }
@@ -549,13 +708,25 @@ impl Vault {
 
     /// Back to draft, e.g. to add a forgotten episode; the audit log keeps the history.
     pub fn reopen_interview(&mut self, id: &str) -> Result<Interview> {
-        self.set_status(id, InterviewStatus::Draft, &[InterviewStatus::Complete, InterviewStatus::Reviewed])
+        self.set_status(
+            id,
+            InterviewStatus::Draft,
+            &[InterviewStatus::Complete, InterviewStatus::Reviewed],
+        )
     }
 
-    fn set_status(&mut self, id: &str, to: InterviewStatus, from: &[InterviewStatus]) -> Result<Interview> {
+    fn set_status(
+        &mut self,
+        id: &str,
+        to: InterviewStatus,
+        from: &[InterviewStatus],
+    ) -> Result<Interview> {
         let mut i = self.interview(id)?;
         if !from.contains(&i.status) {
-            return Err(Error::Refused(Reason::StatusTransition { from: i.status.code().to_string(), to: to.code().to_string() }));
+            return Err(Error::Refused(Reason::StatusTransition {
+                from: i.status.code().to_string(),
+                to: to.code().to_string(),
+            }));
         }
         self.write(|tx, cx| {
             i.status = to;
@@ -575,14 +746,24 @@ impl Vault {
 
     // ---- notes and attachments ---------------------------------------------------------
 
-    pub fn add_note(&mut self, interview_id: &str, question_id: Option<&str>, instance: Option<&str>, text: &str) -> Result<Note> {
+    pub fn add_note(
+        &mut self,
+        interview_id: &str,
+        question_id: Option<&str>,
+        instance: Option<&str>,
+        text: &str,
+    ) -> Result<Note> {
         let i = self.interview(interview_id)?;
         if text.trim().is_empty() || text.chars().count() > MAX_NOTE_CHARS {
-            return Err(Error::Rejected(Reason::NoteLength { max: MAX_NOTE_CHARS }));
+            return Err(Error::Rejected(Reason::NoteLength {
+                max: MAX_NOTE_CHARS,
+            }));
         }
         if let Some(q) = question_id {
             let cb = self.codebook(&i.codebook_id, &i.codebook_version)?;
-            let qq = cb.question(q).ok_or_else(|| Error::NotFound("question", q.to_string()))?;
+            let qq = cb
+                .question(q)
+                .ok_or_else(|| Error::NotFound("question", q.to_string()))?;
             self.check_instance_parent(interview_id, qq.group.as_deref(), instance)?;
         }
         self.write(|tx, cx| {
@@ -598,17 +779,35 @@ impl Vault {
     }
 
     /// Stores a file (a photo of a document, a sketch map) inside the encrypted database.
-    pub fn add_attachment(&mut self, interview_id: &str, name: &str, media_type: &str, data: &[u8]) -> Result<AttachmentInfo> {
+    pub fn add_attachment(
+        &mut self,
+        interview_id: &str,
+        name: &str,
+        media_type: &str,
+        data: &[u8],
+    ) -> Result<AttachmentInfo> {
         self.interview(interview_id)?;
         let name = name.trim();
-        if name.is_empty() || name.len() > 255 || name.contains(['/', '\\', '\0']) || name == "." || name == ".." {
-            return Err(Error::Invalid("attachment name must be a plain file name (no folders), at most 255 bytes".into()));
+        if name.is_empty()
+            || name.len() > 255
+            || name.contains(['/', '\\', '\0'])
+            || name == "."
+            || name == ".."
+        {
+            return Err(Error::Invalid(
+                "attachment name must be a plain file name (no folders), at most 255 bytes".into(),
+            ));
         }
         if data.len() > MAX_ATTACHMENT_BYTES {
-            return Err(Error::Invalid(format!("attachment larger than {} MiB", MAX_ATTACHMENT_BYTES >> 20)));
+            return Err(Error::Invalid(format!(
+                "attachment larger than {} MiB",
+                MAX_ATTACHMENT_BYTES >> 20
+            )));
         }
         if media_type.is_empty() || media_type.len() > 100 || !media_type.contains('/') {
-            return Err(Error::Invalid("media type must look like type/subtype".into()));
+            return Err(Error::Invalid(
+                "media type must look like type/subtype".into(),
+            ));
         }
         self.write(|tx, cx| {
             let a = AttachmentInfo {
@@ -632,18 +831,30 @@ impl Vault {
     pub fn attachment_data(&self, id: &str) -> Result<Vec<u8>> {
         let (data, sha): (Vec<u8>, String) = self
             .conn
-            .query_row("SELECT data, sha256 FROM attachments WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT data, sha256 FROM attachments WHERE id = ?1",
+                [id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?
             .ok_or_else(|| Error::NotFound("attachment", id.to_string()))?;
         if hex::encode(Sha256::digest(&data)) != sha {
-            return Err(Error::Corrupt(format!("attachment {id} does not match its recorded hash")));
+            return Err(Error::Corrupt(format!(
+                "attachment {id} does not match its recorded hash"
+            )));
         }
         Ok(data)
     }
 }
 
 fn write_identity(tx: &Connection, cx: &Ctx, witness_id: &str, id: &WitnessIdentity) -> Result<()> {
-    let version: Option<i64> = tx.query_row("SELECT version FROM witness_identities WHERE witness_id = ?1", [witness_id], |r| r.get(0)).optional()?;
+    let version: Option<i64> = tx
+        .query_row(
+            "SELECT version FROM witness_identities WHERE witness_id = ?1",
+            [witness_id],
+            |r| r.get(0),
+        )
+        .optional()?;
     let v = version.unwrap_or(0) + 1;
     tx.execute(
         "INSERT INTO witness_identities (witness_id, device_id, created_at, updated_at, version, real_name, contact, notes)
@@ -651,24 +862,51 @@ fn write_identity(tx: &Connection, cx: &Ctx, witness_id: &str, id: &WitnessIdent
          ON CONFLICT (witness_id) DO UPDATE SET updated_at = ?3, version = ?4, real_name = ?5, contact = ?6, notes = ?7",
         params![witness_id, cx.device_id, cx.now, v, id.real_name, id.contact, id.notes],
     )?;
-    audit::append(tx, cx, "witness_identity", witness_id, if v == 1 { "create" } else { "update" }, id)
+    audit::append(
+        tx,
+        cx,
+        "witness_identity",
+        witness_id,
+        if v == 1 { "create" } else { "update" },
+        id,
+    )
 }
 
 /// Adds a record's text to the search index and remembers the index row, so that replacing it
 /// later is a lookup by rowid rather than a scan of the whole index.
-pub(crate) fn index(tx: &Connection, record_id: &str, interview_id: &str, kind: &str, body: &str) -> Result<()> {
-    tx.execute("INSERT INTO search_index (record_id, interview_id, kind, body) VALUES (?1, ?2, ?3, ?4)", params![record_id, interview_id, kind, body])?;
+pub(crate) fn index(
+    tx: &Connection,
+    record_id: &str,
+    interview_id: &str,
+    kind: &str,
+    body: &str,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO search_index (record_id, interview_id, kind, body) VALUES (?1, ?2, ?3, ?4)",
+        params![record_id, interview_id, kind, body],
+    )?;
     let row = tx.last_insert_rowid();
-    tx.execute("INSERT OR REPLACE INTO search_rowids (record_id, fts_rowid) VALUES (?1, ?2)", params![record_id, row])?;
+    tx.execute(
+        "INSERT OR REPLACE INTO search_rowids (record_id, fts_rowid) VALUES (?1, ?2)",
+        params![record_id, row],
+    )?;
     Ok(())
 }
 
 pub(crate) fn unindex(tx: &Connection, record_id: &str) -> Result<()> {
-    let row: Option<i64> = tx.query_row("SELECT fts_rowid FROM search_rowids WHERE record_id = ?1", [record_id], |r| r.get(0)).optional()?;
+    let row: Option<i64> = tx
+        .query_row(
+            "SELECT fts_rowid FROM search_rowids WHERE record_id = ?1",
+            [record_id],
+            |r| r.get(0),
+        )
+        .optional()?;
     if let Some(row) = row {
         tx.execute("DELETE FROM search_index WHERE rowid = ?1", [row])?;
-        tx.execute("DELETE FROM search_rowids WHERE record_id = ?1", [record_id])?;
+        tx.execute(
+            "DELETE FROM search_rowids WHERE record_id = ?1",
+            [record_id],
+        )?;
     }
     Ok(())
 }
-

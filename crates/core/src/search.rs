@@ -22,7 +22,11 @@ pub struct SearchHit {
 
 fn snippet(body: &str, terms: &[String]) -> String {
     let lower = body.to_lowercase();
-    let pos = terms.iter().filter_map(|t| lower.find(&t.to_lowercase())).min().unwrap_or(0);
+    let pos = terms
+        .iter()
+        .filter_map(|t| lower.find(&t.to_lowercase()))
+        .min()
+        .unwrap_or(0);
     let chars: Vec<char> = body.chars().collect();
     // `pos` is a byte offset into `lower`, and lower-casing can change lengths (İ becomes two
     // chars): count the chars of `body` whose lower-case form starts before it.
@@ -37,7 +41,10 @@ fn snippet(body: &str, terms: &[String]) -> String {
         .count();
     let start = at.saturating_sub(40);
     let end = (at + 80).min(chars.len());
-    let mut s: String = chars[start..end].iter().collect::<String>().replace('\n', " ");
+    let mut s: String = chars[start..end]
+        .iter()
+        .collect::<String>()
+        .replace('\n', " ");
     if start > 0 {
         s.insert(0, '…');
     }
@@ -59,9 +66,13 @@ impl Vault {
             return Err(Error::Rejected(Reason::SearchEmpty));
         }
         if terms.len() > MAX_TERMS || query.len() > MAX_QUERY_BYTES {
-            return Err(Error::Rejected(Reason::SearchTooManyTerms { max_terms: MAX_TERMS, max_bytes: MAX_QUERY_BYTES }));
+            return Err(Error::Rejected(Reason::SearchTooManyTerms {
+                max_terms: MAX_TERMS,
+                max_bytes: MAX_QUERY_BYTES,
+            }));
         }
-        let (long, short): (Vec<&String>, Vec<&String>) = terms.iter().partition(|t| t.chars().count() >= 3);
+        let (long, short): (Vec<&String>, Vec<&String>) =
+            terms.iter().partition(|t| t.chars().count() >= 3);
         let mut sql = String::from(
             "SELECT s.interview_id, w.code, s.record_id, s.kind, s.body FROM search_index s
              JOIN interviews i ON i.id = s.interview_id JOIN witnesses w ON w.id = i.witness_id WHERE 1",
@@ -70,19 +81,38 @@ impl Vault {
         if !long.is_empty() {
             sql.push_str(" AND search_index MATCH ?");
             // Each term as an FTS5 string literal: no operator in user input is interpreted.
-            args.push(long.iter().map(|t| format!("\"{}\"", t.replace('"', "\"\""))).collect::<Vec<_>>().join(" "));
+            args.push(
+                long.iter()
+                    .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            );
         }
         for t in &short {
             sql.push_str(" AND s.body LIKE ? ESCAPE '\\'");
-            args.push(format!("%{}%", t.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")));
+            args.push(format!(
+                "%{}%",
+                t.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            ));
         }
         // Newest entries first, in index order: SQLite can walk the index backwards and stop
         // at the limit instead of sorting every match (docs/performance.md).
-        sql.push_str(&format!(" ORDER BY s.rowid DESC LIMIT {}", limit.min(10_000)));
+        sql.push_str(&format!(
+            " ORDER BY s.rowid DESC LIMIT {}",
+            limit.min(10_000)
+        ));
         let mut st = self.conn.prepare(&sql)?;
         let rows = st.query_map(params_from_iter(args.iter()), |r| {
             let body: String = r.get(4)?;
-            Ok(SearchHit { interview_id: r.get(0)?, witness_code: r.get(1)?, record_id: r.get(2)?, kind: r.get(3)?, snippet: snippet(&body, &terms) })
+            Ok(SearchHit {
+                interview_id: r.get(0)?,
+                witness_code: r.get(1)?,
+                record_id: r.get(2)?,
+                kind: r.get(3)?,
+                snippet: snippet(&body, &terms),
+            })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

@@ -37,8 +37,8 @@ use serde::{Deserialize, Serialize};
 use crate::audio::RecordingStatus;
 use crate::audit;
 use crate::error::{Error, Result};
-use crate::reason::Reason;
 use crate::model::{ConsentScope, RecordMeta};
+use crate::reason::Reason;
 use crate::records::{META, index, meta, unindex};
 use crate::vault::{Ctx, Vault, new_id};
 
@@ -222,7 +222,9 @@ pub(crate) fn segment_row(r: &Row) -> rusqlite::Result<TranscriptSegment> {
 /// Language codes as elsewhere in the vault: ko, en, zh, …
 pub(crate) fn check_language(what: &str, l: &str) -> Result<()> {
     if l.len() < 2 || l.len() > 8 || !l.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
-        return Err(Error::Rejected(Reason::NotALanguageCode { what: what.to_string() }));
+        return Err(Error::Rejected(Reason::NotALanguageCode {
+            what: what.to_string(),
+        }));
     }
     Ok(())
 }
@@ -231,11 +233,19 @@ pub(crate) fn check_language(what: &str, l: &str) -> Result<()> {
 pub(crate) fn check_text(field: RedactionField, s: &str) -> Result<()> {
     let translation = field == RedactionField::Translation;
     if s.trim().is_empty() {
-        return Err(Error::Rejected(if translation { Reason::TranslationEmpty } else { Reason::SegmentTextEmpty }));
+        return Err(Error::Rejected(if translation {
+            Reason::TranslationEmpty
+        } else {
+            Reason::SegmentTextEmpty
+        }));
     }
     if s.chars().count() > MAX_SEGMENT_CHARS {
         let max = MAX_SEGMENT_CHARS;
-        return Err(Error::Rejected(if translation { Reason::TranslationTooLong { max } } else { Reason::SegmentTextTooLong { max } }));
+        return Err(Error::Rejected(if translation {
+            Reason::TranslationTooLong { max }
+        } else {
+            Reason::SegmentTextTooLong { max }
+        }));
     }
     Ok(())
 }
@@ -325,7 +335,9 @@ impl Vault {
     fn check_transcribe_consent(&self, interview_id: &str) -> Result<()> {
         let i = self.interview(interview_id)?;
         if !self.consent_allows(&i.witness_id, ConsentScope::Transcribe)? {
-            return Err(Error::Refused(Reason::NoTranscribeConsent { witness: i.witness_code }));
+            return Err(Error::Refused(Reason::NoTranscribeConsent {
+                witness: i.witness_code,
+            }));
         }
         Ok(())
     }
@@ -345,7 +357,9 @@ impl Vault {
         let rec = self.recording(recording_id)?;
         self.check_transcribe_consent(&rec.interview_id)?;
         if rec.status == RecordingStatus::Recording {
-            return Err(Error::Refused(Reason::RecordingStillRunning { recording: recording_id.to_string() }));
+            return Err(Error::Refused(Reason::RecordingStillRunning {
+                recording: recording_id.to_string(),
+            }));
         }
         let model = model.trim();
         if model.is_empty() || model.chars().count() > 200 || model.contains(['\n', '\r']) {
@@ -759,7 +773,9 @@ fn check_label(label: &str) -> Result<()> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
     {
-        return Err(Error::Rejected(Reason::RedactionLabel { max: MAX_LABEL_CHARS }));
+        return Err(Error::Rejected(Reason::RedactionLabel {
+            max: MAX_LABEL_CHARS,
+        }));
     }
     Ok(())
 }
@@ -848,7 +864,9 @@ impl Vault {
     pub fn clear_segment_translation(&mut self, segment_id: &str) -> Result<TranscriptSegment> {
         self.update_segment(segment_id, "clear_translation", |s| {
             if s.translation.is_none() {
-                return Err(Error::Rejected(Reason::NoTranslation { segment: s.meta.id.clone() }));
+                return Err(Error::Rejected(Reason::NoTranslation {
+                    segment: s.meta.id.clone(),
+                }));
             }
             s.translation = None;
             s.translation_language = None;
@@ -903,19 +921,28 @@ impl Vault {
                 RedactionField::Text => chars_len(&s.text),
                 RedactionField::Translation => {
                     chars_len(s.translation.as_deref().ok_or_else(|| {
-                        Error::Rejected(Reason::RedactNoTranslation { segment: s.meta.id.clone() })
+                        Error::Rejected(Reason::RedactNoTranslation {
+                            segment: s.meta.id.clone(),
+                        })
                     })?)
                 }
             };
             if start >= end || end > len {
-                return Err(Error::Rejected(Reason::RedactionRange { field: field.code().to_string(), len }));
+                return Err(Error::Rejected(Reason::RedactionRange {
+                    field: field.code().to_string(),
+                    len,
+                }));
             }
             if let Some(o) = s
                 .redactions
                 .iter()
                 .find(|r| r.field == field && r.start < end && start < r.end)
             {
-                return Err(Error::Rejected(Reason::RedactionOverlap { redaction: o.id.clone(), start: o.start, end: o.end }));
+                return Err(Error::Rejected(Reason::RedactionOverlap {
+                    redaction: o.id.clone(),
+                    start: o.start,
+                    end: o.end,
+                }));
             }
             s.redactions.push(Redaction {
                 id: id.clone(),
@@ -962,7 +989,10 @@ impl Vault {
     ) -> Result<(TranscriptSegment, TranscriptSegment)> {
         let s = get_segment(&self.conn, segment_id)?;
         if at_ms <= s.start_ms || at_ms >= s.end_ms {
-            return Err(Error::Rejected(Reason::SplitTimeOutside { start_ms: s.start_ms, end_ms: s.end_ms }));
+            return Err(Error::Rejected(Reason::SplitTimeOutside {
+                start_ms: s.start_ms,
+                end_ms: s.end_ms,
+            }));
         }
         // (first part, second part, characters trimmed at the start of the second part)
         let cut = |field: RedactionField, text: &str, at: u32| -> Result<(String, String, u32)> {
@@ -1076,18 +1106,26 @@ impl Vault {
             ));
         };
         if px.abs_diff(py) != 1 {
-            return Err(Error::Rejected(Reason::MergeNotNeighbours { between: px.abs_diff(py) - 1 }));
+            return Err(Error::Rejected(Reason::MergeNotNeighbours {
+                between: px.abs_diff(py) - 1,
+            }));
         }
         let (a, b) = if px < py { (x, y) } else { (y, x) };
         if let (Some(sa), Some(sb)) = (a.speaker, b.speaker)
             && sa != sb
         {
-            return Err(Error::Rejected(Reason::MergeDifferentSpeakers { first: sa.code().to_string(), second: sb.code().to_string() }));
+            return Err(Error::Rejected(Reason::MergeDifferentSpeakers {
+                first: sa.code().to_string(),
+                second: sb.code().to_string(),
+            }));
         }
         if let (Some(la), Some(lb)) = (&a.translation_language, &b.translation_language)
             && la != lb
         {
-            return Err(Error::Rejected(Reason::MergeTranslationLanguages { first: la.clone(), second: lb.clone() }));
+            return Err(Error::Rejected(Reason::MergeTranslationLanguages {
+                first: la.clone(),
+                second: lb.clone(),
+            }));
         }
         let mut m = a.clone();
         m.start_ms = a.start_ms.min(b.start_ms);

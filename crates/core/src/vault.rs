@@ -45,7 +45,9 @@ pub struct Vault {
 impl std::fmt::Debug for Vault {
     // Deliberately minimal: a Debug print must never reveal content or keys.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Vault").field("dir", &self.dir).finish_non_exhaustive()
+        f.debug_struct("Vault")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -59,13 +61,20 @@ pub struct CreateOptions {
 
 impl Default for CreateOptions {
     fn default() -> Self {
-        CreateOptions { interviewer: "interviewer".into(), kdf: KdfParams::default() }
+        CreateOptions {
+            interviewer: "interviewer".into(),
+            kdf: KdfParams::default(),
+        }
     }
 }
 
 pub fn now() -> String {
-    let f = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z");
-    time::OffsetDateTime::now_utc().format(&f).expect("formattable")
+    let f = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+    );
+    time::OffsetDateTime::now_utc()
+        .format(&f)
+        .expect("formattable")
 }
 
 pub fn new_id() -> String {
@@ -79,7 +88,12 @@ fn lock(dir: &Path) -> Result<File> {
 /// Takes the advisory lock `dir/lock_name` for as long as the returned file is open: one
 /// process at a time per vault (or archive). The OS releases it if the process dies.
 pub fn lock_dir(dir: &Path, lock_name: &str) -> Result<File> {
-    let f = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(dir.join(lock_name))?;
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(dir.join(lock_name))?;
     match f.try_lock() {
         Ok(()) => Ok(f),
         Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked(dir.to_path_buf())),
@@ -99,7 +113,13 @@ enum Keying {
 }
 
 /// Opens the SQLCipher file with the raw key and its page MAC. `create` allows a new file.
-fn open_db(path: &Path, key: &DataKey, create: bool, keying: Keying, hmac: PageHmac) -> Result<Connection> {
+fn open_db(
+    path: &Path,
+    key: &DataKey,
+    create: bool,
+    keying: Keying,
+    hmac: PageHmac,
+) -> Result<Connection> {
     let mut flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     if create {
         flags |= OpenFlags::SQLITE_OPEN_CREATE;
@@ -115,7 +135,11 @@ fn open_db(path: &Path, key: &DataKey, create: bool, keying: Keying, hmac: PageH
     // Raw key form x'…' skips SQLCipher's own PBKDF2: the key already comes from Argon2id.
     let key_text = Zeroizing::new(format!("x'{}'", hex::encode(key.as_ref())));
     let rc = unsafe {
-        rusqlite::ffi::sqlite3_key(conn.handle(), key_text.as_ptr().cast(), key_text.len() as std::os::raw::c_int)
+        rusqlite::ffi::sqlite3_key(
+            conn.handle(),
+            key_text.as_ptr().cast(),
+            key_text.len() as std::os::raw::c_int,
+        )
     };
     if rc != rusqlite::ffi::SQLITE_OK {
         return Err(Error::Corrupt("the database refused the key".into()));
@@ -130,7 +154,12 @@ fn open_db(path: &Path, key: &DataKey, create: bool, keying: Keying, hmac: PageH
 /// Opens (or with `create`, makes) a SQLCipher database keyed with `key` and configured as the
 /// vault's is (WAL, synchronous=FULL, secure_delete, temp store in memory). For other stores
 /// built on the same design, such as the archive. The caller checks the key with a first read.
-pub fn open_encrypted_db(path: &Path, key: &DataKey, create: bool, hmac: PageHmac) -> Result<Connection> {
+pub fn open_encrypted_db(
+    path: &Path,
+    key: &DataKey,
+    create: bool,
+    hmac: PageHmac,
+) -> Result<Connection> {
     let conn = open_db(path, key, create, Keying::Encrypted, hmac)?;
     Ok(conn)
 }
@@ -165,13 +194,20 @@ impl Vault {
         Self::create_with(dir, passphrase, opts, Keying::Encrypted)
     }
 
-    fn create_with(dir: &Path, passphrase: &str, opts: CreateOptions, keying: Keying) -> Result<Vault> {
+    fn create_with(
+        dir: &Path,
+        passphrase: &str,
+        opts: CreateOptions,
+        keying: Keying,
+    ) -> Result<Vault> {
         keys::check_passphrase_strength(passphrase)?;
         if opts.kdf.memory_kib < keys::MIN_MEMORY_KIB {
             return Err(Error::Invalid("Argon2id memory below 64 MiB".into()));
         }
         if opts.interviewer.trim().is_empty() {
-            return Err(Error::Invalid("an interviewer profile name is required".into()));
+            return Err(Error::Invalid(
+                "an interviewer profile name is required".into(),
+            ));
         }
         if dir.exists() && fs::read_dir(dir)?.next().is_some() {
             return Err(Error::AlreadyExists(dir.to_path_buf()));
@@ -202,10 +238,16 @@ impl Vault {
                 ("audit_head_seq", "0"),
                 ("audit_head_hash", &hex::encode([0u8; 32])),
             ] {
-                tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2)", params![k, v])?;
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES (?1, ?2)",
+                    params![k, v],
+                )?;
             }
             let secret = Zeroizing::new(signing.to_bytes());
-            tx.execute("INSERT INTO secrets (key, value) VALUES ('device_signing_key', ?1)", params![&secret[..]])?;
+            tx.execute(
+                "INSERT INTO secrets (key, value) VALUES ('device_signing_key', ?1)",
+                params![&secret[..]],
+            )?;
             tx.commit()?;
         }
         // The header goes last: a directory without one is an unfinished vault, not a vault.
@@ -234,25 +276,44 @@ impl Vault {
         let header = Header::read(dir)?;
         let db_path = dir.join(DB_FILE);
         if !db_path.is_file() {
-            return Err(Error::NotAVault { path: dir.to_path_buf(), reason: "vault.db is missing".into() });
+            return Err(Error::NotAVault {
+                path: dir.to_path_buf(),
+                reason: "vault.db is missing".into(),
+            });
         }
-        let lock_file = if dir.join(LOCK_FILE).exists() { lock(dir)? } else {
-            return Err(Error::NotAVault { path: dir.to_path_buf(), reason: "vault.lock is missing".into() });
+        let lock_file = if dir.join(LOCK_FILE).exists() {
+            lock(dir)?
+        } else {
+            return Err(Error::NotAVault {
+                path: dir.to_path_buf(),
+                reason: "vault.lock is missing".into(),
+            });
         };
         let key = header.unseal(passphrase)?;
         let hmac = header.page_hmac();
         let mut conn = open_db(&db_path, &key, false, keying, hmac)?;
         // First real read: with the right key, failure here means damage, not a bad passphrase.
         let version = match schema_version(&conn).and_then(|v| {
-            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0))?;
+            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| {
+                r.get::<_, i64>(0)
+            })?;
             Ok(v)
         }) {
             Ok(v) => v,
-            Err(Error::Db(e)) => return Err(Error::Corrupt(format!("the database cannot be read ({})", db_error_kind(&e)))),
+            Err(Error::Db(e)) => {
+                return Err(Error::Corrupt(format!(
+                    "the database cannot be read ({})",
+                    db_error_kind(&e)
+                )));
+            }
             Err(e) => return Err(e),
         };
         if version > schema::LATEST {
-            return Err(Error::NewerVersion { what: "database schema", found: version, supported: schema::LATEST });
+            return Err(Error::NewerVersion {
+                what: "database schema",
+                found: version,
+                supported: schema::LATEST,
+            });
         }
         check_integrity_on_open(&conn)?;
         configure(&conn)?;
@@ -264,7 +325,17 @@ impl Vault {
         };
         let device_id = get("device_id")?;
         let actor = get("interviewer")?;
-        let mut v = Vault { conn, dir: dir.to_path_buf(), _lock: lock_file, device_id, actor, codebooks: RefCell::new(HashMap::new()), key, keying, hmac };
+        let mut v = Vault {
+            conn,
+            dir: dir.to_path_buf(),
+            _lock: lock_file,
+            device_id,
+            actor,
+            codebooks: RefCell::new(HashMap::new()),
+            key,
+            keying,
+            hmac,
+        };
         v.ensure_codebook(&Codebook::default_codebook())?;
         // A recording the last process never stopped (it crashed or lost power) is stopped
         // now, with the chunks that were committed.
@@ -277,7 +348,11 @@ impl Vault {
     /// `secure_delete` — but the database is NOT encrypted. For `benches/vault.rs` only; a
     /// vault made this way keeps testimony in plaintext. `Vault::open` refuses it.
     #[cfg(feature = "bench-plaintext")]
-    pub fn create_plaintext_for_bench(dir: &Path, passphrase: &str, opts: CreateOptions) -> Result<Vault> {
+    pub fn create_plaintext_for_bench(
+        dir: &Path,
+        passphrase: &str,
+        opts: CreateOptions,
+    ) -> Result<Vault> {
         Self::create_with(dir, passphrase, opts, Keying::PlaintextForBench)
     }
 
@@ -294,7 +369,13 @@ impl Vault {
     /// a new connection reads the rest of the vault again. Everything committed stays; the
     /// vault's lock is kept throughout.
     pub fn reconnect(&mut self) -> Result<()> {
-        let conn = open_db(&self.dir.join(DB_FILE), &self.key, false, self.keying, self.hmac)?;
+        let conn = open_db(
+            &self.dir.join(DB_FILE),
+            &self.key,
+            false,
+            self.keying,
+            self.hmac,
+        )?;
         configure(&conn)?;
         self.conn = conn;
         Ok(())
@@ -309,7 +390,16 @@ impl Vault {
         let key = header.unseal(old)?;
         let params = header.kdf.params;
         // Same format: the database's pages keep the MAC they were written with.
-        let fresh = Header::seal_format(keys::VAULT_HEADER, &key, new, KdfParams { memory_kib: params.memory_kib.max(keys::MIN_MEMORY_KIB), ..params }, header.format)?;
+        let fresh = Header::seal_format(
+            keys::VAULT_HEADER,
+            &key,
+            new,
+            KdfParams {
+                memory_kib: params.memory_kib.max(keys::MIN_MEMORY_KIB),
+                ..params
+            },
+            header.format,
+        )?;
         // Prove the new header really unwraps the same key before replacing the old one.
         if *fresh.unseal(new)? != *key {
             return Err(Error::Corrupt("re-wrapped key does not match".into()));
@@ -334,10 +424,15 @@ impl Vault {
     }
 
     pub(crate) fn device_signing_key(&self) -> Result<SigningKey> {
-        let bytes: Zeroizing<Vec<u8>> = Zeroizing::new(
-            self.conn.query_row("SELECT value FROM secrets WHERE key = 'device_signing_key'", [], |r| r.get(0))?,
-        );
-        let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| Error::Corrupt("device signing key".into()))?;
+        let bytes: Zeroizing<Vec<u8>> = Zeroizing::new(self.conn.query_row(
+            "SELECT value FROM secrets WHERE key = 'device_signing_key'",
+            [],
+            |r| r.get(0),
+        )?);
+        let arr: [u8; 32] = bytes
+            .as_slice()
+            .try_into()
+            .map_err(|_| Error::Corrupt("device signing key".into()))?;
         Ok(SigningKey::from_bytes(&arr))
     }
 
@@ -346,7 +441,11 @@ impl Vault {
     pub fn ensure_codebook(&self, cb: &Codebook) -> Result<()> {
         let existing: Option<String> = self
             .conn
-            .query_row("SELECT sha256 FROM codebooks WHERE id = ?1 AND version = ?2", params![cb.id, cb.version], |r| r.get(0))
+            .query_row(
+                "SELECT sha256 FROM codebooks WHERE id = ?1 AND version = ?2",
+                params![cb.id, cb.version],
+                |r| r.get(0),
+            )
             .optional()?;
         match existing {
             Some(h) if h == cb.sha256 => Ok(()),
@@ -379,17 +478,26 @@ impl Vault {
         }
         let src: String = self
             .conn
-            .query_row("SELECT source FROM codebooks WHERE id = ?1 AND version = ?2", params![id, version], |r| r.get(0))
+            .query_row(
+                "SELECT source FROM codebooks WHERE id = ?1 AND version = ?2",
+                params![id, version],
+                |r| r.get(0),
+            )
             .optional()?
             .ok_or_else(|| Error::NotFound("codebook", format!("{id} {version}")))?;
-        let cb = Rc::new(Codebook::parse(&src, &format!("vault codebook {id} {version}"))?);
+        let cb = Rc::new(Codebook::parse(
+            &src,
+            &format!("vault codebook {id} {version}"),
+        )?);
         self.codebooks.borrow_mut().insert(k, cb.clone());
         Ok(cb)
     }
 
     /// Every codebook version stored in the vault, newest first.
     pub fn codebooks(&self) -> Result<Vec<(String, String, String)>> {
-        let mut st = self.conn.prepare("SELECT id, version, added_at FROM codebooks ORDER BY added_at DESC")?;
+        let mut st = self
+            .conn
+            .prepare("SELECT id, version, added_at FROM codebooks ORDER BY added_at DESC")?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -398,10 +506,18 @@ impl Vault {
     /// on the vault's lock (the lock is held while either is open). For a writer that runs on
     /// its own thread, such as a recording's chunk writer.
     pub(crate) fn second_connection(&self) -> Result<(Connection, File)> {
-        let conn = open_db(&self.dir.join(DB_FILE), &self.key, false, self.keying, self.hmac)?;
+        let conn = open_db(
+            &self.dir.join(DB_FILE),
+            &self.key,
+            false,
+            self.keying,
+            self.hmac,
+        )?;
         configure(&conn)?;
         if schema_version(&conn)? != schema::LATEST {
-            return Err(Error::Corrupt("the database schema changed while the vault was open".into()));
+            return Err(Error::Corrupt(
+                "the database schema changed while the vault was open".into(),
+            ));
         }
         Ok((conn, self._lock.try_clone()?))
     }
@@ -409,7 +525,11 @@ impl Vault {
     /// Runs `f` atomically. Outside a batch this is its own durable commit; inside `batch` it
     /// is a savepoint that the batch commits.
     pub(crate) fn write<T>(&mut self, f: impl FnOnce(&Connection, &Ctx) -> Result<T>) -> Result<T> {
-        let ctx = Ctx { device_id: self.device_id.clone(), actor: self.actor.clone(), now: now() };
+        let ctx = Ctx {
+            device_id: self.device_id.clone(),
+            actor: self.actor.clone(),
+            now: now(),
+        };
         let sp = self.conn.savepoint()?;
         let out = f(&sp, &ctx)?;
         sp.commit()?;
@@ -464,7 +584,9 @@ fn restrict_permissions(dir: &Path) -> Result<()> {
 /// checked against its SHA-256, and an export reads every chunk. Damage there is then reported
 /// for that recording, and the rest of the vault stays usable instead of refusing to open.
 fn check_integrity_on_open(conn: &Connection) -> Result<()> {
-    let failed = |e: rusqlite::Error| Error::Corrupt(format!("integrity check failed ({})", db_error_kind(&e)));
+    let failed = |e: rusqlite::Error| {
+        Error::Corrupt(format!("integrity check failed ({})", db_error_kind(&e)))
+    };
     let tables: Vec<String> = conn
         .prepare(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name <> 'audio_chunks' \
@@ -475,7 +597,11 @@ fn check_integrity_on_open(conn: &Connection) -> Result<()> {
     for table in tables {
         // Names come from the vault's own schema; quoted all the same.
         let check: String = conn
-            .query_row(&format!("PRAGMA quick_check('{}')", table.replace('\'', "''")), [], |r| r.get(0))
+            .query_row(
+                &format!("PRAGMA quick_check('{}')", table.replace('\'', "''")),
+                [],
+                |r| r.get(0),
+            )
             .map_err(failed)?;
         if check != "ok" {
             return Err(Error::Corrupt("integrity check failed".into()));
@@ -490,4 +616,3 @@ fn db_error_kind(e: &rusqlite::Error) -> String {
         None => "unreadable".into(),
     }
 }
-

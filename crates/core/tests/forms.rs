@@ -19,7 +19,12 @@ fn setup(dir: &std::path::Path) -> (Vault, String) {
     let cb = v.add_codebook(SMALL, "small.toml").unwrap();
     let w = v.add_witness(WitnessProfile::default(), None).unwrap();
     let i = v
-        .new_interview(NewInterview { witness: w.code, languages: vec!["ko".into()], codebook: Some((cb.id.clone(), cb.version.clone())), ..Default::default() })
+        .new_interview(NewInterview {
+            witness: w.code,
+            languages: vec!["ko".into()],
+            codebook: Some((cb.id.clone(), cb.version.clone())),
+            ..Default::default()
+        })
         .unwrap();
     (v, i.meta.id)
 }
@@ -41,24 +46,49 @@ fn required_questions_follow_skip_logic_through_nested_groups() {
     let (mut v, id) = setup(&tmp.path().join("v"));
     assert_eq!(missing(&mut v, &id), "detained");
     v.set_answer(&id, None, "detained", &json!("yes")).unwrap();
-    assert_eq!(missing(&mut v, &id), "episode", "a required group needs an instance");
+    assert_eq!(
+        missing(&mut v, &id),
+        "episode",
+        "a required group needs an instance"
+    );
     let ep = v.add_group_instance(&id, "episode", None).unwrap();
     assert_eq!(missing(&mut v, &id), "episode#1.facility");
-    v.set_answer(&id, Some(&ep.meta.id), "facility", &json!("kyohwaso")).unwrap();
-    v.set_answer(&id, Some(&ep.meta.id), "labor", &json!(["coal_mining"])).unwrap();
-    assert_eq!(missing(&mut v, &id), "episode#1.mine_name", "shown by 'labor has coal_mining'");
-    v.set_answer(&id, Some(&ep.meta.id), "labor", &json!(["wigs"])).unwrap();
-    let inc = v.add_group_instance(&id, "incident", Some(&ep.meta.id)).unwrap();
-    assert_eq!(missing(&mut v, &id), "", "incident_detail hidden: facility is not kwalliso");
+    v.set_answer(&id, Some(&ep.meta.id), "facility", &json!("kyohwaso"))
+        .unwrap();
+    v.set_answer(&id, Some(&ep.meta.id), "labor", &json!(["coal_mining"]))
+        .unwrap();
+    assert_eq!(
+        missing(&mut v, &id),
+        "episode#1.mine_name",
+        "shown by 'labor has coal_mining'"
+    );
+    v.set_answer(&id, Some(&ep.meta.id), "labor", &json!(["wigs"]))
+        .unwrap();
+    let inc = v
+        .add_group_instance(&id, "incident", Some(&ep.meta.id))
+        .unwrap();
+    assert_eq!(
+        missing(&mut v, &id),
+        "",
+        "incident_detail hidden: facility is not kwalliso"
+    );
     v.reopen_interview(&id).unwrap();
     // The nested question sees the answer of its enclosing instance…
-    v.set_answer(&id, Some(&ep.meta.id), "facility", &json!("kwalliso")).unwrap();
+    v.set_answer(&id, Some(&ep.meta.id), "facility", &json!("kwalliso"))
+        .unwrap();
     assert_eq!(missing(&mut v, &id), "episode#1.incident#1.incident_detail");
     // …and a top-level answer.
-    v.set_answer(&id, Some(&ep.meta.id), "facility", &json!("kyohwaso")).unwrap();
+    v.set_answer(&id, Some(&ep.meta.id), "facility", &json!("kyohwaso"))
+        .unwrap();
     v.set_answer(&id, None, "age_left", &json!(70)).unwrap();
     assert_eq!(missing(&mut v, &id), "episode#1.incident#1.incident_detail");
-    v.set_answer(&id, Some(&inc.meta.id), "incident_detail", &json!("상세 내용")).unwrap();
+    v.set_answer(
+        &id,
+        Some(&inc.meta.id),
+        "incident_detail",
+        &json!("상세 내용"),
+    )
+    .unwrap();
     // A second episode is independent of the first.
     let ep2 = v.add_group_instance(&id, "episode", None).unwrap();
     assert_eq!(missing(&mut v, &id), "episode#2.facility");
@@ -86,36 +116,95 @@ fn group_instances_are_checked() {
         Err(e) => panic!("wrong error {e}"),
         Ok(_) => panic!("accepted"),
     };
-    assert_eq!(reason(v.add_group_instance(&id, "incident", None).map(drop)), Reason::InstanceNeeded { group: "episode".into() }, "nested group needs its parent");
-    assert_eq!(reason(v.add_group_instance(&id, "facility", None).map(drop)), Reason::NotAGroup { question: "facility".into() });
-    let inc = v.add_group_instance(&id, "incident", Some(&ep.meta.id)).unwrap();
     assert_eq!(
-        reason(v.set_answer(&id, Some(&inc.meta.id), "facility", &json!("kyohwaso")).map(drop)),
-        Reason::InstanceElsewhere { instance: inc.meta.id.clone(), group: "episode".into() },
+        reason(v.add_group_instance(&id, "incident", None).map(drop)),
+        Reason::InstanceNeeded {
+            group: "episode".into()
+        },
+        "nested group needs its parent"
+    );
+    assert_eq!(
+        reason(v.add_group_instance(&id, "facility", None).map(drop)),
+        Reason::NotAGroup {
+            question: "facility".into()
+        }
+    );
+    let inc = v
+        .add_group_instance(&id, "incident", Some(&ep.meta.id))
+        .unwrap();
+    assert_eq!(
+        reason(
+            v.set_answer(&id, Some(&inc.meta.id), "facility", &json!("kyohwaso"))
+                .map(drop)
+        ),
+        Reason::InstanceElsewhere {
+            instance: inc.meta.id.clone(),
+            group: "episode".into()
+        },
         "wrong instance for the question"
     );
-    let r = reason(v.set_answer(&id, Some(&ep.meta.id), "detained", &json!("yes")).map(drop));
-    assert_eq!(r, Reason::InstanceNotExpected, "top-level question given an instance");
-    assert_eq!(r.to_string(), "this question is not inside a repeatable group; give no instance", "the CLI's English is unchanged");
+    let r = reason(
+        v.set_answer(&id, Some(&ep.meta.id), "detained", &json!("yes"))
+            .map(drop),
+    );
+    assert_eq!(
+        r,
+        Reason::InstanceNotExpected,
+        "top-level question given an instance"
+    );
+    assert_eq!(
+        r.to_string(),
+        "this question is not inside a repeatable group; give no instance",
+        "the CLI's English is unchanged"
+    );
     v.remove_group_instance(&ep.meta.id).unwrap();
-    assert_eq!(reason(v.set_answer(&id, Some(&ep.meta.id), "facility", &json!("kyohwaso")).map(drop)), Reason::InstanceRemoved { instance: ep.meta.id.clone() }, "removed instance");
+    assert_eq!(
+        reason(
+            v.set_answer(&id, Some(&ep.meta.id), "facility", &json!("kyohwaso"))
+                .map(drop)
+        ),
+        Reason::InstanceRemoved {
+            instance: ep.meta.id.clone()
+        },
+        "removed instance"
+    );
     // Status changes out of order are refused with both status codes.
     match v.review_interview(&id) {
         Err(e @ Error::Refused(Reason::StatusTransition { .. })) => {
-            assert!(matches!(&e, Error::Refused(Reason::StatusTransition { from, to }) if from == "draft" && to == "reviewed"));
-            assert_eq!(e.to_string(), "not allowed: interview is draft, cannot become reviewed");
+            assert!(
+                matches!(&e, Error::Refused(Reason::StatusTransition { from, to }) if from == "draft" && to == "reviewed")
+            );
+            assert_eq!(
+                e.to_string(),
+                "not allowed: interview is draft, cannot become reviewed"
+            );
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(v.reopen_interview(&id), Err(Error::Refused(Reason::StatusTransition { .. }))));
+    assert!(matches!(
+        v.reopen_interview(&id),
+        Err(Error::Refused(Reason::StatusTransition { .. }))
+    ));
 }
 
 fn meta(id: &str) -> RecordMeta {
-    RecordMeta { id: id.into(), device_id: "d".into(), created_at: String::new(), updated_at: String::new(), version: 1 }
+    RecordMeta {
+        id: id.into(),
+        device_id: "d".into(),
+        created_at: String::new(),
+        updated_at: String::new(),
+        version: 1,
+    }
 }
 
 fn answer(instance: Option<&str>, q: &str, v: Value) -> Answer {
-    Answer { meta: meta(&format!("{q}-{instance:?}")), interview_id: "i".into(), instance_id: instance.map(str::to_string), question_id: q.into(), value: v }
+    Answer {
+        meta: meta(&format!("{q}-{instance:?}")),
+        interview_id: "i".into(),
+        instance_id: instance.map(str::to_string),
+        question_id: q.into(),
+        value: v,
+    }
 }
 
 proptest! {

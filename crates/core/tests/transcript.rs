@@ -305,7 +305,8 @@ fn no_transcription_without_consent_and_none_after_withdrawal() {
     let entries = audit_len(&v);
     let err = v.start_transcript(&rec, "m", None, 30_000).unwrap_err();
     assert!(
-        matches!(&err, Error::Refused(Reason::NoTranscribeConsent { .. })) && err.to_string().contains("transcribe"),
+        matches!(&err, Error::Refused(Reason::NoTranscribeConsent { .. }))
+            && err.to_string().contains("transcribe"),
         "{err}"
     );
     assert_eq!(audit_len(&v), entries);
@@ -412,7 +413,13 @@ fn bad_engine_input_is_refused_with_a_clear_error_and_changes_nothing() {
         let err = v
             .save_transcript_window(&t.meta.id, 0, &[good.clone(), bad])
             .unwrap_err();
-        assert!(matches!(err, Error::Invalid(_) | Error::Rejected(Reason::NotALanguageCode { .. })), "{err}");
+        assert!(
+            matches!(
+                err,
+                Error::Invalid(_) | Error::Rejected(Reason::NotALanguageCode { .. })
+            ),
+            "{err}"
+        );
         assert!(
             !err.to_string().contains("good") && !err.to_string().contains("reversed"),
             "errors never quote the text: {err}"
@@ -991,7 +998,16 @@ fn bad_split_and_merge_are_refused_with_clear_errors_and_change_nothing() {
     // Split outside the segment, at its edges, or leaving an empty part.
     for at in [0, 1_000, 5_000, 6_000] {
         let m = invalid(v.split_segment(s0, at, 3, None).map(drop), "time outside");
-        assert!(matches!(m, Reason::SplitTimeOutside { start_ms: 1_000, end_ms: 5_000 }), "{m:?}");
+        assert!(
+            matches!(
+                m,
+                Reason::SplitTimeOutside {
+                    start_ms: 1_000,
+                    end_ms: 5_000
+                }
+            ),
+            "{m:?}"
+        );
         assert!(m.to_string().contains("inside the segment"), "{m}");
     }
     for pos in [0, 7, 99, 3] {
@@ -1026,7 +1042,10 @@ fn bad_split_and_merge_are_refused_with_clear_errors_and_change_nothing() {
         Err(Error::NotFound(..))
     ));
     // Merge: itself, not neighbours, another transcript, different speakers or languages.
-    assert_eq!(invalid(v.merge_segments(s0, s0).map(drop), "itself"), Reason::MergeSameSegment);
+    assert_eq!(
+        invalid(v.merge_segments(s0, s0).map(drop), "itself"),
+        Reason::MergeSameSegment
+    );
     let m = invalid(v.merge_segments(s0, s2).map(drop), "not neighbours");
     assert_eq!(m, Reason::MergeNotNeighbours { between: 1 });
     assert!(m.to_string().contains("not next to each other"), "{m}");
@@ -1044,12 +1063,24 @@ fn bad_split_and_merge_are_refused_with_clear_errors_and_change_nothing() {
         .unwrap();
     v.set_segment_speaker(s1, Some(Speaker::Witness)).unwrap();
     let m = invalid(v.merge_segments(s0, s1).map(drop), "speakers");
-    assert_eq!(m, Reason::MergeDifferentSpeakers { first: "interviewer".into(), second: "witness".into() });
+    assert_eq!(
+        m,
+        Reason::MergeDifferentSpeakers {
+            first: "interviewer".into(),
+            second: "witness".into()
+        }
+    );
     assert!(m.to_string().contains("different speakers"), "{m}");
     v.set_segment_speaker(s1, None).unwrap();
     v.set_segment_translation(s0, "eins zwei", "de").unwrap();
     let m = invalid(v.merge_segments(s0, s1).map(drop), "translation languages");
-    assert_eq!(m, Reason::MergeTranslationLanguages { first: "de".into(), second: "en".into() });
+    assert_eq!(
+        m,
+        Reason::MergeTranslationLanguages {
+            first: "de".into(),
+            second: "en".into()
+        }
+    );
     assert_eq!(
         v.transcript_segments(&segs[0].transcript_id).unwrap().len(),
         3
@@ -1069,11 +1100,16 @@ fn bad_review_input_is_refused_with_clear_errors_and_changes_nothing() {
         (v.edit_segment_text(id, "   \n "), "segment_text_empty"),
         (v.set_segment_translation(id, "", "en"), "translation_empty"),
     ] {
-        assert!(matches!(&r, Err(Error::Rejected(reason)) if reason.code() == code && reason.to_string().contains("empty")), "{r:?}");
+        assert!(
+            matches!(&r, Err(Error::Rejected(reason)) if reason.code() == code && reason.to_string().contains("empty")),
+            "{r:?}"
+        );
     }
     assert!(matches!(
         v.edit_segment_text(id, &"x".repeat(MAX_SEGMENT_CHARS + 1)),
-        Err(Error::Rejected(Reason::SegmentTextTooLong { max: MAX_SEGMENT_CHARS }))
+        Err(Error::Rejected(Reason::SegmentTextTooLong {
+            max: MAX_SEGMENT_CHARS
+        }))
     ));
     assert!(matches!(
         v.set_segment_translation(id, "text", "English"),
@@ -1137,7 +1173,10 @@ fn bad_review_input_is_refused_with_clear_errors_and_changes_nothing() {
         matches!(&err, Error::Rejected(Reason::RedactionOverlap { redaction, start: 0, end: 11 }) if *redaction == r.id),
         "{err}"
     );
-    assert!(err.to_string().contains(&r.id), "the CLI's English names the redaction: {err}");
+    assert!(
+        err.to_string().contains(&r.id),
+        "the CLI's English names the redaction: {err}"
+    );
 }
 
 #[test]
@@ -1427,12 +1466,21 @@ fn bundles_carry_transcripts_their_edits_and_their_deletions() {
         c
     };
     let of = |c: &Collect, kind: RecordKind| -> Vec<serde_json::Value> {
-        c.records.iter().filter(|(k, _)| *k == kind).map(|(_, r)| r.clone()).collect()
+        c.records
+            .iter()
+            .filter(|(k, _)| *k == kind)
+            .map(|(_, r)| r.clone())
+            .collect()
     };
     let tombstoned = |c: &Collect| -> Vec<(String, String)> {
         let mut t: Vec<(String, String)> = of(c, RecordKind::Tombstone)
             .iter()
-            .map(|r| (r["record_type"].as_str().unwrap().to_string(), r["record_id"].as_str().unwrap().to_string()))
+            .map(|r| {
+                (
+                    r["record_type"].as_str().unwrap().to_string(),
+                    r["record_id"].as_str().unwrap().to_string(),
+                )
+            })
             .collect();
         t.sort();
         t
@@ -1440,7 +1488,13 @@ fn bundles_carry_transcripts_their_edits_and_their_deletions() {
     let one = read(&out);
     let transcripts = of(&one, RecordKind::Transcript);
     assert_eq!(transcripts.len(), 1);
-    assert_eq!((transcripts[0]["id"].as_str(), transcripts[0]["status"].as_str()), (Some(tid.as_str()), Some("done")));
+    assert_eq!(
+        (
+            transcripts[0]["id"].as_str(),
+            transcripts[0]["status"].as_str()
+        ),
+        (Some(tid.as_str()), Some("done"))
+    );
     let segments = of(&one, RecordKind::TranscriptSegment);
     assert_eq!(segments.len(), 1, "the merged segment only");
     let s = &segments[0];
@@ -1448,13 +1502,28 @@ fn bundles_carry_transcripts_their_edits_and_their_deletions() {
     assert_eq!(s["translation"].as_str(), Some("translation-canary"));
     assert_eq!(s["text"].as_str(), Some(merged.text.as_str()));
     assert!(s["text"].as_str().unwrap().contains("번들카나리아"));
-    assert_eq!((s["start_ms"].as_u64(), s["end_ms"].as_u64()), (Some(0), Some(4_000)));
-    assert_eq!(tombstoned(&one), [("transcript_segment".to_string(), segs[1].meta.id.clone())]);
+    assert_eq!(
+        (s["start_ms"].as_u64(), s["end_ms"].as_u64()),
+        (Some(0), Some(4_000))
+    );
+    assert_eq!(
+        tombstoned(&one),
+        [("transcript_segment".to_string(), segs[1].meta.id.clone())]
+    );
 
     let two = read(&out2);
-    assert!(of(&two, RecordKind::TranscriptSegment).is_empty() && of(&two, RecordKind::Transcript).is_empty());
-    let mut expected = vec![("transcript".to_string(), tid.clone()), ("transcript_segment".to_string(), merged.meta.id.clone())];
+    assert!(
+        of(&two, RecordKind::TranscriptSegment).is_empty()
+            && of(&two, RecordKind::Transcript).is_empty()
+    );
+    let mut expected = vec![
+        ("transcript".to_string(), tid.clone()),
+        ("transcript_segment".to_string(), merged.meta.id.clone()),
+    ];
     expected.sort();
     assert_eq!(tombstoned(&two), expected);
-    assert!(!format!("{:?}", two.records).contains("bundle-canary"), "a deletion carries no text");
+    assert!(
+        !format!("{:?}", two.records).contains("bundle-canary"),
+        "a deletion carries no text"
+    );
 }

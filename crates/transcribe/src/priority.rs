@@ -26,11 +26,17 @@ pub fn worker_threads() -> usize {
 pub fn lower_current_thread_priority() -> bool {
     #[cfg(target_os = "linux")]
     {
-        let Some(current) = current_thread_nice() else { return false };
+        let Some(current) = current_thread_nice() else {
+            return false;
+        };
         // SAFETY: gettid has no preconditions; setpriority only reads its arguments.
         unsafe {
             let tid = libc::gettid();
-            libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, (current + NICE).min(19)) == 0
+            libc::setpriority(
+                libc::PRIO_PROCESS,
+                tid as libc::id_t,
+                (current + NICE).min(19),
+            ) == 0
         }
     }
     #[cfg(not(target_os = "linux"))]

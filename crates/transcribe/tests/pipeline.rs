@@ -150,7 +150,14 @@ fn config(window_s: u64, lookahead_s: u64) -> PipelineConfig {
 /// A whole run from the start: 20 s windows with 2 s margins over `seconds` of a mono ramp.
 fn run_fresh(t: &mut dyn Transcriber, seconds: f64) -> (Result<Outcome>, Vec<WindowResult>) {
     let p = Pipeline::new(config(20, 2)).unwrap();
-    run(&p, t, Ramp::new(16_000, 1, seconds), &BTreeSet::new(), 0, None)
+    run(
+        &p,
+        t,
+        Ramp::new(16_000, 1, seconds),
+        &BTreeSet::new(),
+        0,
+        None,
+    )
 }
 
 fn run(

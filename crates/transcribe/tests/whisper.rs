@@ -153,7 +153,11 @@ fn ffmpeg(wav: &str, codec: &[&str], out: &str) {
 
 /// Encodes `wav` as AAC-LC in an M4A (MP4) file (ffmpeg's own AAC encoder).
 fn m4a(wav: &str, out: &str) {
-    ffmpeg(wav, &["-c:a", "aac", "-profile:a", "aac_low", "-b:a", "128k"], out);
+    ffmpeg(
+        wav,
+        &["-c:a", "aac", "-profile:a", "aac_low", "-b:a", "128k"],
+        out,
+    );
 }
 
 /// Seconds of audio in `path` once decoded and resampled to 16 kHz mono.

@@ -54,7 +54,10 @@ impl Level {
             sum += (s as f64) * (s as f64);
             peak = peak.max((s as i32).abs());
         }
-        Level { rms: ((sum / samples.len() as f64).sqrt() / 32768.0) as f32, peak: peak as f32 / 32768.0 }
+        Level {
+            rms: ((sum / samples.len() as f64).sqrt() / 32768.0) as f32,
+            peak: peak as f32 / 32768.0,
+        }
     }
 
     /// RMS in dBFS (−inf for silence).
@@ -129,7 +132,9 @@ pub struct Recorder {
 
 impl std::fmt::Debug for Recorder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Recorder").field("sample_rate", &self.sample_rate).finish_non_exhaustive()
+        f.debug_struct("Recorder")
+            .field("sample_rate", &self.sample_rate)
+            .finish_non_exhaustive()
     }
 }
 
@@ -145,42 +150,54 @@ impl Recorder {
                 writer.channels()
             )));
         }
-        let shared = Arc::new(Shared { running: AtomicBool::new(true), ..Default::default() });
+        let shared = Arc::new(Shared {
+            running: AtomicBool::new(true),
+            ..Default::default()
+        });
         let (tx, rx) = mpsc::channel::<Msg>();
         let w_shared = shared.clone();
-        let writer = std::thread::Builder::new().name("testimony-audio-writer".into()).spawn(move || {
-            if let Err(e) = write_chunks(writer, rx, rate as usize, &w_shared) {
-                w_shared.fail(e);
-            }
-        })?;
+        let writer = std::thread::Builder::new()
+            .name("testimony-audio-writer".into())
+            .spawn(move || {
+                if let Err(e) = write_chunks(writer, rx, rate as usize, &w_shared) {
+                    w_shared.fail(e);
+                }
+            })?;
         let c_shared = shared.clone();
         let mut source = source;
-        let capture = std::thread::Builder::new().name("testimony-audio-capture".into()).spawn(move || {
-            let sh = &c_shared;
-            let mut was_paused = false;
-            let result = source.run(&sh.stop, &mut |block: &[i16]| {
-                let level = Level::of(block);
-                sh.rms.store(level.rms.to_bits(), Ordering::Relaxed);
-                sh.peak.store(level.peak.to_bits(), Ordering::Relaxed);
-                // Pause and resume travel in the same channel as the samples, so the writer
-                // sees them exactly between the blocks where they happened.
-                let paused = sh.paused.load(Ordering::SeqCst);
-                if paused != was_paused {
-                    let _ = tx.send(if paused { Msg::Pause } else { Msg::Resume });
-                    was_paused = paused;
+        let capture = std::thread::Builder::new()
+            .name("testimony-audio-capture".into())
+            .spawn(move || {
+                let sh = &c_shared;
+                let mut was_paused = false;
+                let result = source.run(&sh.stop, &mut |block: &[i16]| {
+                    let level = Level::of(block);
+                    sh.rms.store(level.rms.to_bits(), Ordering::Relaxed);
+                    sh.peak.store(level.peak.to_bits(), Ordering::Relaxed);
+                    // Pause and resume travel in the same channel as the samples, so the writer
+                    // sees them exactly between the blocks where they happened.
+                    let paused = sh.paused.load(Ordering::SeqCst);
+                    if paused != was_paused {
+                        let _ = tx.send(if paused { Msg::Pause } else { Msg::Resume });
+                        was_paused = paused;
+                    }
+                    if !paused && !block.is_empty() {
+                        sh.captured.fetch_add(block.len() as u64, Ordering::SeqCst);
+                        let _ = tx.send(Msg::Samples(block.to_vec()));
+                    }
+                });
+                sh.running.store(false, Ordering::SeqCst);
+                if let Err(e) = result {
+                    sh.fail(e);
                 }
-                if !paused && !block.is_empty() {
-                    sh.captured.fetch_add(block.len() as u64, Ordering::SeqCst);
-                    let _ = tx.send(Msg::Samples(block.to_vec()));
-                }
-            });
-            sh.running.store(false, Ordering::SeqCst);
-            if let Err(e) = result {
-                sh.fail(e);
-            }
-            // Dropping `tx` lets the writer commit what is left and end.
-        })?;
-        Ok(Recorder { shared, sample_rate: rate, capture: Some(capture), writer: Some(writer) })
+                // Dropping `tx` lets the writer commit what is left and end.
+            })?;
+        Ok(Recorder {
+            shared,
+            sample_rate: rate,
+            capture: Some(capture),
+            writer: Some(writer),
+        })
     }
 
     pub fn pause(&self) {
@@ -205,7 +222,10 @@ impl Recorder {
             paused: sh.paused.load(Ordering::SeqCst),
             running: sh.running.load(Ordering::SeqCst) && !sh.failed.load(Ordering::SeqCst),
             failed: sh.failed.load(Ordering::SeqCst),
-            level: Level { rms: f32::from_bits(sh.rms.load(Ordering::Relaxed)), peak: f32::from_bits(sh.peak.load(Ordering::Relaxed)) },
+            level: Level {
+                rms: f32::from_bits(sh.rms.load(Ordering::Relaxed)),
+                peak: f32::from_bits(sh.peak.load(Ordering::Relaxed)),
+            },
         }
     }
 
@@ -213,7 +233,9 @@ impl Recorder {
     /// Returns whether it ended.
     pub fn wait_until_source_ends(&self, timeout: Duration) -> bool {
         let until = Instant::now() + timeout;
-        while self.shared.running.load(Ordering::SeqCst) && !self.shared.failed.load(Ordering::SeqCst) {
+        while self.shared.running.load(Ordering::SeqCst)
+            && !self.shared.failed.load(Ordering::SeqCst)
+        {
             if Instant::now() >= until {
                 return false;
             }
@@ -227,7 +249,13 @@ impl Recorder {
     /// stay in the vault; call `Vault::stop_recording` afterwards.
     pub fn stop(mut self) -> Result<RecorderReport> {
         self.join();
-        if let Some(e) = self.shared.first_error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        if let Some(e) = self
+            .shared
+            .first_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
             return Err(e);
         }
         let samples = self.shared.saved.load(Ordering::SeqCst);
@@ -240,9 +268,13 @@ impl Recorder {
 
     fn join(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        for h in [self.capture.take(), self.writer.take()].into_iter().flatten() {
+        for h in [self.capture.take(), self.writer.take()]
+            .into_iter()
+            .flatten()
+        {
             if h.join().is_err() {
-                self.shared.fail(Error::Audio("an audio thread ended unexpectedly".into()));
+                self.shared
+                    .fail(Error::Audio("an audio thread ended unexpectedly".into()));
             }
         }
     }
@@ -254,7 +286,12 @@ impl Drop for Recorder {
     }
 }
 
-fn write_chunks(mut w: RecordingWriter, rx: mpsc::Receiver<Msg>, chunk: usize, sh: &Shared) -> Result<()> {
+fn write_chunks(
+    mut w: RecordingWriter,
+    rx: mpsc::Receiver<Msg>,
+    chunk: usize,
+    sh: &Shared,
+) -> Result<()> {
     let mut buf: Vec<i16> = Vec::with_capacity(chunk * 2);
     let commit = |w: &mut RecordingWriter, samples: &[i16]| -> Result<()> {
         w.append(samples)?;
@@ -301,8 +338,12 @@ impl WavSource {
     pub fn open(path: &Path, realtime: bool) -> Result<WavSource> {
         let reader = hound::WavReader::open(path).map_err(super::wav_error)?;
         let spec = reader.spec();
-        if !(super::MIN_SAMPLE_RATE..=super::MAX_SAMPLE_RATE).contains(&spec.sample_rate) || spec.channels == 0 {
-            return Err(Error::Audio("the WAV file's sample rate or channel count is not supported".into()));
+        if !(super::MIN_SAMPLE_RATE..=super::MAX_SAMPLE_RATE).contains(&spec.sample_rate)
+            || spec.channels == 0
+        {
+            return Err(Error::Audio(
+                "the WAV file's sample rate or channel count is not supported".into(),
+            ));
         }
         let mut reader = reader;
         drop(super::wav_samples(&mut reader)?); // refuses formats it cannot convert
@@ -351,7 +392,8 @@ impl AudioSource for WavSource {
                 break;
             }
             if self.realtime {
-                let due = started + Duration::from_micros(sent * 1_000_000 / spec.sample_rate as u64);
+                let due =
+                    started + Duration::from_micros(sent * 1_000_000 / spec.sample_rate as u64);
                 if let Some(wait) = due.checked_duration_since(Instant::now()) {
                     std::thread::sleep(wait);
                 }
@@ -392,14 +434,25 @@ mod cpal_source {
     impl CpalSource {
         pub fn default_input() -> Result<CpalSource> {
             let host = cpal::default_host();
-            let device = host
-                .default_input_device()
-                .ok_or_else(|| Error::Audio("no audio input device found (is a microphone connected and allowed?)".into()))?;
-            let config = device
-                .default_input_config()
-                .map_err(|e| Error::Audio(format!("the audio input device offers no usable configuration ({e})")))?;
-            let name = device.description().map(|d| d.name().to_string()).unwrap_or_else(|_| "default input".into());
-            Ok(CpalSource { device, config, name })
+            let device = host.default_input_device().ok_or_else(|| {
+                Error::Audio(
+                    "no audio input device found (is a microphone connected and allowed?)".into(),
+                )
+            })?;
+            let config = device.default_input_config().map_err(|e| {
+                Error::Audio(format!(
+                    "the audio input device offers no usable configuration ({e})"
+                ))
+            })?;
+            let name = device
+                .description()
+                .map(|d| d.name().to_string())
+                .unwrap_or_else(|_| "default input".into());
+            Ok(CpalSource {
+                device,
+                config,
+                name,
+            })
         }
 
         /// The device's name as the audio system reports it.
@@ -425,14 +478,22 @@ mod cpal_source {
                         // Mix to mono: the mean of the channels of each frame.
                         let mono: Vec<i16> = data
                             .chunks_exact(ch)
-                            .map(|f| (f.iter().map(|&s| i16::from_sample(s) as i32).sum::<i32>() / ch as i32) as i16)
+                            .map(|f| {
+                                (f.iter().map(|&s| i16::from_sample(s) as i32).sum::<i32>()
+                                    / ch as i32) as i16
+                            })
                             .collect();
                         let _ = tx.send(Event::Data(mono));
                     },
                     move |e: cpal::Error| {
                         // An overrun loses a few milliseconds and the stream goes on; anything
                         // else ends the capture.
-                        if !matches!(e.kind(), cpal::ErrorKind::Xrun | cpal::ErrorKind::DeviceChanged | cpal::ErrorKind::RealtimeDenied) {
+                        if !matches!(
+                            e.kind(),
+                            cpal::ErrorKind::Xrun
+                                | cpal::ErrorKind::DeviceChanged
+                                | cpal::ErrorKind::RealtimeDenied
+                        ) {
                             let _ = err_tx.send(Event::Fatal(e.to_string()));
                         }
                     },
@@ -459,9 +520,13 @@ mod cpal_source {
                 SampleFormat::U32 => self.build::<u32>(tx),
                 SampleFormat::F32 => self.build::<f32>(tx),
                 SampleFormat::F64 => self.build::<f64>(tx),
-                other => Err(Error::Audio(format!("the audio input's sample format {other} is not supported"))),
+                other => Err(Error::Audio(format!(
+                    "the audio input's sample format {other} is not supported"
+                ))),
             }?;
-            stream.play().map_err(|e| Error::Audio(format!("cannot start the audio input ({e})")))?;
+            stream
+                .play()
+                .map_err(|e| Error::Audio(format!("cannot start the audio input ({e})")))?;
             let mut result = Ok(());
             while !stop.load(Ordering::SeqCst) {
                 match rx.recv_timeout(Duration::from_millis(50)) {

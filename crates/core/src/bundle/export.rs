@@ -21,12 +21,17 @@ use sha2::{Digest, Sha256};
 use zstd::stream::raw::{Encoder as RawEncoder, InBuffer, Operation, OutBuffer};
 
 use super::*;
+use crate::audio::{
+    ChunkFormat, REC_COLS, decompress_chunk, marker_row, recording_row, wav_header_of,
+};
 use crate::error::{Error, Result};
-use crate::reason::Reason;
-use crate::audio::{ChunkFormat, REC_COLS, decompress_chunk, marker_row, recording_row, wav_header_of};
-use crate::transcript::{SEGMENT_COLS, TRANSCRIPT_COLS, segment_row, transcript_row};
 use crate::model::ConsentScope;
-use crate::records::{CONSENT_COLS, INTERVIEW_SELECT, WITNESS_COLS, answer_row, consent_row, instance_row, interview_row, witness_row};
+use crate::reason::Reason;
+use crate::records::{
+    CONSENT_COLS, INTERVIEW_SELECT, WITNESS_COLS, answer_row, consent_row, instance_row,
+    interview_row, witness_row,
+};
+use crate::transcript::{SEGMENT_COLS, TRANSCRIPT_COLS, segment_row, transcript_row};
 use crate::vault::{Vault, new_id, now};
 
 #[derive(Debug, Clone, Default)]
@@ -102,11 +107,24 @@ impl<'a> Progress<'a> {
     const STEP: u64 = 1 << 20;
 
     fn new(callback: &'a mut dyn FnMut(ExportProgress) -> ControlFlow<()>) -> Self {
-        Progress { callback, state: ExportProgress { phase: ExportPhase::Checking, done_bytes: 0, total_bytes: 0 }, reported: 0, cancelled: false }
+        Progress {
+            callback,
+            state: ExportProgress {
+                phase: ExportPhase::Checking,
+                done_bytes: 0,
+                total_bytes: 0,
+            },
+            reported: 0,
+            cancelled: false,
+        }
     }
 
     fn start(&mut self, phase: ExportPhase, total: u64) -> io::Result<()> {
-        self.state = ExportProgress { phase, done_bytes: 0, total_bytes: total };
+        self.state = ExportProgress {
+            phase,
+            done_bytes: 0,
+            total_bytes: total,
+        };
         self.report()
     }
 
@@ -116,7 +134,11 @@ impl<'a> Progress<'a> {
         if grow {
             self.state.total_bytes += n;
         }
-        if self.state.done_bytes - self.reported >= Self::STEP { self.report() } else { Ok(()) }
+        if self.state.done_bytes - self.reported >= Self::STEP {
+            self.report()
+        } else {
+            Ok(())
+        }
     }
 
     fn report(&mut self) -> io::Result<()> {
@@ -135,7 +157,11 @@ impl<'a> Progress<'a> {
 
     /// The error to return: a cancellation wins over whatever error it caused.
     fn outcome<T>(&self, r: Result<T>) -> Result<T> {
-        if self.cancelled { Err(Error::Cancelled) } else { r }
+        if self.cancelled {
+            Err(Error::Cancelled)
+        } else {
+            r
+        }
     }
 }
 
@@ -192,7 +218,8 @@ struct Plan {
 
 impl Plan {
     fn wanted(&self, id: &str, witness: &str) -> bool {
-        self.share.get(witness) == Some(&Share::Shared) && (self.full || self.changed.contains(id) || self.all_of.contains(witness))
+        self.share.get(witness) == Some(&Share::Shared)
+            && (self.full || self.changed.contains(id) || self.all_of.contains(witness))
     }
     fn considered(&self, id: &str, witness: &str) -> bool {
         self.full || self.changed.contains(id) || self.all_of.contains(witness)
@@ -204,7 +231,10 @@ impl Plan {
 const RECORD_FILES: [(RecordKind, &str); 13] = [
     (RecordKind::Consent, "records/consents.jsonl"),
     (RecordKind::Witness, "records/witnesses.jsonl"),
-    (RecordKind::WitnessIdentity, "records/witness_identities.jsonl"),
+    (
+        RecordKind::WitnessIdentity,
+        "records/witness_identities.jsonl",
+    ),
     (RecordKind::Interview, "records/interviews.jsonl"),
     (RecordKind::GroupInstance, "records/group_instances.jsonl"),
     (RecordKind::Answer, "records/answers.jsonl"),
@@ -212,7 +242,10 @@ const RECORD_FILES: [(RecordKind, &str); 13] = [
     (RecordKind::Recording, "records/recordings.jsonl"),
     (RecordKind::AudioMarker, "records/audio_markers.jsonl"),
     (RecordKind::Transcript, "records/transcripts.jsonl"),
-    (RecordKind::TranscriptSegment, "records/transcript_segments.jsonl"),
+    (
+        RecordKind::TranscriptSegment,
+        "records/transcript_segments.jsonl",
+    ),
     (RecordKind::Attachment, "records/attachments.jsonl"),
     (RecordKind::Tombstone, "records/tombstones.jsonl"),
 ];
@@ -239,7 +272,12 @@ impl Vault {
         progress.outcome(r)
     }
 
-    fn export_inner(&mut self, opts: &ExportOptions, out: &Path, progress: &mut Progress<'_>) -> Result<ExportReport> {
+    fn export_inner(
+        &mut self,
+        opts: &ExportOptions,
+        out: &Path,
+        progress: &mut Progress<'_>,
+    ) -> Result<ExportReport> {
         let recipients = parse_recipients(&opts.recipients)?;
         if out.exists() {
             return Err(Error::AlreadyExists(out.to_path_buf()));
@@ -247,17 +285,35 @@ impl Vault {
         let plan = self.plan_export(opts)?;
         let conn = &self.conn;
         let (last_seq, last_hash): (i64, Option<String>) = conn
-            .query_row("SELECT sequence, bundle_hash FROM bundle_exports ORDER BY sequence DESC LIMIT 1", [], |r| Ok((r.get(0)?, Some(r.get(1)?))))
+            .query_row(
+                "SELECT sequence, bundle_hash FROM bundle_exports ORDER BY sequence DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, Some(r.get(1)?))),
+            )
             .optional()?
             .unwrap_or((0, None));
-        let head_hash: String = conn.query_row("SELECT hash FROM audit_log WHERE seq = ?1", [plan.to], |r| r.get(0)).optional()?.unwrap_or_else(|| hex::encode([0u8; 32]));
+        let head_hash: String = conn
+            .query_row(
+                "SELECT hash FROM audit_log WHERE seq = ?1",
+                [plan.to],
+                |r| r.get(0),
+            )
+            .optional()?
+            .unwrap_or_else(|| hex::encode([0u8; 32]));
 
         // Pass 1: count, size and hash every payload file. Attachments and recordings are not
         // read here (their sizes and hashes are stored; pass 2 checks them), except a recording
         // whose WAV hash is not cached yet.
         let attachments = attachment_list(conn, &plan)?;
         let recordings = recording_list(conn, &plan)?;
-        progress.start(ExportPhase::Checking, recordings.iter().filter(|r| r.2.is_none()).map(|r| r.1).sum())?;
+        progress.start(
+            ExportPhase::Checking,
+            recordings
+                .iter()
+                .filter(|r| r.2.is_none())
+                .map(|r| r.1)
+                .sum(),
+        )?;
         let mut cache = RecordCache::new(RecordCache::BUDGET);
         let mut counts = Counts::default();
         let mut withheld = Withheld::default();
@@ -265,25 +321,31 @@ impl Vault {
         let mut files = Vec::new();
         let codebooks = used_codebooks(conn, &plan)?;
         for (id, version, sha, source) in &codebooks {
-            files.push(FileEntry { path: format!("codebooks/{id}@{version}.toml"), size: source.len() as u64, sha256: sha.clone() });
+            files.push(FileEntry {
+                path: format!("codebooks/{id}@{version}.toml"),
+                size: source.len() as u64,
+                sha256: sha.clone(),
+            });
         }
         for (kind, path) in RECORD_FILES {
-            let mut w = cache.writer(HashingWriter::new(Ticking { inner: io::sink(), progress: &mut *progress, grow: true }));
+            let mut w = cache.writer(HashingWriter::new(Ticking {
+                inner: io::sink(),
+                progress: &mut *progress,
+                grow: true,
+            }));
             let mut n = 0u64;
-            write_records(conn, &plan, opts, kind, &mut w, &mut |k, witness| {
-                match k {
-                    Some(k) => {
-                        counts.add(k);
-                        n += 1;
-                    }
-                    None => {
-                        withheld.records += 1;
-                        if withheld_witnesses.insert(witness.to_string()) {
-                            match plan.share.get(witness) {
-                                Some(Share::Withdrawn) => withheld.reasons.consent_withdrawn += 1,
-                                Some(Share::NotShared) => withheld.reasons.no_share_consent += 1,
-                                _ => withheld.reasons.no_consent_recorded += 1,
-                            }
+            write_records(conn, &plan, opts, kind, &mut w, &mut |k, witness| match k {
+                Some(k) => {
+                    counts.add(k);
+                    n += 1;
+                }
+                None => {
+                    withheld.records += 1;
+                    if withheld_witnesses.insert(witness.to_string()) {
+                        match plan.share.get(witness) {
+                            Some(Share::Withdrawn) => withheld.reasons.consent_withdrawn += 1,
+                            Some(Share::NotShared) => withheld.reasons.no_share_consent += 1,
+                            _ => withheld.reasons.no_consent_recorded += 1,
                         }
                     }
                 }
@@ -292,23 +354,42 @@ impl Vault {
             let (_, size, sha256) = w.finish();
             if n > 0 {
                 cache.keep(path, kept);
-                files.push(FileEntry { path: path.into(), size, sha256 });
+                files.push(FileEntry {
+                    path: path.into(),
+                    size,
+                    sha256,
+                });
             }
         }
         withheld.witnesses = withheld_witnesses.len() as u64;
         for (id, _, size, sha) in &attachments {
-            files.push(FileEntry { path: format!("attachments/{id}"), size: *size, sha256: sha.clone() });
+            files.push(FileEntry {
+                path: format!("attachments/{id}"),
+                size: *size,
+                sha256: sha.clone(),
+            });
         }
         for (id, size, cached) in &recordings {
             let sha256 = match cached {
                 Some(sha) => sha.clone(),
                 None => {
-                    let (written, sha) = self.wav_sha256(id, Ticking { inner: io::sink(), progress: &mut *progress, grow: false })?;
+                    let (written, sha) = self.wav_sha256(
+                        id,
+                        Ticking {
+                            inner: io::sink(),
+                            progress: &mut *progress,
+                            grow: false,
+                        },
+                    )?;
                     debug_assert_eq!(written, *size);
                     sha
                 }
             };
-            files.push(FileEntry { path: audio_path(id), size: *size, sha256 });
+            files.push(FileEntry {
+                path: audio_path(id),
+                size: *size,
+                sha256,
+            });
         }
         let mut w = cache.writer(HashingWriter::new(io::sink()));
         counts.audit_entries = write_audit(conn, &plan, opts, &mut w)?;
@@ -316,7 +397,11 @@ impl Vault {
         let (_, size, sha256) = w.finish();
         if counts.audit_entries > 0 {
             cache.keep(AUDIT_FILE, kept);
-            files.push(FileEntry { path: AUDIT_FILE.into(), size, sha256 });
+            files.push(FileEntry {
+                path: AUDIT_FILE.into(),
+                size,
+                sha256,
+            });
         }
 
         let manifest = Manifest {
@@ -332,7 +417,14 @@ impl Vault {
             audit_from_seq: plan.from,
             audit_to_seq: plan.to,
             audit_head_hash: head_hash,
-            codebooks: codebooks.iter().map(|(id, v, sha, _)| CodebookRef { id: id.clone(), version: v.clone(), sha256: sha.clone() }).collect(),
+            codebooks: codebooks
+                .iter()
+                .map(|(id, v, sha, _)| CodebookRef {
+                    id: id.clone(),
+                    version: v.clone(),
+                    sha256: sha.clone(),
+                })
+                .collect(),
             counts: counts.clone(),
             withheld: withheld.clone(),
             files,
@@ -344,15 +436,27 @@ impl Vault {
 
         // Pass 2: stream everything into the encrypted file, then check it matched pass 1.
         progress.finish_phase()?;
-        let planned: u64 = manifest.files.iter().map(|f| f.size).sum::<u64>() + manifest_bytes.len() as u64 + signature.len() as u64;
+        let planned: u64 = manifest.files.iter().map(|f| f.size).sum::<u64>()
+            + manifest_bytes.len() as u64
+            + signature.len() as u64;
         progress.start(ExportPhase::Writing, planned)?;
         let bytes = write_encrypted(out, &recipients, Some(&mut *progress), |tar| {
-            tar.entry("manifest.json", manifest_bytes.len() as u64, &mut &manifest_bytes[..])?;
-            tar.entry("manifest.sig", signature.len() as u64, &mut signature.as_bytes())?;
+            tar.entry(
+                "manifest.json",
+                manifest_bytes.len() as u64,
+                &mut &manifest_bytes[..],
+            )?;
+            tar.entry(
+                "manifest.sig",
+                signature.len() as u64,
+                &mut signature.as_bytes(),
+            )?;
             let mut files = manifest.files.iter();
             for (id, version, _, source) in &codebooks {
                 let f = files.next().expect("planned");
-                tar.checked_entry(f, &format!("codebooks/{id}@{version}.toml"), |w| Ok(w.write_all(source.as_bytes())?))?;
+                tar.checked_entry(f, &format!("codebooks/{id}@{version}.toml"), |w| {
+                    Ok(w.write_all(source.as_bytes())?)
+                })?;
             }
             for (kind, path) in RECORD_FILES {
                 if manifest.files.iter().any(|f| f.path == path) {
@@ -406,11 +510,20 @@ impl Vault {
 
     fn plan_export(&self, opts: &ExportOptions) -> Result<Plan> {
         let conn = &self.conn;
-        let last_to: i64 = conn.query_row("SELECT ifnull(max(audit_to_seq), 0) FROM bundle_exports", [], |r| r.get(0))?;
-        let to: i64 = conn.query_row("SELECT ifnull(max(seq), 0) FROM audit_log", [], |r| r.get(0))?;
+        let last_to: i64 = conn.query_row(
+            "SELECT ifnull(max(audit_to_seq), 0) FROM bundle_exports",
+            [],
+            |r| r.get(0),
+        )?;
+        let to: i64 = conn.query_row("SELECT ifnull(max(seq), 0) FROM audit_log", [], |r| {
+            r.get(0)
+        })?;
         let from = if opts.full { 1 } else { last_to + 1 };
         if !opts.full && from > to {
-            return Err(Error::NothingToExport("nothing changed since the last bundle; use --full to export everything again".into()));
+            return Err(Error::NothingToExport(
+                "nothing changed since the last bundle; use --full to export everything again"
+                    .into(),
+            ));
         }
         let mut share = HashMap::new();
         let mut identity_ok = HashSet::new();
@@ -422,8 +535,12 @@ impl Vault {
                 let c = c?;
                 consents.insert(c.meta.id.clone(), c);
             }
-            let mut st = conn.prepare("SELECT w.id, c.id FROM witnesses w LEFT JOIN consents c ON c.witness_id = w.id")?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
+            let mut st = conn.prepare(
+                "SELECT w.id, c.id FROM witnesses w LEFT JOIN consents c ON c.witness_id = w.id",
+            )?;
+            let rows = st.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+            })?;
             for row in rows {
                 let (w, c) = row?;
                 let status = match c.as_ref().and_then(|cid| consents.get(cid)) {
@@ -433,7 +550,9 @@ impl Vault {
                         if consent.withdrawn_at.is_some() {
                             Share::Withdrawn
                         } else if consent.allows(ConsentScope::ShareArchive) {
-                            if opts.include_identity && consent.allows(ConsentScope::PublishIdentified) {
+                            if opts.include_identity
+                                && consent.allows(ConsentScope::PublishIdentified)
+                            {
                                 identity_ok.insert(w.clone());
                             }
                             Share::Shared
@@ -453,7 +572,9 @@ impl Vault {
             // has them: they are not sent back (a received recording's audio can be gigabytes).
             // Their audit entries still go, the chain is whole.
             let mut st = conn.prepare("SELECT DISTINCT record_type, record_id FROM audit_log WHERE seq BETWEEN ?1 AND ?2 AND action <> 'return'")?;
-            let rows = st.query_map([from, to], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let rows = st.query_map([from, to], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            })?;
             for row in rows {
                 let (t, id) = row?;
                 if t == "consent"
@@ -467,8 +588,11 @@ impl Vault {
         }
         let mut interviews = HashMap::new();
         {
-            let mut st = conn.prepare("SELECT id, witness_id, codebook_id, codebook_version FROM interviews")?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?))))?;
+            let mut st = conn
+                .prepare("SELECT id, witness_id, codebook_id, codebook_version FROM interviews")?;
+            let rows = st.query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
+            })?;
             for row in rows {
                 let (id, v) = row?;
                 interviews.insert(id, v);
@@ -476,14 +600,26 @@ impl Vault {
         }
         let mut stopped = HashMap::new();
         {
-            let mut st = conn.prepare("SELECT id, interview_id FROM recordings WHERE status = 'stopped'")?;
-            let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            let mut st =
+                conn.prepare("SELECT id, interview_id FROM recordings WHERE status = 'stopped'")?;
+            let rows =
+                st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
             for row in rows {
                 let (id, iv) = row?;
                 stopped.insert(id, iv);
             }
         }
-        Ok(Plan { full: opts.full, from, to, share, identity_ok, changed, all_of, interviews, stopped })
+        Ok(Plan {
+            full: opts.full,
+            from,
+            to,
+            share,
+            identity_ok,
+            changed,
+            all_of,
+            interviews,
+            stopped,
+        })
     }
 }
 
@@ -503,12 +639,18 @@ pub(super) fn write_encrypted(
     let tmp = temp_path(out);
     let written = (|| -> Result<u64> {
         let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        let enc = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-            .map_err(|e| Error::Invalid(format!("cannot encrypt to these recipients: {e}")))?;
+        let enc =
+            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+                .map_err(|e| Error::Invalid(format!("cannot encrypt to these recipients: {e}")))?;
         let age_w = enc.wrap_output(io::BufWriter::new(CountingFile { file, bytes: 0 }))?;
         let mut z = FrameEncoder::new(Encrypting::start(age_w)?, RECORD_LEVEL)?;
         {
-            let mut sink = Compressing { buf: Vec::with_capacity(COMPRESS_BUF), z: &mut z, level: RECORD_LEVEL, progress };
+            let mut sink = Compressing {
+                buf: Vec::with_capacity(COMPRESS_BUF),
+                z: &mut z,
+                level: RECORD_LEVEL,
+                progress,
+            };
             let mut tar = TarOut { w: &mut sink };
             body(&mut tar)?;
             tar.finish()?;
@@ -547,17 +689,25 @@ struct Encrypting {
 impl Encrypting {
     const BLOCK: usize = 1 << 20;
 
-    fn start(mut age_w: age::stream::StreamWriter<io::BufWriter<CountingFile>>) -> io::Result<Self> {
+    fn start(
+        mut age_w: age::stream::StreamWriter<io::BufWriter<CountingFile>>,
+    ) -> io::Result<Self> {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-        let thread = std::thread::Builder::new().name("bundle-encrypt".into()).spawn(move || {
-            for block in rx {
-                age_w.write_all(&block)?;
-            }
-            let counting = age_w.finish()?.into_inner().map_err(|e| e.into_error())?;
-            counting.file.sync_all()?;
-            Ok(counting.bytes)
-        })?;
-        Ok(Encrypting { tx: Some(tx), buf: Vec::with_capacity(Self::BLOCK), thread: Some(thread) })
+        let thread = std::thread::Builder::new()
+            .name("bundle-encrypt".into())
+            .spawn(move || {
+                for block in rx {
+                    age_w.write_all(&block)?;
+                }
+                let counting = age_w.finish()?.into_inner().map_err(|e| e.into_error())?;
+                counting.file.sync_all()?;
+                Ok(counting.bytes)
+            })?;
+        Ok(Encrypting {
+            tx: Some(tx),
+            buf: Vec::with_capacity(Self::BLOCK),
+            thread: Some(thread),
+        })
     }
 
     fn send(&mut self) -> io::Result<()> {
@@ -567,7 +717,10 @@ impl Encrypting {
             return Ok(());
         }
         // The thread stopped on an error: report that error.
-        Err(self.join().err().unwrap_or_else(|| io::Error::other("the encrypting thread stopped")))
+        Err(self
+            .join()
+            .err()
+            .unwrap_or_else(|| io::Error::other("the encrypting thread stopped")))
     }
 
     fn join(&mut self) -> io::Result<u64> {
@@ -613,15 +766,26 @@ impl Drop for Encrypting {
 
 pub(super) fn parse_recipients(list: &[String]) -> Result<Vec<age::x25519::Recipient>> {
     if list.is_empty() {
-        return Err(Error::Invalid("a bundle needs at least one recipient (the archive's age1… key)".into()));
+        return Err(Error::Invalid(
+            "a bundle needs at least one recipient (the archive's age1… key)".into(),
+        ));
     }
     list.iter()
-        .map(|r| r.trim().parse::<age::x25519::Recipient>().map_err(|_| Error::Rejected(Reason::NotARecipient { recipient: r.trim().to_string() })))
+        .map(|r| {
+            r.trim().parse::<age::x25519::Recipient>().map_err(|_| {
+                Error::Rejected(Reason::NotARecipient {
+                    recipient: r.trim().to_string(),
+                })
+            })
+        })
         .collect()
 }
 
 fn temp_path(out: &Path) -> PathBuf {
-    let name = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "bundle".into());
+    let name = out
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "bundle".into());
     out.with_file_name(format!(".{name}.partial"))
 }
 
@@ -639,9 +803,15 @@ fn used_codebooks(conn: &Connection, plan: &Plan) -> Result<Vec<(String, String,
     let mut out = Vec::new();
     for (id, version) in used {
         if !safe_component(&id) || !safe_component(&version) {
-            return Err(Error::Invalid(format!("codebook id or version '{id}@{version}' cannot be used as a file name")));
+            return Err(Error::Invalid(format!(
+                "codebook id or version '{id}@{version}' cannot be used as a file name"
+            )));
         }
-        let source: String = conn.query_row("SELECT source FROM codebooks WHERE id = ?1 AND version = ?2", [&id, &version], |r| r.get(0))?;
+        let source: String = conn.query_row(
+            "SELECT source FROM codebooks WHERE id = ?1 AND version = ?2",
+            [&id, &version],
+            |r| r.get(0),
+        )?;
         let sha = hex::encode(Sha256::digest(source.as_bytes()));
         out.push((id, version, sha, source));
     }
@@ -662,8 +832,18 @@ fn write_records(
     w: &mut dyn Write,
     seen: &mut dyn FnMut(Option<RecordKind>, &str),
 ) -> Result<()> {
-    let witness_of = |interview: &str| plan.interviews.get(interview).map(|(w, _, _)| w.as_str()).unwrap_or("");
-    let emit = |id: &str, witness: &str, value: &dyn erased::Ser, w: &mut dyn Write, seen: &mut dyn FnMut(Option<RecordKind>, &str)| -> Result<()> {
+    let witness_of = |interview: &str| {
+        plan.interviews
+            .get(interview)
+            .map(|(w, _, _)| w.as_str())
+            .unwrap_or("")
+    };
+    let emit = |id: &str,
+                witness: &str,
+                value: &dyn erased::Ser,
+                w: &mut dyn Write,
+                seen: &mut dyn FnMut(Option<RecordKind>, &str)|
+     -> Result<()> {
         if plan.wanted(id, witness) {
             value.write_line(w)?;
             seen(Some(kind), witness);
@@ -674,7 +854,8 @@ fn write_records(
     };
     match kind {
         RecordKind::Witness => {
-            let mut st = conn.prepare(&format!("SELECT {WITNESS_COLS} FROM witnesses ORDER BY id"))?;
+            let mut st =
+                conn.prepare(&format!("SELECT {WITNESS_COLS} FROM witnesses ORDER BY id"))?;
             for r in st.query_map([], witness_row)? {
                 let r = r?;
                 emit(&r.meta.id.clone(), &r.meta.id, &r, w, seen)?;
@@ -703,11 +884,13 @@ fn write_records(
             }
         }
         RecordKind::Consent => {
-            let mut st = conn.prepare(&format!("SELECT {CONSENT_COLS} FROM consents ORDER BY id"))?;
+            let mut st =
+                conn.prepare(&format!("SELECT {CONSENT_COLS} FROM consents ORDER BY id"))?;
             for r in st.query_map([], consent_row)? {
                 let r = r?;
                 // A withdrawal travels on its own so that the archive learns of it.
-                let withdrawn = plan.share.get(&r.witness_id) == Some(&Share::Withdrawn) && (plan.full || plan.changed.contains(&r.meta.id));
+                let withdrawn = plan.share.get(&r.witness_id) == Some(&Share::Withdrawn)
+                    && (plan.full || plan.changed.contains(&r.meta.id));
                 if withdrawn {
                     r.write_line(w)?;
                     seen(Some(kind), &r.witness_id);
@@ -751,7 +934,9 @@ fn write_records(
             }
         }
         RecordKind::Recording => {
-            let mut st = conn.prepare(&format!("SELECT {REC_COLS} FROM recordings WHERE status = 'stopped' ORDER BY id"))?;
+            let mut st = conn.prepare(&format!(
+                "SELECT {REC_COLS} FROM recordings WHERE status = 'stopped' ORDER BY id"
+            ))?;
             for r in st.query_map([], recording_row)? {
                 let r = r?;
                 let mut v = serde_json::to_value(&r).expect("serialisable");
@@ -762,11 +947,16 @@ fn write_records(
             }
         }
         RecordKind::AudioMarker => {
-            let mut st = conn.prepare(&format!("SELECT {} FROM audio_markers ORDER BY id", crate::audio::MARKER_COLS))?;
+            let mut st = conn.prepare(&format!(
+                "SELECT {} FROM audio_markers ORDER BY id",
+                crate::audio::MARKER_COLS
+            ))?;
             for m in st.query_map([], marker_row)? {
                 let m = m?;
                 // Markers wait for their recording to stop, and travel with it.
-                let Some(iv) = plan.stopped.get(&m.recording_id) else { continue };
+                let Some(iv) = plan.stopped.get(&m.recording_id) else {
+                    continue;
+                };
                 let witness = witness_of(iv);
                 let mut v = serde_json::to_value(&m).expect("serialisable");
                 v["interview_id"] = Value::String(iv.clone());
@@ -779,14 +969,18 @@ fn write_records(
             }
         }
         RecordKind::Transcript => {
-            let mut st = conn.prepare(&format!("SELECT {TRANSCRIPT_COLS} FROM transcripts t ORDER BY t.id"))?;
+            let mut st = conn.prepare(&format!(
+                "SELECT {TRANSCRIPT_COLS} FROM transcripts t ORDER BY t.id"
+            ))?;
             for t in st.query_map([], transcript_row)? {
                 let t = t?;
                 emit(&t.meta.id, witness_of(&t.interview_id), &t, w, seen)?;
             }
         }
         RecordKind::TranscriptSegment => {
-            let mut st = conn.prepare(&format!("SELECT {SEGMENT_COLS} FROM transcript_segments ORDER BY id"))?;
+            let mut st = conn.prepare(&format!(
+                "SELECT {SEGMENT_COLS} FROM transcript_segments ORDER BY id"
+            ))?;
             for s in st.query_map([], segment_row)? {
                 let s = s?;
                 emit(&s.meta.id, witness_of(&s.interview_id), &s, w, seen)?;
@@ -831,15 +1025,30 @@ fn str_field(v: &Value, k: &str) -> String {
 
 /// Attachments to send: (id, rowid, size, sha256).
 fn attachment_list(conn: &Connection, plan: &Plan) -> Result<Vec<(String, i64, u64, String)>> {
-    let mut st = conn.prepare("SELECT id, rowid, size, sha256, interview_id FROM attachments ORDER BY id")?;
-    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?)))?;
+    let mut st =
+        conn.prepare("SELECT id, rowid, size, sha256, interview_id FROM attachments ORDER BY id")?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, i64>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, String>(3)?,
+            r.get::<_, String>(4)?,
+        ))
+    })?;
     let mut out = Vec::new();
     for r in rows {
         let (id, rowid, size, sha, iv) = r?;
-        let witness = plan.interviews.get(&iv).map(|(w, _, _)| w.as_str()).unwrap_or("");
+        let witness = plan
+            .interviews
+            .get(&iv)
+            .map(|(w, _, _)| w.as_str())
+            .unwrap_or("");
         if plan.wanted(&id, witness) {
             if !safe_component(&id) {
-                return Err(Error::Corrupt(format!("attachment id {id} is not a plain name")));
+                return Err(Error::Corrupt(format!(
+                    "attachment id {id} is not a plain name"
+                )));
             }
             out.push((id, rowid, size as u64, sha));
         }
@@ -873,7 +1082,9 @@ impl Vault {
                 let (mut hasher, mut size, mut plain) = (hasher, 0u64, Vec::new());
                 for (frame, len, seq) in rx {
                     decompress_chunk(&frame, len, &mut plain).map_err(|e| match e {
-                        Error::Corrupt(m) => Error::Corrupt(format!("recording {recording_id}, chunk {seq}: {m}")),
+                        Error::Corrupt(m) => {
+                            Error::Corrupt(format!("recording {recording_id}, chunk {seq}: {m}"))
+                        }
                         e => e,
                     })?;
                     hasher.update(&plain);
@@ -893,7 +1104,11 @@ impl Vault {
                 Ok(())
             })();
             drop(tx);
-            let (hasher, size) = checker.join().map_err(|_| Error::Corrupt(format!("recording {recording_id}: its audio could not be checked")))??;
+            let (hasher, size) = checker.join().map_err(|_| {
+                Error::Corrupt(format!(
+                    "recording {recording_id}: its audio could not be checked"
+                ))
+            })??;
             sent?;
             w.0.hasher = hasher;
             w.0.size += size;
@@ -913,14 +1128,28 @@ pub(crate) fn audio_path(recording_id: &str) -> String {
 /// Stopped recordings to send: (id, size of their WAV file, its SHA-256 if cached).
 fn recording_list(conn: &Connection, plan: &Plan) -> Result<Vec<(String, u64, Option<String>)>> {
     let mut st = conn.prepare("SELECT id, interview_id, samples, channels, wav_sha256 FROM recordings WHERE status = 'stopped' ORDER BY id")?;
-    let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, i64>(3)?, r.get::<_, Option<String>>(4)?)))?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, Option<String>>(4)?,
+        ))
+    })?;
     let mut out = Vec::new();
     for r in rows {
         let (id, iv, samples, channels, wav_sha256) = r?;
-        let witness = plan.interviews.get(&iv).map(|(w, _, _)| w.as_str()).unwrap_or("");
+        let witness = plan
+            .interviews
+            .get(&iv)
+            .map(|(w, _, _)| w.as_str())
+            .unwrap_or("");
         if plan.wanted(&id, witness) {
             if !safe_component(&id) {
-                return Err(Error::Corrupt(format!("recording id {id} is not a plain name")));
+                return Err(Error::Corrupt(format!(
+                    "recording id {id} is not a plain name"
+                )));
             }
             out.push((id, 44 + samples as u64 * channels as u64 * 2, wav_sha256));
         }
@@ -930,7 +1159,12 @@ fn recording_list(conn: &Connection, plan: &Plan) -> Result<Vec<(String, u64, Op
 
 /// Writes the audit entries of the plan's range, redacting those about records that do not
 /// travel; returns how many entries were written.
-fn write_audit(conn: &Connection, plan: &Plan, opts: &ExportOptions, w: &mut dyn Write) -> Result<u64> {
+fn write_audit(
+    conn: &Connection,
+    plan: &Plan,
+    opts: &ExportOptions,
+    w: &mut dyn Write,
+) -> Result<u64> {
     // Which witness each record belongs to, for the redaction rule.
     let mut owner: HashMap<String, String> = HashMap::new();
     for (iv, (wid, _, _)) in &plan.interviews {
@@ -967,7 +1201,8 @@ fn write_audit(conn: &Connection, plan: &Plan, opts: &ExportOptions, w: &mut dyn
         let record_id: String = r.get(5)?;
         let witness = owner.get(&record_id).map(String::as_str).unwrap_or("");
         let visible = plan.share.get(witness) == Some(&Share::Shared)
-            && (record_type != "witness_identity" || (opts.include_identity && plan.identity_ok.contains(witness)));
+            && (record_type != "witness_identity"
+                || (opts.include_identity && plan.identity_ok.contains(witness)));
         let e = if visible {
             BundleAuditEntry {
                 seq: r.get(0)?,
@@ -1019,14 +1254,24 @@ impl RecordCache {
     const BUDGET: usize = 64 << 20;
 
     fn new(budget: usize) -> Self {
-        RecordCache { left: budget, kept: HashMap::new() }
+        RecordCache {
+            left: budget,
+            kept: HashMap::new(),
+        }
     }
 
     /// A writer that passes everything to `inner` and keeps a compressed copy while it fits.
     fn writer<W: Write>(&self, inner: W) -> CacheWriter<W> {
         let copy = zstd::Encoder::new(Vec::new(), 1).ok();
         // Serialisers write a few bytes at a time: buffer before hashing and compressing.
-        CacheWriter(io::BufWriter::with_capacity(1 << 16, Tee { inner, copy, limit: self.left }))
+        CacheWriter(io::BufWriter::with_capacity(
+            1 << 16,
+            Tee {
+                inner,
+                copy,
+                limit: self.left,
+            },
+        ))
     }
 
     fn keep(&mut self, path: &'static str, kept: Option<Vec<u8>>) {
@@ -1154,14 +1399,20 @@ impl<W: Write> FrameEncoder<W> {
         // One compression worker: zstd runs beside this thread (tar, hashing, audio decoding),
         // and age on a third, as `zstd | age` runs as two processes.
         cx.set_parameter(zstd::zstd_safe::CParameter::NbWorkers(1))?;
-        Ok(FrameEncoder { cx, out: Vec::with_capacity(zstd::zstd_safe::CCtx::out_size()), w, open: false })
+        Ok(FrameEncoder {
+            cx,
+            out: Vec::with_capacity(zstd::zstd_safe::CCtx::out_size()),
+            w,
+            open: false,
+        })
     }
 
     /// Compresses `data` into the current frame.
     fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         let mut src = InBuffer::around(data);
         while src.pos < data.len() {
-            self.cx.run(&mut src, &mut OutBuffer::around(&mut self.out))?;
+            self.cx
+                .run(&mut src, &mut OutBuffer::around(&mut self.out))?;
             self.w.write_all(&self.out)?;
         }
         self.open |= !data.is_empty();
@@ -1169,7 +1420,10 @@ impl<W: Write> FrameEncoder<W> {
     }
 
     /// Runs `step` (flush or end of frame) until zstd has nothing left to write.
-    fn drain(&mut self, step: fn(&mut RawEncoder<'static>, &mut OutBuffer<'_, Vec<u8>>) -> io::Result<usize>) -> io::Result<()> {
+    fn drain(
+        &mut self,
+        step: fn(&mut RawEncoder<'static>, &mut OutBuffer<'_, Vec<u8>>) -> io::Result<usize>,
+    ) -> io::Result<()> {
         loop {
             let left = step(&mut self.cx, &mut OutBuffer::around(&mut self.out))?;
             self.w.write_all(&self.out)?;
@@ -1182,11 +1436,16 @@ impl<W: Write> FrameEncoder<W> {
     /// Flushes what the current frame holds so far. Nothing to flush writes nothing, so that
     /// no part of a frame is out while `open` is false (a stored frame may follow).
     fn flush(&mut self) -> io::Result<()> {
-        if self.open { self.drain(|cx, out| cx.flush(out)) } else { Ok(()) }
+        if self.open {
+            self.drain(|cx, out| cx.flush(out))
+        } else {
+            Ok(())
+        }
     }
 
     fn set_level(&mut self, level: i32) -> io::Result<()> {
-        self.cx.set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(level))
+        self.cx
+            .set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(level))
     }
 
     /// Ends the current frame; the next input starts a new one with the same parameters.
@@ -1321,15 +1580,26 @@ impl TarOut<'_> {
     /// Writes an entry whose size and hash were planned, and fails if the bytes differ (the
     /// vault changed between the passes, or an attachment or recording no longer matches its
     /// hash).
-    pub(super) fn checked_entry(&mut self, planned: &FileEntry, path: &str, body: impl FnOnce(&mut EntryOut<'_>) -> Result<()>) -> Result<()> {
+    pub(super) fn checked_entry(
+        &mut self,
+        planned: &FileEntry,
+        path: &str,
+        body: impl FnOnce(&mut EntryOut<'_>) -> Result<()>,
+    ) -> Result<()> {
         debug_assert_eq!(planned.path, path);
-        self.w.set_level(if path.starts_with("audio/") { AUDIO_LEVEL } else { RECORD_LEVEL })?;
+        self.w.set_level(if path.starts_with("audio/") {
+            AUDIO_LEVEL
+        } else {
+            RECORD_LEVEL
+        })?;
         self.header(path, planned.size)?;
         let mut out = EntryOut(HashingWriter::new(&mut *self.w));
         body(&mut out)?;
         let (_, size, sha) = out.0.finish();
         if size != planned.size || sha != planned.sha256 {
-            return Err(Error::Corrupt(format!("{path} changed while the bundle was written, or does not match its recorded hash")));
+            return Err(Error::Corrupt(format!(
+                "{path} changed while the bundle was written, or does not match its recorded hash"
+            )));
         }
         self.pad(size)
     }
@@ -1369,10 +1639,18 @@ mod tests {
     /// error (not a hang, not a vague one).
     #[test]
     fn a_full_disk_on_the_encrypting_thread_is_reported() {
-        let file = OpenOptions::new().write(true).open("/dev/full").expect("/dev/full");
+        let file = OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
         let id = age::x25519::Identity::generate();
-        let enc = age::Encryptor::with_recipients(std::iter::once(&id.to_public() as &dyn age::Recipient)).unwrap();
-        let age_w = enc.wrap_output(io::BufWriter::new(CountingFile { file, bytes: 0 })).unwrap();
+        let enc = age::Encryptor::with_recipients(std::iter::once(
+            &id.to_public() as &dyn age::Recipient
+        ))
+        .unwrap();
+        let age_w = enc
+            .wrap_output(io::BufWriter::new(CountingFile { file, bytes: 0 }))
+            .unwrap();
         let mut e = Encrypting::start(age_w).unwrap();
         let block = vec![7u8; Encrypting::BLOCK];
         let mut failed = None;

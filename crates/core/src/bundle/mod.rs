@@ -15,8 +15,12 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 
 pub use export::{ExportOptions, ExportPhase, ExportProgress, ExportReport};
-pub use read::{BundleSink, ReadOutcome, RecordKind, decrypt, plain_file_name, read_bundle, read_decrypted};
-pub use returns::{RETURN_KINDS, ReturnAudio, ReturnBundle, ReturnImportReport, WrittenBundle, write_return_bundle};
+pub use read::{
+    BundleSink, ReadOutcome, RecordKind, decrypt, plain_file_name, read_bundle, read_decrypted,
+};
+pub use returns::{
+    RETURN_KINDS, ReturnAudio, ReturnBundle, ReturnImportReport, WrittenBundle, write_return_bundle,
+};
 
 pub const FORMAT: &str = "testimony-bundle";
 pub const FORMAT_VERSION: u32 = 1;
@@ -175,9 +179,16 @@ pub(crate) fn sign_manifest(key: &SigningKey, manifest_bytes: &[u8]) -> String {
 /// Checks `sig_hex` over the manifest with the key the manifest names.
 pub fn verify_manifest(public_key_hex: &str, manifest_bytes: &[u8], sig_hex: &str) -> Result<()> {
     let bad = |m: &str| Error::BadBundle(m.to_string());
-    let key: [u8; 32] = hex::decode(public_key_hex).ok().and_then(|k| k.try_into().ok()).ok_or_else(|| bad("the device public key is malformed"))?;
-    let key = VerifyingKey::from_bytes(&key).map_err(|_| bad("the device public key is invalid"))?;
-    let sig: [u8; 64] = hex::decode(sig_hex.trim()).ok().and_then(|s| s.try_into().ok()).ok_or_else(|| bad("the signature is malformed"))?;
+    let key: [u8; 32] = hex::decode(public_key_hex)
+        .ok()
+        .and_then(|k| k.try_into().ok())
+        .ok_or_else(|| bad("the device public key is malformed"))?;
+    let key =
+        VerifyingKey::from_bytes(&key).map_err(|_| bad("the device public key is invalid"))?;
+    let sig: [u8; 64] = hex::decode(sig_hex.trim())
+        .ok()
+        .and_then(|s| s.try_into().ok())
+        .ok_or_else(|| bad("the signature is malformed"))?;
     let mut msg = SIGNATURE_CONTEXT.to_vec();
     msg.extend_from_slice(manifest_bytes);
     key.verify(&msg, &Signature::from_bytes(&sig)).map_err(|_| bad("the signature does not match the manifest: the bundle was altered or not made by this device"))
@@ -187,23 +198,46 @@ pub fn verify_manifest(public_key_hex: &str, manifest_bytes: &[u8], sig_hex: &st
 /// PCM header the format prescribes ("Recordings and their audio"), the recording's rate and
 /// channels, and exactly its samples. `size` is the WAV file's size in the bundle. Used by
 /// every importer of audio (the archive, and a vault applying a return bundle).
-pub fn check_wav_header(h: &[u8; 44], size: u64, sample_rate: u64, channels: u64, samples: u64) -> Result<()> {
+pub fn check_wav_header(
+    h: &[u8; 44],
+    size: u64,
+    sample_rate: u64,
+    channels: u64,
+    samples: u64,
+) -> Result<()> {
     let u16_at = |i: usize| u16::from_le_bytes([h[i], h[i + 1]]);
     let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
-    let canonical = &h[0..4] == b"RIFF" && &h[8..16] == b"WAVEfmt " && u32_at(16) == 16 && u16_at(20) == 1 && u16_at(34) == 16 && &h[36..40] == b"data";
+    let canonical = &h[0..4] == b"RIFF"
+        && &h[8..16] == b"WAVEfmt "
+        && u32_at(16) == 16
+        && u16_at(20) == 1
+        && u16_at(34) == 16
+        && &h[36..40] == b"data";
     if !canonical {
-        return Err(Error::BadBundle("a recording's audio is not a 16-bit PCM WAV file with the canonical header".into()));
+        return Err(Error::BadBundle(
+            "a recording's audio is not a 16-bit PCM WAV file with the canonical header".into(),
+        ));
     }
     let (ch, rate, data_len) = (u16_at(22) as u64, u32_at(24) as u64, u32_at(40) as u64);
-    if rate != sample_rate || ch != channels || data_len + 44 != size || channels.checked_mul(2).and_then(|b| samples.checked_mul(b)) != Some(data_len) {
-        return Err(Error::BadBundle("a recording's audio does not match its recording (rate, channels or length)".into()));
+    if rate != sample_rate
+        || ch != channels
+        || data_len + 44 != size
+        || channels.checked_mul(2).and_then(|b| samples.checked_mul(b)) != Some(data_len)
+    {
+        return Err(Error::BadBundle(
+            "a recording's audio does not match its recording (rate, channels or length)".into(),
+        ));
     }
     Ok(())
 }
 
 /// A name usable as one path component: `[A-Za-z0-9._-]`, not starting with a dot.
 pub(crate) fn safe_component(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 200 && !s.starts_with('.') && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    !s.is_empty()
+        && s.len() <= 200
+        && !s.starts_with('.')
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
 /// Counts bytes and hashes them while passing them on.
@@ -215,7 +249,11 @@ pub(crate) struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
-        HashingWriter { inner, hasher: Sha256::new(), size: 0 }
+        HashingWriter {
+            inner,
+            hasher: Sha256::new(),
+            size: 0,
+        }
     }
     pub fn finish(self) -> (W, u64, String) {
         (self.inner, self.size, hex::encode(self.hasher.finalize()))

@@ -144,15 +144,24 @@ fn stream_err(e: io::Error) -> Error {
 }
 
 /// Parses the age header; this is where a bundle for another archive is recognised.
-pub fn decrypt<'a, R: Read + 'a>(input: R, identities: &[age::x25519::Identity]) -> Result<impl Read + 'a> {
-    let d = age::Decryptor::new(input).map_err(|_| bad("not a Testimony bundle (not an age-encrypted file, or damaged at the start)"))?;
+pub fn decrypt<'a, R: Read + 'a>(
+    input: R,
+    identities: &[age::x25519::Identity],
+) -> Result<impl Read + 'a> {
+    let d = age::Decryptor::new(input).map_err(|_| {
+        bad("not a Testimony bundle (not an age-encrypted file, or damaged at the start)")
+    })?;
     d.decrypt(identities.iter().map(|i| i as &dyn age::Identity)).map_err(|e| match e {
         age::DecryptError::NoMatchingKeys => bad("the bundle is not encrypted to a key held here (wrong recipient: made for another archive or device)"),
         _ => bad("the bundle's encryption header is damaged"),
     })
 }
 
-pub fn read_bundle(input: impl Read, identities: &[age::x25519::Identity], sink: &mut dyn BundleSink) -> Result<ReadOutcome> {
+pub fn read_bundle(
+    input: impl Read,
+    identities: &[age::x25519::Identity],
+    sink: &mut dyn BundleSink,
+) -> Result<ReadOutcome> {
     read_decrypted(decrypt(input, identities)?, sink)
 }
 
@@ -168,24 +177,36 @@ pub fn read_decrypted(plain: impl Read, sink: &mut dyn BundleSink) -> Result<Rea
         // files, so `next` refuses them.
         let mut entries = archive.entries().map_err(stream_err)?.raw(true);
         let mut next = |want: &str| -> Result<tar::Entry<'_, _>> {
-            let e = entries.next().ok_or_else(|| bad(format!("the bundle ends before {want}")))?.map_err(stream_err)?;
+            let e = entries
+                .next()
+                .ok_or_else(|| bad(format!("the bundle ends before {want}")))?
+                .map_err(stream_err)?;
             if e.header().entry_type() != tar::EntryType::Regular {
-                return Err(bad("the bundle contains something other than regular files"));
+                return Err(bad(
+                    "the bundle contains something other than regular files",
+                ));
             }
             let path = e.path_bytes();
             if path.as_ref() != want.as_bytes() {
-                return Err(bad(format!("unexpected file in the bundle where {want} should be (paths must follow the manifest)")));
+                return Err(bad(format!(
+                    "unexpected file in the bundle where {want} should be (paths must follow the manifest)"
+                )));
             }
             Ok(e)
         };
         // 1. Manifest and signature.
-        let manifest_bytes = read_small(next("manifest.json")?, MAX_MANIFEST_BYTES, "manifest.json")?;
+        let manifest_bytes =
+            read_small(next("manifest.json")?, MAX_MANIFEST_BYTES, "manifest.json")?;
         let sig = read_small(next("manifest.sig")?, 256, "manifest.sig")?;
         let manifest = parse_manifest(&manifest_bytes)?;
         // The fuzz target (fuzz/) cannot forge signatures; it is built with `--cfg fuzzing` so
         // that it reaches the payload parser. Normal builds always verify.
         if !cfg!(fuzzing) {
-            verify_manifest(&manifest.device_public_key, &manifest_bytes, std::str::from_utf8(&sig).map_err(|_| bad("the signature is malformed"))?)?;
+            verify_manifest(
+                &manifest.device_public_key,
+                &manifest_bytes,
+                std::str::from_utf8(&sig).map_err(|_| bad("the signature is malformed"))?,
+            )?;
         }
         if !sink.manifest(&manifest, &manifest_hash(&manifest_bytes))? {
             return Ok(ReadOutcome::Stopped);
@@ -201,15 +222,30 @@ pub fn read_decrypted(plain: impl Read, sink: &mut dyn BundleSink) -> Result<Rea
             if e.header().size().map_err(stream_err)? != f.size {
                 return Err(bad(format!("{}: size differs from the manifest", f.path)));
             }
-            let mut hr = HashingReader { inner: &mut e, hasher: Sha256::new(), size: 0 };
+            let mut hr = HashingReader {
+                inner: &mut e,
+                hasher: Sha256::new(),
+                size: 0,
+            };
             if let Some(rest) = f.path.strip_prefix("codebooks/") {
-                let (id, version) = rest.strip_suffix(".toml").and_then(|s| s.split_once('@')).expect("validated");
+                let (id, version) = rest
+                    .strip_suffix(".toml")
+                    .and_then(|s| s.split_once('@'))
+                    .expect("validated");
                 let mut source = String::new();
-                hr.read_to_string(&mut source).map_err(|_| bad(format!("{}: not UTF-8 text", f.path)))?;
+                hr.read_to_string(&mut source)
+                    .map_err(|_| bad(format!("{}: not UTF-8 text", f.path)))?;
                 hr.check(f)?;
                 let sha = hex::encode(Sha256::digest(source.as_bytes()));
-                if !manifest.codebooks.iter().any(|c| c.id == id && c.version == version && c.sha256 == sha) {
-                    return Err(bad(format!("{}: not among the manifest's codebooks", f.path)));
+                if !manifest
+                    .codebooks
+                    .iter()
+                    .any(|c| c.id == id && c.version == version && c.sha256 == sha)
+                {
+                    return Err(bad(format!(
+                        "{}: not among the manifest's codebooks",
+                        f.path
+                    )));
                 }
                 sink.codebook(id, version, &source)?;
             } else if let Some(id) = f.path.strip_prefix("attachments/") {
@@ -217,12 +253,22 @@ pub fn read_decrypted(plain: impl Read, sink: &mut dyn BundleSink) -> Result<Rea
                 hr.read_to_end(&mut data).map_err(stream_err)?;
                 hr.check(f)?;
                 sink.attachment(id, &data)?;
-            } else if let Some(id) = f.path.strip_prefix("audio/").and_then(|r| r.strip_suffix(".wav")) {
+            } else if let Some(id) = f
+                .path
+                .strip_prefix("audio/")
+                .and_then(|r| r.strip_suffix(".wav"))
+            {
                 if !recordings.contains(id) {
-                    return Err(bad(format!("{}: audio for a recording the bundle does not carry before it", f.path)));
+                    return Err(bad(format!(
+                        "{}: audio for a recording the bundle does not carry before it",
+                        f.path
+                    )));
                 }
                 audio_ids.insert(id.to_string());
-                let mut watched = Watched { inner: (&mut hr).take(f.size), failed: None };
+                let mut watched = Watched {
+                    inner: (&mut hr).take(f.size),
+                    failed: None,
+                };
                 let r = sink.audio(id, f.size, &mut watched);
                 // A damaged stream surfaces inside the sink as whatever it made of the I/O
                 // error; it is a damaged bundle whatever the sink says.
@@ -233,17 +279,23 @@ pub fn read_decrypted(plain: impl Read, sink: &mut dyn BundleSink) -> Result<Rea
                 hr.check(f)?;
             } else if f.path == "audit/entries.jsonl" {
                 for_each_line(&mut hr, &f.path, |line| {
-                    let entry: BundleAuditEntry = serde_json::from_slice(line).map_err(|_| bad("audit/entries.jsonl: a line is not a valid audit entry"))?;
+                    let entry: BundleAuditEntry = serde_json::from_slice(line).map_err(|_| {
+                        bad("audit/entries.jsonl: a line is not a valid audit entry")
+                    })?;
                     audit.next(&entry)?;
                     sink.audit_entry(&entry)
                 })?;
                 hr.check(f)?;
                 audit.finish()?;
             } else {
-                let kind = RecordKind::ALL.into_iter().find(|k| k.file() == f.path).expect("validated");
+                let kind = RecordKind::ALL
+                    .into_iter()
+                    .find(|k| k.file() == f.path)
+                    .expect("validated");
                 let mut n = 0u64;
                 for_each_line(&mut hr, &f.path, |line| {
-                    let v: Value = serde_json::from_slice(line).map_err(|_| bad(format!("{}: a line is not JSON", f.path)))?;
+                    let v: Value = serde_json::from_slice(line)
+                        .map_err(|_| bad(format!("{}: a line is not JSON", f.path)))?;
                     check_record(kind, &v, &f.path)?;
                     if kind == RecordKind::Recording {
                         recordings.insert(v["id"].as_str().unwrap_or_default().to_string());
@@ -257,11 +309,16 @@ pub fn read_decrypted(plain: impl Read, sink: &mut dyn BundleSink) -> Result<Rea
         }
         for k in RecordKind::ALL {
             if seen.get(&k).copied().unwrap_or(0) != k.count(&manifest.counts) {
-                return Err(bad(format!("{}: the number of records differs from the manifest", k.file())));
+                return Err(bad(format!(
+                    "{}: the number of records differs from the manifest",
+                    k.file()
+                )));
             }
         }
         if let Some(missing) = recordings.iter().find(|id| !audio_ids.contains(*id)) {
-            return Err(bad(format!("recording {missing} arrives without its audio (audio/{missing}.wav is not in the bundle)")));
+            return Err(bad(format!(
+                "recording {missing} arrives without its audio (audio/{missing}.wav is not in the bundle)"
+            )));
         }
         if audit.count == 0 {
             // No audit file: the manifest must declare an empty range.
@@ -303,15 +360,24 @@ fn read_small(e: impl Read, max: u64, what: &str) -> Result<Vec<u8>> {
 }
 
 pub(crate) fn parse_manifest(bytes: &[u8]) -> Result<Manifest> {
-    let v: Value = serde_json::from_slice(bytes).map_err(|_| bad("manifest.json is not valid JSON"))?;
+    let v: Value =
+        serde_json::from_slice(bytes).map_err(|_| bad("manifest.json is not valid JSON"))?;
     if v.get("format").and_then(Value::as_str) != Some(FORMAT) {
         return Err(bad("not a Testimony bundle (manifest format)"));
     }
-    let version = v.get("format_version").and_then(Value::as_u64).ok_or_else(|| bad("manifest.json has no format_version"))?;
+    let version = v
+        .get("format_version")
+        .and_then(Value::as_u64)
+        .ok_or_else(|| bad("manifest.json has no format_version"))?;
     if version > FORMAT_VERSION as u64 {
-        return Err(Error::NewerVersion { what: "bundle format", found: version, supported: FORMAT_VERSION as u64 });
+        return Err(Error::NewerVersion {
+            what: "bundle format",
+            found: version,
+            supported: FORMAT_VERSION as u64,
+        });
     }
-    let m: Manifest = serde_json::from_value(v).map_err(|e| bad(format!("manifest.json is malformed ({e})")))?;
+    let m: Manifest =
+        serde_json::from_value(v).map_err(|e| bad(format!("manifest.json is malformed ({e})")))?;
     if m.format_version != FORMAT_VERSION {
         return Err(bad("unsupported bundle format version"));
     }
@@ -329,7 +395,11 @@ pub(crate) fn parse_manifest(bytes: &[u8]) -> Result<Manifest> {
         }
     }
     // From 1; `to` may be `from - 1` (no entries) and leaves room for `to + 1` without overflow.
-    if m.sequence < 1 || m.audit_from_seq < 1 || m.audit_to_seq < m.audit_from_seq - 1 || m.audit_to_seq == i64::MAX {
+    if m.sequence < 1
+        || m.audit_from_seq < 1
+        || m.audit_to_seq < m.audit_from_seq - 1
+        || m.audit_to_seq == i64::MAX
+    {
         return Err(bad("manifest sequence numbers are inconsistent"));
     }
     if !safe_component(&m.device_id) {
@@ -338,7 +408,9 @@ pub(crate) fn parse_manifest(bytes: &[u8]) -> Result<Manifest> {
     match (m.kind.as_str(), &m.target_device) {
         (KIND_INCREMENTAL | KIND_FULL, None) | (KIND_RETURN, Some(_)) => {}
         (KIND_RETURN, None) => return Err(bad("a return bundle must name the device it is for")),
-        (KIND_INCREMENTAL | KIND_FULL, Some(_)) => return Err(bad("only return bundles name a target device")),
+        (KIND_INCREMENTAL | KIND_FULL, Some(_)) => {
+            return Err(bad("only return bundles name a target device"));
+        }
         _ => return Err(bad("unknown bundle kind")),
     }
     Ok(m)
@@ -353,7 +425,10 @@ fn file_limit(path: &str) -> Option<u64> {
     if let Some(id) = path.strip_prefix("attachments/") {
         return safe_component(id).then_some(MAX_ATTACHMENT_BYTES as u64);
     }
-    if let Some(id) = path.strip_prefix("audio/").and_then(|r| r.strip_suffix(".wav")) {
+    if let Some(id) = path
+        .strip_prefix("audio/")
+        .and_then(|r| r.strip_suffix(".wav"))
+    {
         return safe_component(id).then_some(MAX_AUDIO_BYTES);
     }
     if path == "audit/entries.jsonl" || RecordKind::ALL.iter().any(|k| k.file() == path) {
@@ -364,19 +439,35 @@ fn file_limit(path: &str) -> Option<u64> {
 
 /// The minimum every record must satisfy before any importer sees it.
 fn check_record(kind: RecordKind, v: &Value, path: &str) -> Result<()> {
-    let obj = v.as_object().ok_or_else(|| bad(format!("{path}: a record is not a JSON object")))?;
-    let id_field = if kind == RecordKind::Tombstone { "record_id" } else { "id" };
-    let id = obj.get(id_field).and_then(Value::as_str).ok_or_else(|| bad(format!("{path}: a record has no {id_field}")))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| bad(format!("{path}: a record is not a JSON object")))?;
+    let id_field = if kind == RecordKind::Tombstone {
+        "record_id"
+    } else {
+        "id"
+    };
+    let id = obj
+        .get(id_field)
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad(format!("{path}: a record has no {id_field}")))?;
     if !safe_component(id) {
         return Err(bad(format!("{path}: a record id is malformed")));
     }
-    if kind != RecordKind::Tombstone && obj.get("version").and_then(Value::as_i64).is_none_or(|v| v < 1) {
+    if kind != RecordKind::Tombstone
+        && obj
+            .get("version")
+            .and_then(Value::as_i64)
+            .is_none_or(|v| v < 1)
+    {
         return Err(bad(format!("{path}: a record has no valid version")));
     }
     if kind == RecordKind::Attachment {
         let name = obj.get("name").and_then(Value::as_str).unwrap_or("");
         if !plain_file_name(name) {
-            return Err(bad("an attachment name is not a plain file name (no folders, no '..', no absolute paths)"));
+            return Err(bad(
+                "an attachment name is not a plain file name (no folders, no '..', no absolute paths)",
+            ));
         }
     }
     Ok(())
@@ -384,15 +475,27 @@ fn check_record(kind: RecordKind, v: &Value, path: &str) -> Result<()> {
 
 /// A name that cannot escape a folder when used as a file name.
 pub fn plain_file_name(name: &str) -> bool {
-    !name.is_empty() && name.len() <= 255 && name != "." && name != ".." && !name.contains(['/', '\\', '\0']) && !name.starts_with('~')
+    !name.is_empty()
+        && name.len() <= 255
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && !name.starts_with('~')
 }
 
-fn for_each_line(r: &mut impl Read, path: &str, mut f: impl FnMut(&[u8]) -> Result<()>) -> Result<()> {
+fn for_each_line(
+    r: &mut impl Read,
+    path: &str,
+    mut f: impl FnMut(&[u8]) -> Result<()>,
+) -> Result<()> {
     let mut br = BufReader::with_capacity(64 * 1024, r);
     let mut line = Vec::new();
     loop {
         line.clear();
-        let n = (&mut br).take(MAX_LINE_BYTES as u64 + 1).read_until(b'\n', &mut line).map_err(stream_err)?;
+        let n = (&mut br)
+            .take(MAX_LINE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .map_err(stream_err)?;
         if n == 0 {
             return Ok(());
         }
@@ -415,7 +518,9 @@ struct Watched<R> {
 
 impl<R: Read> Read for Watched<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf).inspect_err(|e| self.failed = Some(e.kind()))
+        self.inner
+            .read(buf)
+            .inspect_err(|e| self.failed = Some(e.kind()))
     }
 }
 
@@ -440,7 +545,10 @@ impl<R: Read> HashingReader<R> {
         io::copy(self, &mut io::sink()).map_err(stream_err)?;
         let sha = hex::encode(std::mem::take(&mut self.hasher).finalize());
         if self.size != f.size || sha != f.sha256 {
-            return Err(bad(format!("{}: content does not match the signed manifest (altered in transit?)", f.path)));
+            return Err(bad(format!(
+                "{}: content does not match the signed manifest (altered in transit?)",
+                f.path
+            )));
         }
         Ok(())
     }
@@ -457,16 +565,28 @@ struct AuditCheck<'m> {
 
 impl<'m> AuditCheck<'m> {
     fn new(m: &'m Manifest) -> Self {
-        AuditCheck { m, expected: m.audit_from_seq, prev: None, count: 0 }
+        AuditCheck {
+            m,
+            expected: m.audit_from_seq,
+            prev: None,
+            count: 0,
+        }
     }
     fn next(&mut self, e: &BundleAuditEntry) -> Result<()> {
         if e.seq != self.expected {
-            return Err(bad(format!("audit entry {} is missing from the bundle", self.expected)));
+            return Err(bad(format!(
+                "audit entry {} is missing from the bundle",
+                self.expected
+            )));
         }
         if let Some(p) = &self.prev
             && *p != e.prev_hash
         {
-            return Err(bad(format!("audit entry {} does not follow entry {}", e.seq, e.seq - 1)));
+            return Err(bad(format!(
+                "audit entry {} does not follow entry {}",
+                e.seq,
+                e.seq - 1
+            )));
         }
         if !e.redacted {
             let full = AuditEntry {

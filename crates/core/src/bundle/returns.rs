@@ -15,9 +15,9 @@
 //! vault's own chunks inside the same transaction; one it already has is never replaced.
 
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::fs::File;
 use std::io::BufReader;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::rc::Rc;
 
@@ -30,13 +30,21 @@ use zeroize::Zeroizing;
 
 use super::export::{audio_path, parse_recipients, write_encrypted};
 use super::*;
-use crate::audio::{MARKER_COLS, Marker, REC_COLS, Recording, RecordingStatus, marker_row, recording_row};
+use crate::audio::{
+    MARKER_COLS, Marker, REC_COLS, Recording, RecordingStatus, marker_row, recording_row,
+};
 use crate::audit;
 use crate::codebook::{Codebook, searchable_text, validate_value};
 use crate::error::{Error, Result};
 use crate::model::*;
-use crate::records::{CONSENT_COLS, INTERVIEW_SELECT, WITNESS_COLS, answer_row, consent_row, instance_row, interview_row, witness_row};
-use crate::transcript::{SEGMENT_COLS, Speaker, TRANSCRIPT_COLS, Transcript, TranscriptSegment, search_body, segment_row, transcript_row};
+use crate::records::{
+    CONSENT_COLS, INTERVIEW_SELECT, WITNESS_COLS, answer_row, consent_row, instance_row,
+    interview_row, witness_row,
+};
+use crate::transcript::{
+    SEGMENT_COLS, Speaker, TRANSCRIPT_COLS, Transcript, TranscriptSegment, search_body,
+    segment_row, transcript_row,
+};
 use crate::vault::{Ctx, Vault, new_id, now};
 
 /// The record types a return bundle may carry, in the order they are written. Identities and
@@ -100,18 +108,31 @@ fn records_file(kind: RecordKind) -> String {
 /// in memory (a few MB for a device's interviews); each recording's WAV file is streamed by
 /// `audio(recording_id, writer)`, never held whole, and must match the size and hash given in
 /// `b.audio` (the entry is checked as it is written; a mismatch fails the whole bundle).
-pub fn write_return_bundle(b: &ReturnBundle<'_>, out: &Path, audio: &mut dyn FnMut(&str, &mut dyn Write) -> Result<()>) -> Result<WrittenBundle> {
+pub fn write_return_bundle(
+    b: &ReturnBundle<'_>,
+    out: &Path,
+    audio: &mut dyn FnMut(&str, &mut dyn Write) -> Result<()>,
+) -> Result<WrittenBundle> {
     let recipients = parse_recipients(std::slice::from_ref(&b.recipient))?;
     let mut files = Vec::new();
     let mut payload: Vec<(String, Vec<u8>)> = Vec::new();
     let mut codebooks = Vec::new();
     for (id, version, source) in &b.codebooks {
         if !safe_component(id) || !safe_component(version) {
-            return Err(Error::Invalid(format!("codebook id or version '{id}@{version}' cannot be used as a file name")));
+            return Err(Error::Invalid(format!(
+                "codebook id or version '{id}@{version}' cannot be used as a file name"
+            )));
         }
         let sha = hex::encode(Sha256::digest(source.as_bytes()));
-        codebooks.push(CodebookRef { id: id.clone(), version: version.clone(), sha256: sha });
-        payload.push((format!("codebooks/{id}@{version}.toml"), source.as_bytes().to_vec()));
+        codebooks.push(CodebookRef {
+            id: id.clone(),
+            version: version.clone(),
+            sha256: sha,
+        });
+        payload.push((
+            format!("codebooks/{id}@{version}.toml"),
+            source.as_bytes().to_vec(),
+        ));
     }
     let mut counts = Counts::default();
     for kind in RETURN_KINDS {
@@ -128,24 +149,45 @@ pub fn write_return_bundle(b: &ReturnBundle<'_>, out: &Path, audio: &mut dyn FnM
         }
     }
     if let Some((k, _)) = b.records.iter().find(|(k, _)| !RETURN_KINDS.contains(k)) {
-        return Err(Error::Invalid(format!("a return bundle cannot carry {} records", k.code())));
+        return Err(Error::Invalid(format!(
+            "a return bundle cannot carry {} records",
+            k.code()
+        )));
     }
     for (path, data) in &payload {
-        files.push(FileEntry { path: path.clone(), size: data.len() as u64, sha256: hex::encode(Sha256::digest(data)) });
+        files.push(FileEntry {
+            path: path.clone(),
+            size: data.len() as u64,
+            sha256: hex::encode(Sha256::digest(data)),
+        });
     }
     // Every recording with its audio, and no audio without its recording: the reader refuses
     // anything else, so refuse to write it.
-    let recordings: std::collections::HashSet<&str> =
-        b.records.iter().filter(|(k, _)| *k == RecordKind::Recording).map(|(_, v)| v["id"].as_str().unwrap_or_default()).collect();
-    let with_audio: std::collections::HashSet<&str> = b.audio.iter().map(|a| a.recording_id.as_str()).collect();
+    let recordings: std::collections::HashSet<&str> = b
+        .records
+        .iter()
+        .filter(|(k, _)| *k == RecordKind::Recording)
+        .map(|(_, v)| v["id"].as_str().unwrap_or_default())
+        .collect();
+    let with_audio: std::collections::HashSet<&str> =
+        b.audio.iter().map(|a| a.recording_id.as_str()).collect();
     if recordings != with_audio || with_audio.len() != b.audio.len() {
-        return Err(Error::Invalid("a return bundle carries each recording with its audio, once".into()));
+        return Err(Error::Invalid(
+            "a return bundle carries each recording with its audio, once".into(),
+        ));
     }
     for a in &b.audio {
         if !safe_component(&a.recording_id) || a.size > MAX_AUDIO_BYTES {
-            return Err(Error::Invalid(format!("recording {} cannot travel in a bundle (id or size)", a.recording_id)));
+            return Err(Error::Invalid(format!(
+                "recording {} cannot travel in a bundle (id or size)",
+                a.recording_id
+            )));
         }
-        files.push(FileEntry { path: audio_path(&a.recording_id), size: a.size, sha256: a.sha256.clone() });
+        files.push(FileEntry {
+            path: audio_path(&a.recording_id),
+            size: a.size,
+            sha256: a.sha256.clone(),
+        });
     }
     let manifest = Manifest {
         format: FORMAT.into(),
@@ -171,8 +213,16 @@ pub fn write_return_bundle(b: &ReturnBundle<'_>, out: &Path, audio: &mut dyn FnM
     let manifest_bytes = serde_json::to_vec_pretty(&manifest).expect("serialisable");
     let signature = sign_manifest(b.signing_key, &manifest_bytes);
     let bytes = write_encrypted(out, &recipients, None, |tar| {
-        tar.entry("manifest.json", manifest_bytes.len() as u64, &mut &manifest_bytes[..])?;
-        tar.entry("manifest.sig", signature.len() as u64, &mut signature.as_bytes())?;
+        tar.entry(
+            "manifest.json",
+            manifest_bytes.len() as u64,
+            &mut &manifest_bytes[..],
+        )?;
+        tar.entry(
+            "manifest.sig",
+            signature.len() as u64,
+            &mut signature.as_bytes(),
+        )?;
         for ((path, data), f) in payload.iter().zip(&manifest.files) {
             tar.checked_entry(f, path, |w| Ok(w.write_all(data)?))?;
         }
@@ -181,7 +231,11 @@ pub fn write_return_bundle(b: &ReturnBundle<'_>, out: &Path, audio: &mut dyn FnM
         }
         Ok(())
     })?;
-    Ok(WrittenBundle { bundle_hash: manifest_hash(&manifest_bytes), manifest, bytes })
+    Ok(WrittenBundle {
+        bundle_hash: manifest_hash(&manifest_bytes),
+        manifest,
+        bytes,
+    })
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -223,15 +277,25 @@ impl Vault {
     /// This device's age identity, which return bundles are encrypted to. Made on first use
     /// (vaults created before return bundles existed have none yet) and kept in the vault.
     fn device_age_identity(&self) -> Result<age::x25519::Identity> {
-        let stored: Option<Zeroizing<Vec<u8>>> =
-            self.conn.query_row("SELECT value FROM secrets WHERE key = 'device_age_identity'", [], |r| r.get(0)).optional()?.map(Zeroizing::new);
+        let stored: Option<Zeroizing<Vec<u8>>> = self
+            .conn
+            .query_row(
+                "SELECT value FROM secrets WHERE key = 'device_age_identity'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?
+            .map(Zeroizing::new);
         let text = match stored {
             Some(b) => b,
             None => {
                 use age::secrecy::ExposeSecret;
                 let id = age::x25519::Identity::generate();
                 let secret = Zeroizing::new(id.to_string().expose_secret().as_bytes().to_vec());
-                self.conn.execute("INSERT INTO secrets (key, value) VALUES ('device_age_identity', ?1)", params![&secret[..]])?;
+                self.conn.execute(
+                    "INSERT INTO secrets (key, value) VALUES ('device_age_identity', ?1)",
+                    params![&secret[..]],
+                )?;
                 secret
             }
         };
@@ -249,15 +313,25 @@ impl Vault {
 
     /// The archive recipients (`age1…`) saved for exports.
     pub fn archive_recipients(&self) -> Result<Vec<String>> {
-        let saved: Option<String> = self.conn.query_row("SELECT value FROM meta WHERE key = 'archive_recipients'", [], |r| r.get(0)).optional()?;
-        Ok(saved.and_then(|s| serde_json::from_str(&s).ok()).unwrap_or_default())
+        let saved: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'archive_recipients'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?;
+        Ok(saved
+            .and_then(|s| serde_json::from_str(&s).ok())
+            .unwrap_or_default())
     }
 
     /// Saves the archive recipients once, so that exports need not repeat them (the CLI's
     /// `recipient set` and the app's settings). An empty list forgets them.
     pub fn set_archive_recipients(&mut self, recipients: &[String]) -> Result<()> {
         if recipients.is_empty() {
-            self.conn.execute("DELETE FROM meta WHERE key = 'archive_recipients'", [])?;
+            self.conn
+                .execute("DELETE FROM meta WHERE key = 'archive_recipients'", [])?;
             return Ok(());
         }
         parse_recipients(recipients)?;
@@ -271,7 +345,14 @@ impl Vault {
 
     /// The archive signing key (hex) whose return bundles this vault accepts, if set.
     pub fn trusted_archive(&self) -> Result<Option<String>> {
-        Ok(self.conn.query_row("SELECT value FROM meta WHERE key = 'archive_signing_key'", [], |r| r.get(0)).optional()?)
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'archive_signing_key'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// Sets the archive signing key (`testimony archive id` prints it). Replacing a different
@@ -281,8 +362,11 @@ impl Vault {
         let bytes: [u8; 32] = hex::decode(&key)
             .ok()
             .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| Error::Invalid("an archive signing key is 64 hexadecimal characters".into()))?;
-        ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| Error::Invalid("not a valid Ed25519 public key".into()))?;
+            .ok_or_else(|| {
+                Error::Invalid("an archive signing key is 64 hexadecimal characters".into())
+            })?;
+        ed25519_dalek::VerifyingKey::from_bytes(&bytes)
+            .map_err(|_| Error::Invalid("not a valid Ed25519 public key".into()))?;
         match self.trusted_archive()? {
             Some(k) if k == key => return Ok(()),
             Some(_) if !replace => {
@@ -303,7 +387,11 @@ impl Vault {
         let identity = self.device_age_identity()?;
         let own_key = self.device_public_key()?;
         let file = File::open(path)?;
-        let last_export: i64 = self.conn.query_row("SELECT ifnull(max(audit_to_seq), 0) FROM bundle_exports", [], |r| r.get(0))?;
+        let last_export: i64 = self.conn.query_row(
+            "SELECT ifnull(max(audit_to_seq), 0) FROM bundle_exports",
+            [],
+            |r| r.get(0),
+        )?;
         let device_id = self.device_id.clone();
         let outcome = self.write(|tx, cx| {
             // Entries for applied records name the archive as the actor.
@@ -361,14 +449,27 @@ impl ReturnSink<'_> {
     fn codebook_for(&mut self, interview_id: &str) -> Result<Rc<Codebook>> {
         let (id, version): (String, String) = self
             .tx
-            .query_row("SELECT codebook_id, codebook_version FROM interviews WHERE id = ?1", [interview_id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .query_row(
+                "SELECT codebook_id, codebook_version FROM interviews WHERE id = ?1",
+                [interview_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
             .optional()?
-            .ok_or_else(|| bad("the bundle carries a record of an interview this vault does not have"))?;
+            .ok_or_else(|| {
+                bad("the bundle carries a record of an interview this vault does not have")
+            })?;
         if let Some(cb) = self.codebooks.get(&(id.clone(), version.clone())) {
             return Ok(cb.clone());
         }
-        let source: String = self.tx.query_row("SELECT source FROM codebooks WHERE id = ?1 AND version = ?2", [&id, &version], |r| r.get(0))?;
-        let cb = Rc::new(Codebook::parse(&source, &format!("{id}@{version}")).map_err(|_| Error::Corrupt("a stored codebook no longer parses".into()))?);
+        let source: String = self.tx.query_row(
+            "SELECT source FROM codebooks WHERE id = ?1 AND version = ?2",
+            [&id, &version],
+            |r| r.get(0),
+        )?;
+        let cb = Rc::new(
+            Codebook::parse(&source, &format!("{id}@{version}"))
+                .map_err(|_| Error::Corrupt("a stored codebook no longer parses".into()))?,
+        );
         self.codebooks.insert((id, version), cb.clone());
         Ok(cb)
     }
@@ -414,7 +515,13 @@ fn parse<T: serde::de::DeserializeOwned>(kind: RecordKind, v: Value) -> Result<T
 }
 
 /// Replaces a record's search entry (none when `text` is None), as local saves do.
-fn index_text(tx: &Connection, id: &str, interview_id: &str, kind: &str, text: Option<&str>) -> Result<()> {
+fn index_text(
+    tx: &Connection,
+    id: &str,
+    interview_id: &str,
+    kind: &str,
+    text: Option<&str>,
+) -> Result<()> {
     crate::records::unindex(tx, id)?;
     match text {
         Some(t) => crate::records::index(tx, id, interview_id, kind, t),
@@ -425,29 +532,60 @@ fn index_text(tx: &Connection, id: &str, interview_id: &str, kind: &str, text: O
 impl BundleSink for ReturnSink<'_> {
     fn manifest(&mut self, m: &Manifest, bundle_hash: &str) -> Result<bool> {
         if m.kind != KIND_RETURN {
-            return Err(bad("this is a device's bundle for the archive, not a return bundle; import it with `testimony archive import`"));
+            return Err(bad(
+                "this is a device's bundle for the archive, not a return bundle; import it with `testimony archive import`",
+            ));
         }
         if m.device_public_key != self.archive_key {
-            return Err(bad("the return bundle is signed by an archive key this vault does not trust"));
+            return Err(bad(
+                "the return bundle is signed by an archive key this vault does not trust",
+            ));
         }
         if m.target_device.as_deref() != Some(self.own_key) {
             return Err(bad("the return bundle was made for another device"));
         }
         self.report.bundle_hash = bundle_hash.to_string();
         self.report.sequence = m.sequence;
-        let seen: Option<i64> = self.tx.query_row("SELECT sequence FROM return_imports WHERE bundle_hash = ?1", [bundle_hash], |r| r.get(0)).optional()?;
+        let seen: Option<i64> = self
+            .tx
+            .query_row(
+                "SELECT sequence FROM return_imports WHERE bundle_hash = ?1",
+                [bundle_hash],
+                |r| r.get(0),
+            )
+            .optional()?;
         if seen.is_some() {
             self.report.outcome = "already_applied".into();
-            self.report.message = format!("return bundle {} was already applied; nothing changed", m.sequence);
+            self.report.message = format!(
+                "return bundle {} was already applied; nothing changed",
+                m.sequence
+            );
             return Ok(false);
         }
-        let same_seq: Option<String> = self.tx.query_row("SELECT bundle_hash FROM return_imports WHERE sequence = ?1", [m.sequence], |r| r.get(0)).optional()?;
+        let same_seq: Option<String> = self
+            .tx
+            .query_row(
+                "SELECT bundle_hash FROM return_imports WHERE sequence = ?1",
+                [m.sequence],
+                |r| r.get(0),
+            )
+            .optional()?;
         if same_seq.is_some() {
-            return Err(bad(format!("a different return bundle numbered {} was already applied here; not applied", m.sequence)));
+            return Err(bad(format!(
+                "a different return bundle numbered {} was already applied here; not applied",
+                m.sequence
+            )));
         }
-        let last: i64 = self.tx.query_row("SELECT ifnull(max(sequence), 0) FROM return_imports", [], |r| r.get(0))?;
+        let last: i64 = self.tx.query_row(
+            "SELECT ifnull(max(sequence), 0) FROM return_imports",
+            [],
+            |r| r.get(0),
+        )?;
         if m.sequence != last + 1 {
-            self.report.warnings.push(format!("return bundle {} applied after {}: the ones between have not been applied here", m.sequence, last));
+            self.report.warnings.push(format!(
+                "return bundle {} applied after {}: the ones between have not been applied here",
+                m.sequence, last
+            ));
         }
         // Consents come before the witnesses they name (bundle order); check at commit.
         self.tx.execute_batch("PRAGMA defer_foreign_keys = ON")?;
@@ -455,15 +593,26 @@ impl BundleSink for ReturnSink<'_> {
     }
 
     fn codebook(&mut self, id: &str, version: &str, source: &str) -> Result<()> {
-        let cb = Codebook::parse(source, &format!("{id}@{version}")).map_err(|e| bad(format!("codebook {id}@{version} has errors: {e}")))?;
+        let cb = Codebook::parse(source, &format!("{id}@{version}"))
+            .map_err(|e| bad(format!("codebook {id}@{version} has errors: {e}")))?;
         if cb.id != id || cb.version != version {
-            return Err(bad(format!("codebook file {id}@{version} declares a different id or version")));
+            return Err(bad(format!(
+                "codebook file {id}@{version} declares a different id or version"
+            )));
         }
-        let existing: Option<String> =
-            self.tx.query_row("SELECT sha256 FROM codebooks WHERE id = ?1 AND version = ?2", params![id, version], |r| r.get(0)).optional()?;
+        let existing: Option<String> = self
+            .tx
+            .query_row(
+                "SELECT sha256 FROM codebooks WHERE id = ?1 AND version = ?2",
+                params![id, version],
+                |r| r.get(0),
+            )
+            .optional()?;
         match existing {
             Some(h) if h == cb.sha256 => Ok(()),
-            Some(_) => Err(bad(format!("codebook {id}@{version} differs from the one this vault has under that version"))),
+            Some(_) => Err(bad(format!(
+                "codebook {id}@{version} differs from the one this vault has under that version"
+            ))),
             None => {
                 self.tx.execute(
                     "INSERT INTO codebooks (id, version, sha256, source, added_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -480,11 +629,26 @@ impl BundleSink for ReturnSink<'_> {
         match kind {
             RecordKind::Witness => {
                 let w: Witness = parse(kind, v)?;
-                let taken: Option<String> = tx.query_row("SELECT id FROM witnesses WHERE code = ?1 AND id <> ?2", params![w.code, w.meta.id], |r| r.get(0)).optional()?;
+                let taken: Option<String> = tx
+                    .query_row(
+                        "SELECT id FROM witnesses WHERE code = ?1 AND id <> ?2",
+                        params![w.code, w.meta.id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
                 if taken.is_some() {
-                    return Err(Error::NotAllowed(format!("witness code {} is already used by a different witness in this vault; not applied", w.code)));
+                    return Err(Error::NotAllowed(format!(
+                        "witness code {} is already used by a different witness in this vault; not applied",
+                        w.code
+                    )));
                 }
-                let cur = tx.query_row(&format!("SELECT {WITNESS_COLS} FROM witnesses WHERE id = ?1"), [&w.meta.id], witness_row).optional()?;
+                let cur = tx
+                    .query_row(
+                        &format!("SELECT {WITNESS_COLS} FROM witnesses WHERE id = ?1"),
+                        [&w.meta.id],
+                        witness_row,
+                    )
+                    .optional()?;
                 let id = w.meta.id.clone();
                 self.apply(kind, &id, &w, cur, |tx| {
                     let (m, p) = (&w.meta, &w.profile);
@@ -500,10 +664,24 @@ impl BundleSink for ReturnSink<'_> {
             }
             RecordKind::Consent => {
                 let c: Consent = parse(kind, v)?;
-                let cur = tx.query_row(&format!("SELECT {CONSENT_COLS} FROM consents WHERE id = ?1"), [&c.meta.id], consent_row).optional()?;
-                let other: Option<String> = tx.query_row("SELECT id FROM consents WHERE witness_id = ?1 AND id <> ?2", params![c.witness_id, c.meta.id], |r| r.get(0)).optional()?;
+                let cur = tx
+                    .query_row(
+                        &format!("SELECT {CONSENT_COLS} FROM consents WHERE id = ?1"),
+                        [&c.meta.id],
+                        consent_row,
+                    )
+                    .optional()?;
+                let other: Option<String> = tx
+                    .query_row(
+                        "SELECT id FROM consents WHERE witness_id = ?1 AND id <> ?2",
+                        params![c.witness_id, c.meta.id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
                 if other.is_some() {
-                    return Err(bad("the bundle carries a second consent record for a witness"));
+                    return Err(bad(
+                        "the bundle carries a second consent record for a witness",
+                    ));
                 }
                 let id = c.meta.id.clone();
                 self.apply(kind, &id, &c, cur, |tx| {
@@ -528,12 +706,26 @@ impl BundleSink for ReturnSink<'_> {
             }
             RecordKind::Interview => {
                 let i: Interview = parse(kind, v)?;
-                let known: Option<String> =
-                    tx.query_row("SELECT sha256 FROM codebooks WHERE id = ?1 AND version = ?2", params![i.codebook_id, i.codebook_version], |r| r.get(0)).optional()?;
+                let known: Option<String> = tx
+                    .query_row(
+                        "SELECT sha256 FROM codebooks WHERE id = ?1 AND version = ?2",
+                        params![i.codebook_id, i.codebook_version],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
                 if known.is_none() {
-                    return Err(bad(format!("an interview uses codebook {}@{}, which neither this vault nor the bundle has", i.codebook_id, i.codebook_version)));
+                    return Err(bad(format!(
+                        "an interview uses codebook {}@{}, which neither this vault nor the bundle has",
+                        i.codebook_id, i.codebook_version
+                    )));
                 }
-                let cur = tx.query_row(&format!("{INTERVIEW_SELECT} WHERE i.id = ?1"), [&i.meta.id], interview_row).optional()?;
+                let cur = tx
+                    .query_row(
+                        &format!("{INTERVIEW_SELECT} WHERE i.id = ?1"),
+                        [&i.meta.id],
+                        interview_row,
+                    )
+                    .optional()?;
                 let id = i.meta.id.clone();
                 self.apply(kind, &id, &i, cur, |tx| {
                     let m = &i.meta;
@@ -555,7 +747,10 @@ impl BundleSink for ReturnSink<'_> {
                 let g: GroupInstance = parse(kind, v)?;
                 let cb = self.codebook_for(&g.interview_id)?;
                 if cb.question(&g.group_id).is_none() {
-                    return Err(bad(format!("a group instance names question '{}', which its codebook does not have", g.group_id)));
+                    return Err(bad(format!(
+                        "a group instance names question '{}', which its codebook does not have",
+                        g.group_id
+                    )));
                 }
                 let cur = tx
                     .query_row(
@@ -580,9 +775,19 @@ impl BundleSink for ReturnSink<'_> {
             RecordKind::Answer => {
                 let a: Answer = parse(kind, v)?;
                 let cb = self.codebook_for(&a.interview_id)?;
-                let q = cb.question(&a.question_id).ok_or_else(|| bad(format!("an answer names question '{}', which its codebook does not have", a.question_id)))?;
+                let q = cb.question(&a.question_id).ok_or_else(|| {
+                    bad(format!(
+                        "an answer names question '{}', which its codebook does not have",
+                        a.question_id
+                    ))
+                })?;
                 // The same rules as typing it in: a return bundle cannot put an invalid value here.
-                validate_value(&cb, q, &a.value).map_err(|reason| bad(format!("an answer to '{}' is invalid: {reason}", a.question_id)))?;
+                validate_value(&cb, q, &a.value).map_err(|reason| {
+                    bad(format!(
+                        "an answer to '{}' is invalid: {reason}",
+                        a.question_id
+                    ))
+                })?;
                 let text = searchable_text(q, &a.value);
                 let slot: Option<String> = tx
                     .query_row(
@@ -595,7 +800,10 @@ impl BundleSink for ReturnSink<'_> {
                     // This device answered the same question under another record: keep ours;
                     // the archive holds both and a coordinator sees them.
                     self.report.kept_local += 1;
-                    self.report.warnings.push(format!("question '{}' already has an answer here; kept this device's", a.question_id));
+                    self.report.warnings.push(format!(
+                        "question '{}' already has an answer here; kept this device's",
+                        a.question_id
+                    ));
                     return Ok(());
                 }
                 let cur = tx
@@ -620,7 +828,9 @@ impl BundleSink for ReturnSink<'_> {
             RecordKind::Note => {
                 let n: Note = parse(kind, v)?;
                 self.codebook_for(&n.interview_id)?;
-                if n.text.trim().is_empty() || n.text.chars().count() > crate::records::MAX_NOTE_CHARS {
+                if n.text.trim().is_empty()
+                    || n.text.chars().count() > crate::records::MAX_NOTE_CHARS
+                {
                     return Err(bad("a note is empty or too long"));
                 }
                 let cur = tx
@@ -649,7 +859,9 @@ impl BundleSink for ReturnSink<'_> {
                     && r.stopped_at.is_some()
                     && crate::audio::check_format(r.sample_rate, r.channels).is_ok()
                     && r.duration_ms == crate::audio::ms_of(r.samples, r.sample_rate)
-                    && r.samples.checked_mul(r.channels as u64 * 2).is_some_and(|n| n <= MAX_AUDIO_BYTES - 44);
+                    && r.samples
+                        .checked_mul(r.channels as u64 * 2)
+                        .is_some_and(|n| n <= MAX_AUDIO_BYTES - 44);
                 if !well_formed {
                     return Err(bad("a recording record is malformed"));
                 }
@@ -657,7 +869,15 @@ impl BundleSink for ReturnSink<'_> {
                     .query_row("SELECT witness_id FROM interviews WHERE id = ?1", [&r.interview_id], |row| row.get(0))
                     .optional()?
                     .ok_or_else(|| bad("the bundle carries a recording of an interview this vault does not have"))?;
-                if tx.query_row("SELECT 1 FROM recordings WHERE id = ?1", [&r.meta.id], |_| Ok(())).optional()?.is_some() {
+                if tx
+                    .query_row(
+                        "SELECT 1 FROM recordings WHERE id = ?1",
+                        [&r.meta.id],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some()
+                {
                     // Audio never changes once a recording stops: what is here stays.
                     self.report.recordings_already_here += 1;
                     return Ok(());
@@ -665,7 +885,13 @@ impl BundleSink for ReturnSink<'_> {
                 // The rule of `start_recording` and `import_wav`, against this vault's consent
                 // (after any consent record of this bundle): no audio of a witness who did not
                 // agree to it, or withdrew here.
-                let consent = tx.query_row(&format!("SELECT {CONSENT_COLS} FROM consents WHERE witness_id = ?1"), [&witness], consent_row).optional()?;
+                let consent = tx
+                    .query_row(
+                        &format!("SELECT {CONSENT_COLS} FROM consents WHERE witness_id = ?1"),
+                        [&witness],
+                        consent_row,
+                    )
+                    .optional()?;
                 if !consent.is_some_and(|c| c.allows(crate::model::ConsentScope::RecordAudio)) {
                     self.report.recordings_refused_consent += 1;
                     self.report.warnings.push(format!("recording {} not stored: the witness's consent here does not allow audio recording", r.meta.id));
@@ -687,28 +913,50 @@ impl BundleSink for ReturnSink<'_> {
             RecordKind::AudioMarker => {
                 let mk: Marker = parse(kind, v.clone())?;
                 let rec = tx
-                    .query_row("SELECT interview_id, duration_ms FROM recordings WHERE id = ?1", [&mk.recording_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+                    .query_row(
+                        "SELECT interview_id, duration_ms FROM recordings WHERE id = ?1",
+                        [&mk.recording_id],
+                        |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+                    )
                     .optional()?;
                 let Some((interview_id, duration_ms)) = rec else {
                     self.report.skipped_without_recording += 1;
                     return Ok(());
                 };
-                if v.get("interview_id").and_then(Value::as_str).is_some_and(|i| i != interview_id) {
+                if v.get("interview_id")
+                    .and_then(Value::as_str)
+                    .is_some_and(|i| i != interview_id)
+                {
                     return Err(bad("a marker names another interview than its recording's"));
                 }
                 // The rules of `add_marker`, for a stopped recording.
-                let label_ok = !mk.label.trim().is_empty() && !mk.label.contains(['\n', '\r']) && mk.label.chars().count() <= crate::audio::MAX_MARKER_LABEL_CHARS;
+                let label_ok = !mk.label.trim().is_empty()
+                    && !mk.label.contains(['\n', '\r'])
+                    && mk.label.chars().count() <= crate::audio::MAX_MARKER_LABEL_CHARS;
                 if !label_ok || mk.at_ms > duration_ms as u64 {
-                    return Err(bad("a marker is malformed or lies past the end of its recording"));
+                    return Err(bad(
+                        "a marker is malformed or lies past the end of its recording",
+                    ));
                 }
                 if let Some(q) = &mk.question_id {
                     let cb = self.codebook_for(&interview_id)?;
                     if cb.question(q).is_none() {
-                        return Err(bad(format!("a marker names question '{q}', which its codebook does not have")));
+                        return Err(bad(format!(
+                            "a marker names question '{q}', which its codebook does not have"
+                        )));
                     }
                 }
-                let cur = tx.query_row(&format!("SELECT {MARKER_COLS} FROM audio_markers WHERE id = ?1"), [&mk.meta.id], marker_row).optional()?;
-                if cur.as_ref().is_some_and(|c| c.recording_id != mk.recording_id) {
+                let cur = tx
+                    .query_row(
+                        &format!("SELECT {MARKER_COLS} FROM audio_markers WHERE id = ?1"),
+                        [&mk.meta.id],
+                        marker_row,
+                    )
+                    .optional()?;
+                if cur
+                    .as_ref()
+                    .is_some_and(|c| c.recording_id != mk.recording_id)
+                {
                     return Err(bad("a marker moved to another recording"));
                 }
                 let id = mk.meta.id.clone();
@@ -725,7 +973,11 @@ impl BundleSink for ReturnSink<'_> {
             }
             RecordKind::Transcript => {
                 let t: Transcript = parse(kind, v)?;
-                let has_recording: bool = tx.query_row("SELECT count(*) FROM recordings WHERE id = ?1 AND interview_id = ?2", params![t.recording_id, t.interview_id], |r| r.get::<_, i64>(0))? > 0;
+                let has_recording: bool = tx.query_row(
+                    "SELECT count(*) FROM recordings WHERE id = ?1 AND interview_id = ?2",
+                    params![t.recording_id, t.interview_id],
+                    |r| r.get::<_, i64>(0),
+                )? > 0;
                 if !has_recording {
                     self.report.skipped_without_recording += 1;
                     return Ok(());
@@ -733,7 +985,13 @@ impl BundleSink for ReturnSink<'_> {
                 if t.window_ms == 0 {
                     return Err(bad("a transcript is malformed"));
                 }
-                let cur = tx.query_row(&format!("SELECT {TRANSCRIPT_COLS} FROM transcripts t WHERE t.id = ?1"), [&t.meta.id], transcript_row).optional()?;
+                let cur = tx
+                    .query_row(
+                        &format!("SELECT {TRANSCRIPT_COLS} FROM transcripts t WHERE t.id = ?1"),
+                        [&t.meta.id],
+                        transcript_row,
+                    )
+                    .optional()?;
                 // Windows are this device's own bookkeeping of a run; compare without them.
                 let cur = cur.map(|mut c| {
                     c.windows_done = t.windows_done;
@@ -754,15 +1012,30 @@ impl BundleSink for ReturnSink<'_> {
             }
             RecordKind::TranscriptSegment => {
                 let s: TranscriptSegment = parse(kind, v)?;
-                let has_transcript: bool = tx.query_row("SELECT count(*) FROM transcripts WHERE id = ?1 AND interview_id = ?2", params![s.transcript_id, s.interview_id], |r| r.get::<_, i64>(0))? > 0;
+                let has_transcript: bool = tx.query_row(
+                    "SELECT count(*) FROM transcripts WHERE id = ?1 AND interview_id = ?2",
+                    params![s.transcript_id, s.interview_id],
+                    |r| r.get::<_, i64>(0),
+                )? > 0;
                 if !has_transcript {
                     self.report.skipped_without_recording += 1;
                     return Ok(());
                 }
-                if s.end_ms < s.start_ms || s.text.chars().count() > crate::transcript::MAX_SEGMENT_CHARS || s.translation.as_ref().is_some_and(|t| t.chars().count() > crate::transcript::MAX_SEGMENT_CHARS) {
+                if s.end_ms < s.start_ms
+                    || s.text.chars().count() > crate::transcript::MAX_SEGMENT_CHARS
+                    || s.translation
+                        .as_ref()
+                        .is_some_and(|t| t.chars().count() > crate::transcript::MAX_SEGMENT_CHARS)
+                {
                     return Err(bad("a transcript segment is malformed or too long"));
                 }
-                let cur = tx.query_row(&format!("SELECT {SEGMENT_COLS} FROM transcript_segments WHERE id = ?1"), [&s.meta.id], segment_row).optional()?;
+                let cur = tx
+                    .query_row(
+                        &format!("SELECT {SEGMENT_COLS} FROM transcript_segments WHERE id = ?1"),
+                        [&s.meta.id],
+                        segment_row,
+                    )
+                    .optional()?;
                 let id = s.meta.id.clone();
                 let cx = self.cx;
                 self.apply(kind, &id, &s, cur, |tx| {
@@ -790,7 +1063,10 @@ impl BundleSink for ReturnSink<'_> {
                     index_text(tx, &s.meta.id, &s.interview_id, "transcript", Some(&search_body(&s)))
                 })
             }
-            other => Err(bad(format!("a return bundle may not carry {} records", other.code()))),
+            other => Err(bad(format!(
+                "a return bundle may not carry {} records",
+                other.code()
+            ))),
         }
     }
 
@@ -801,14 +1077,42 @@ impl BundleSink for ReturnSink<'_> {
     fn audio(&mut self, recording_id: &str, size: u64, wav: &mut dyn Read) -> Result<()> {
         // Recordings already here, or refused for consent, were not created: their audio is
         // left to the reader, which still checks it against the manifest.
-        let Some(r) = self.pending_audio.remove(recording_id) else { return Ok(()) };
+        let Some(r) = self.pending_audio.remove(recording_id) else {
+            return Ok(());
+        };
         let mut header = [0u8; 44];
-        wav.read_exact(&mut header).map_err(|_| bad("a recording's audio is shorter than a WAV header"))?;
-        check_wav_header(&header, size, r.sample_rate as u64, r.channels as u64, r.samples)?;
-        crate::audio::store_pcm_chunks(self.tx, recording_id, r.sample_rate, r.channels, r.samples, wav, || bad("the bundle is damaged or truncated (a recording's audio ends early)"))?;
+        wav.read_exact(&mut header)
+            .map_err(|_| bad("a recording's audio is shorter than a WAV header"))?;
+        check_wav_header(
+            &header,
+            size,
+            r.sample_rate as u64,
+            r.channels as u64,
+            r.samples,
+        )?;
+        crate::audio::store_pcm_chunks(
+            self.tx,
+            recording_id,
+            r.sample_rate,
+            r.channels,
+            r.samples,
+            wav,
+            || bad("the bundle is damaged or truncated (a recording's audio ends early)"),
+        )?;
         // Audited once its audio is in, so that the entry's hash covers the stored totals.
-        let stored = self.tx.query_row(&format!("SELECT {REC_COLS} FROM recordings WHERE id = ?1"), [recording_id], recording_row)?;
-        audit::append(self.tx, self.cx, RecordKind::Recording.code(), recording_id, "return", &stored)
+        let stored = self.tx.query_row(
+            &format!("SELECT {REC_COLS} FROM recordings WHERE id = ?1"),
+            [recording_id],
+            recording_row,
+        )?;
+        audit::append(
+            self.tx,
+            self.cx,
+            RecordKind::Recording.code(),
+            recording_id,
+            "return",
+            &stored,
+        )
     }
 
     fn audit_entry(&mut self, _e: &BundleAuditEntry) -> Result<()> {

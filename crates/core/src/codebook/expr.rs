@@ -71,16 +71,34 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
     let mut out = Vec::new();
     let chars: Vec<(usize, char)> = src.char_indices().collect();
     let mut i = 0;
-    let err = |at: usize, msg: String| ExprError { col: src[..at].chars().count() + 1, msg };
+    let err = |at: usize, msg: String| ExprError {
+        col: src[..at].chars().count() + 1,
+        msg,
+    };
     while i < chars.len() {
         let (at, c) = chars[i];
         match c {
             c if c.is_whitespace() => i += 1,
-            '(' => { out.push((Tok::LParen, at)); i += 1 }
-            ')' => { out.push((Tok::RParen, at)); i += 1 }
-            '[' => { out.push((Tok::LBracket, at)); i += 1 }
-            ']' => { out.push((Tok::RBracket, at)); i += 1 }
-            ',' => { out.push((Tok::Comma, at)); i += 1 }
+            '(' => {
+                out.push((Tok::LParen, at));
+                i += 1
+            }
+            ')' => {
+                out.push((Tok::RParen, at));
+                i += 1
+            }
+            '[' => {
+                out.push((Tok::LBracket, at));
+                i += 1
+            }
+            ']' => {
+                out.push((Tok::RBracket, at));
+                i += 1
+            }
+            ',' => {
+                out.push((Tok::Comma, at));
+                i += 1
+            }
             '=' | '!' | '<' | '>' => {
                 let next = chars.get(i + 1).map(|x| x.1);
                 let (op, len) = match (c, next) {
@@ -90,7 +108,12 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
                     ('>', Some('=')) => (CmpOp::Ge, 2),
                     ('<', _) => (CmpOp::Lt, 1),
                     ('>', _) => (CmpOp::Gt, 1),
-                    _ => return Err(err(at, format!("unexpected '{c}' (comparisons are ==, !=, <, <=, >, >=)"))),
+                    _ => {
+                        return Err(err(
+                            at,
+                            format!("unexpected '{c}' (comparisons are ==, !=, <, <=, >, >=)"),
+                        ));
+                    }
                 };
                 out.push((Tok::Op(op), at));
                 i += len;
@@ -114,7 +137,9 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, ExprError> {
                     j += 1;
                 }
                 let end = chars.get(j).map_or(src.len(), |x| x.0);
-                let n: f64 = src[at..end].parse().map_err(|_| err(at, format!("bad number '{}'", &src[at..end])))?;
+                let n: f64 = src[at..end]
+                    .parse()
+                    .map_err(|_| err(at, format!("bad number '{}'", &src[at..end])))?;
                 out.push((Tok::Num(n), at));
                 i = j;
             }
@@ -145,7 +170,10 @@ impl Parser<'_> {
     }
     fn err_here(&self, msg: impl Into<String>) -> ExprError {
         let at = self.toks.get(self.pos).map_or(self.src.len(), |t| t.1);
-        ExprError { col: self.col(at), msg: msg.into() }
+        ExprError {
+            col: self.col(at),
+            msg: msg.into(),
+        }
     }
     fn peek(&self) -> Option<&Tok> {
         self.toks.get(self.pos).map(|t| &t.0)
@@ -172,7 +200,11 @@ impl Parser<'_> {
             self.pos += 1;
             v.push(self.and()?);
         }
-        Ok(if v.len() == 1 { v.pop().unwrap() } else { Expr::Or(v) })
+        Ok(if v.len() == 1 {
+            v.pop().unwrap()
+        } else {
+            Expr::Or(v)
+        })
     }
     fn and(&mut self) -> Result<Expr, ExprError> {
         let mut v = vec![self.unary()?];
@@ -180,7 +212,11 @@ impl Parser<'_> {
             self.pos += 1;
             v.push(self.unary()?);
         }
-        Ok(if v.len() == 1 { v.pop().unwrap() } else { Expr::And(v) })
+        Ok(if v.len() == 1 {
+            v.pop().unwrap()
+        } else {
+            Expr::And(v)
+        })
     }
     fn literal(&mut self) -> Result<Literal, ExprError> {
         match self.bump() {
@@ -204,7 +240,9 @@ impl Parser<'_> {
             return Ok(e);
         }
         let (id, at) = match self.bump() {
-            Some((Tok::Ident(id), at)) if !matches!(id.as_str(), "and" | "or" | "in" | "has") => (id, at),
+            Some((Tok::Ident(id), at)) if !matches!(id.as_str(), "and" | "or" | "in" | "has") => {
+                (id, at)
+            }
             _ => {
                 self.pos = self.pos.saturating_sub(1);
                 return Err(self.err_here("expected a question id, 'not', 'answered(…)' or '('"));
@@ -238,7 +276,10 @@ impl Parser<'_> {
             }
             _ => {
                 self.pos = self.pos.saturating_sub(1);
-                Err(self.err_here(format!("expected a comparison (==, !=, <, <=, >, >=, in, has) after '{}'", name.id)))
+                Err(self.err_here(format!(
+                    "expected a comparison (==, !=, <, <=, >, >=, in, has) after '{}'",
+                    name.id
+                )))
             }
         }
     }
@@ -248,7 +289,10 @@ impl Expr {
     pub fn parse(src: &str) -> Result<Expr, ExprError> {
         let toks = lex(src)?;
         if toks.is_empty() {
-            return Err(ExprError { col: 1, msg: "empty expression".into() });
+            return Err(ExprError {
+                col: 1,
+                msg: "empty expression".into(),
+            });
         }
         let mut p = Parser { src, toks, pos: 0 };
         let e = p.or()?;
@@ -271,7 +315,9 @@ impl Expr {
                     CmpOp::Eq => lit.matches(&v),
                     CmpOp::Ne => !lit.matches(&v),
                     _ => {
-                        let (Some(x), Literal::Num(y)) = (v.as_f64(), lit) else { return false };
+                        let (Some(x), Literal::Num(y)) = (v.as_f64(), lit) else {
+                            return false;
+                        };
                         match op {
                             CmpOp::Lt => x < *y,
                             CmpOp::Le => x <= *y,
@@ -283,9 +329,10 @@ impl Expr {
                 }
             }
             Expr::In(n, lits) => lookup(&n.id).is_some_and(|v| lits.iter().any(|l| l.matches(&v))),
-            Expr::Has(n, lit) => {
-                lookup(&n.id).is_some_and(|v| v.as_array().is_some_and(|a| a.iter().any(|x| lit.matches(x))))
-            }
+            Expr::Has(n, lit) => lookup(&n.id).is_some_and(|v| {
+                v.as_array()
+                    .is_some_and(|a| a.iter().any(|x| lit.matches(x)))
+            }),
         }
     }
 
@@ -299,7 +346,9 @@ impl Expr {
         match self {
             Expr::Or(v) | Expr::And(v) => v.iter().for_each(|e| e.collect(out)),
             Expr::Not(e) => e.collect(out),
-            Expr::Answered(n) | Expr::Cmp(n, _, _) | Expr::In(n, _) | Expr::Has(n, _) => out.push(n),
+            Expr::Answered(n) | Expr::Cmp(n, _, _) | Expr::In(n, _) | Expr::Has(n, _) => {
+                out.push(n)
+            }
         }
     }
 }
@@ -312,7 +361,9 @@ mod tests {
     use std::collections::HashMap;
 
     fn eval(src: &str, answers: &HashMap<&str, Value>) -> bool {
-        Expr::parse(src).unwrap().eval(&|id| answers.get(id).cloned())
+        Expr::parse(src)
+            .unwrap()
+            .eval(&|id| answers.get(id).cloned())
     }
 
     #[test]
@@ -330,8 +381,14 @@ mod tests {
         assert!(eval("years >= 5 and years < 10", &a));
         assert!(eval("detained in ['no', \"yes\"]", &a));
         assert!(eval("not answered(missing)", &a));
-        assert!(!eval("missing != 'x'", &a), "comparisons on unanswered questions are false");
-        assert!(eval("(missing == 'x' or detained == 'yes') and not years > 9", &a));
+        assert!(
+            !eval("missing != 'x'", &a),
+            "comparisons on unanswered questions are false"
+        );
+        assert!(eval(
+            "(missing == 'x' or detained == 'yes') and not years > 9",
+            &a
+        ));
     }
 
     #[test]
@@ -340,7 +397,12 @@ mod tests {
         assert_eq!(e.col, 22);
         let e = Expr::parse("detained = 'yes'").unwrap_err();
         assert_eq!(e.col, 10);
-        assert!(Expr::parse("a == 'x").unwrap_err().msg.contains("unterminated"));
+        assert!(
+            Expr::parse("a == 'x")
+                .unwrap_err()
+                .msg
+                .contains("unterminated")
+        );
         assert!(Expr::parse("").is_err());
         assert!(Expr::parse("a in []").is_err());
     }
@@ -371,7 +433,8 @@ mod tests {
             ],
             prop_oneof![
                 (0..3usize).prop_map(|v| json!(format!("v{v}"))),
-                proptest::collection::vec((0..3usize).prop_map(|v| format!("v{v}")), 0..3).prop_map(|v| json!(v)),
+                proptest::collection::vec((0..3usize).prop_map(|v| format!("v{v}")), 0..3)
+                    .prop_map(|v| json!(v)),
                 (-5..15i32).prop_map(|n| json!(n)),
             ],
             0..9,

@@ -132,9 +132,18 @@ pub struct CodebookErrors {
 
 impl fmt::Display for CodebookErrors {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "codebook {} has {} error(s):", self.file, self.errors.len())?;
+        write!(
+            f,
+            "codebook {} has {} error(s):",
+            self.file,
+            self.errors.len()
+        )?;
         for e in &self.errors {
-            write!(f, "\n  {}:{}: {}: {}", self.file, e.line, e.field, e.message)?;
+            write!(
+                f,
+                "\n  {}:{}: {}: {}",
+                self.file, e.line, e.field, e.message
+            )?;
         }
         Ok(())
     }
@@ -212,26 +221,51 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn line(&self, offset: usize) -> usize {
-        self.src[..offset.min(self.src.len())].bytes().filter(|b| *b == b'\n').count() + 1
+        self.src[..offset.min(self.src.len())]
+            .bytes()
+            .filter(|b| *b == b'\n')
+            .count()
+            + 1
     }
     fn err(&mut self, offset: usize, field: impl Into<String>, message: impl Into<String>) {
         let line = self.line(offset);
-        self.errors.push(CodebookError { line, field: field.into(), message: message.into() });
+        self.errors.push(CodebookError {
+            line,
+            field: field.into(),
+            message: message.into(),
+        });
     }
     fn label(&mut self, l: &Spanned<Label>, field: &str) {
         for (lang, text) in [("en", &l.get_ref().en), ("ko", &l.get_ref().ko)] {
             if text.trim().is_empty() {
-                self.err(l.span().start, format!("{field}.{lang}"), "must not be empty");
+                self.err(
+                    l.span().start,
+                    format!("{field}.{lang}"),
+                    "must not be empty",
+                );
             }
         }
     }
     fn ident(&mut self, s: &Spanned<String>, field: &str, allow_dash: bool) {
         let v = s.get_ref();
         let ok = !v.is_empty()
-            && v.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || (allow_dash && b == b'-'));
+            && v.bytes().all(|b| {
+                b.is_ascii_lowercase()
+                    || b.is_ascii_digit()
+                    || b == b'_'
+                    || (allow_dash && b == b'-')
+            });
         if !ok {
-            let allowed = if allow_dash { "a-z, 0-9, '_' and '-'" } else { "a-z, 0-9 and '_'" };
-            self.err(s.span().start, field, format!("'{v}' is not a valid id (use {allowed})"));
+            let allowed = if allow_dash {
+                "a-z, 0-9, '_' and '-'"
+            } else {
+                "a-z, 0-9 and '_'"
+            };
+            self.err(
+                s.span().start,
+                field,
+                format!("'{v}' is not a valid id (use {allowed})"),
+            );
         }
     }
 }
@@ -241,12 +275,16 @@ const RESERVED: [&str; 6] = ["and", "or", "not", "in", "has", "answered"];
 impl Codebook {
     /// The codebook shipped with this build.
     pub fn default_codebook() -> Codebook {
-        Codebook::parse(DEFAULT_SOURCE, "assets/codebook/default.toml").expect("the shipped default codebook is valid")
+        Codebook::parse(DEFAULT_SOURCE, "assets/codebook/default.toml")
+            .expect("the shipped default codebook is valid")
     }
 
     /// Parses and validates; `file` names the source in error messages.
     pub fn parse(src: &str, file: &str) -> Result<Codebook, CodebookErrors> {
-        let mut cx = Ctx { src, errors: Vec::new() };
+        let mut cx = Ctx {
+            src,
+            errors: Vec::new(),
+        };
         let raw: RawCodebook = match toml::from_str(src) {
             Ok(r) => r,
             Err(e) => {
@@ -254,7 +292,11 @@ impl Codebook {
                 let field = e.message().split('`').nth(1).unwrap_or("file").to_string();
                 return Err(CodebookErrors {
                     file: file.into(),
-                    errors: vec![CodebookError { line, field, message: e.message().trim().to_string() }],
+                    errors: vec![CodebookError {
+                        line,
+                        field,
+                        message: e.message().trim().to_string(),
+                    }],
                 });
             }
         };
@@ -263,7 +305,10 @@ impl Codebook {
             Ok(cb)
         } else {
             cx.errors.sort_by_key(|e| e.line);
-            Err(CodebookErrors { file: file.into(), errors: cx.errors })
+            Err(CodebookErrors {
+                file: file.into(),
+                errors: cx.errors,
+            })
         }
     }
 
@@ -280,8 +325,13 @@ impl Codebook {
     }
 
     /// Questions directly inside `group` (None: top level), in file order.
-    pub fn children<'a>(&'a self, group: Option<&'a str>) -> impl Iterator<Item = &'a Question> + 'a {
-        self.questions.iter().filter(move |q| q.group.as_deref() == group)
+    pub fn children<'a>(
+        &'a self,
+        group: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a Question> + 'a {
+        self.questions
+            .iter()
+            .filter(move |q| q.group.as_deref() == group)
     }
 
     /// The chain of groups enclosing `q`, innermost first.
@@ -298,9 +348,23 @@ impl Codebook {
 
 fn validate(cx: &mut Ctx, raw: RawCodebook, src: &str) -> Codebook {
     if *raw.format.get_ref() > FORMAT {
-        cx.err(raw.format.span().start, "format", format!("format {} is newer than this Testimony reads ({FORMAT}); upgrade Testimony", raw.format.get_ref()));
+        cx.err(
+            raw.format.span().start,
+            "format",
+            format!(
+                "format {} is newer than this Testimony reads ({FORMAT}); upgrade Testimony",
+                raw.format.get_ref()
+            ),
+        );
     } else if *raw.format.get_ref() != FORMAT {
-        cx.err(raw.format.span().start, "format", format!("unknown format {} (expected {FORMAT})", raw.format.get_ref()));
+        cx.err(
+            raw.format.span().start,
+            "format",
+            format!(
+                "unknown format {} (expected {FORMAT})",
+                raw.format.get_ref()
+            ),
+        );
     }
     cx.ident(&raw.id, "id", true);
     if raw.version.get_ref().trim().is_empty() {
@@ -318,11 +382,19 @@ fn validate(cx: &mut Ctx, raw: RawCodebook, src: &str) -> Codebook {
         let v = v.get_ref();
         cx.ident(&v.id, "vocab.id", false);
         if !vocab_ids.insert(v.id.get_ref().clone()) {
-            cx.err(v.id.span().start, "vocab.id", format!("duplicate vocabulary id '{}'", v.id.get_ref()));
+            cx.err(
+                v.id.span().start,
+                "vocab.id",
+                format!("duplicate vocabulary id '{}'", v.id.get_ref()),
+            );
         }
         cx.label(&v.label, "vocab.label");
         if v.terms.get_ref().is_empty() {
-            cx.err(v.terms.span().start, "vocab.terms", "a vocabulary needs at least one term");
+            cx.err(
+                v.terms.span().start,
+                "vocab.terms",
+                "a vocabulary needs at least one term",
+            );
         }
         let mut codes = HashSet::new();
         let mut terms = Vec::new();
@@ -331,11 +403,23 @@ fn validate(cx: &mut Ctx, raw: RawCodebook, src: &str) -> Codebook {
             let t = t.get_ref();
             cx.ident(&t.code, "vocab.terms.code", false);
             if !codes.insert(t.code.get_ref().clone()) {
-                cx.err(t.code.span().start, "vocab.terms.code", format!("duplicate code '{}' in vocabulary '{}'", t.code.get_ref(), v.id.get_ref()));
+                cx.err(
+                    t.code.span().start,
+                    "vocab.terms.code",
+                    format!(
+                        "duplicate code '{}' in vocabulary '{}'",
+                        t.code.get_ref(),
+                        v.id.get_ref()
+                    ),
+                );
             }
             for (lang, text) in [("en", &t.en), ("ko", &t.ko)] {
                 if text.trim().is_empty() {
-                    cx.err(span, format!("vocab.terms.{lang}"), format!("term '{}' needs a label", t.code.get_ref()));
+                    cx.err(
+                        span,
+                        format!("vocab.terms.{lang}"),
+                        format!("term '{}' needs a label", t.code.get_ref()),
+                    );
                 }
             }
             if let Some(h) = &t.help {
@@ -343,11 +427,18 @@ fn validate(cx: &mut Ctx, raw: RawCodebook, src: &str) -> Codebook {
             }
             terms.push(Term {
                 code: t.code.get_ref().clone(),
-                label: Label { en: t.en.clone(), ko: t.ko.clone() },
+                label: Label {
+                    en: t.en.clone(),
+                    ko: t.ko.clone(),
+                },
                 help: t.help.as_ref().map(|h| h.get_ref().clone()),
             });
         }
-        vocabs.push(Vocab { id: v.id.get_ref().clone(), label: v.label.get_ref().clone(), terms });
+        vocabs.push(Vocab {
+            id: v.id.get_ref().clone(),
+            label: v.label.get_ref().clone(),
+            terms,
+        });
     }
 
     // Sections (their show_if is checked after the questions are known).
@@ -356,7 +447,11 @@ fn validate(cx: &mut Ctx, raw: RawCodebook, src: &str) -> Codebook {
         let s = s.get_ref();
         cx.ident(&s.id, "section.id", false);
         if !section_ids.insert(s.id.get_ref().clone()) {
-            cx.err(s.id.span().start, "section.id", format!("duplicate section id '{}'", s.id.get_ref()));
+            cx.err(
+                s.id.span().start,
+                "section.id",
+                format!("duplicate section id '{}'", s.id.get_ref()),
+            );
         }
         cx.label(&s.title, "section.title");
         if let Some(h) = &s.help {
@@ -373,25 +468,45 @@ fn validate(cx: &mut Ctx, raw: RawCodebook, src: &str) -> Codebook {
         let at = q.id.span().start;
         cx.ident(&q.id, "question.id", false);
         if RESERVED.contains(&id.as_str()) {
-            cx.err(at, "question.id", format!("'{id}' is a reserved word of the skip-logic language"));
+            cx.err(
+                at,
+                "question.id",
+                format!("'{id}' is a reserved word of the skip-logic language"),
+            );
         }
         if seen.contains_key(&id) {
             cx.err(at, "question.id", format!("duplicate question id '{id}'"));
         }
         let kind = *q.kind.get_ref();
         if !section_ids.contains(q.section.get_ref()) {
-            cx.err(q.section.span().start, "question.section", format!("question '{id}': unknown section '{}'", q.section.get_ref()));
+            cx.err(
+                q.section.span().start,
+                "question.section",
+                format!("question '{id}': unknown section '{}'", q.section.get_ref()),
+            );
         }
         if let Some(g) = &q.group {
             match seen.get(g.get_ref()).map(|&i| &questions[i]) {
-                None => cx.err(g.span().start, "question.group", format!("question '{id}': group '{}' is not a group question defined earlier", g.get_ref())),
-                Some(gq) if gq.kind != QuestionType::Group => {
-                    cx.err(g.span().start, "question.group", format!("question '{id}': '{}' is not of type group", g.get_ref()))
-                }
+                None => cx.err(
+                    g.span().start,
+                    "question.group",
+                    format!(
+                        "question '{id}': group '{}' is not a group question defined earlier",
+                        g.get_ref()
+                    ),
+                ),
+                Some(gq) if gq.kind != QuestionType::Group => cx.err(
+                    g.span().start,
+                    "question.group",
+                    format!("question '{id}': '{}' is not of type group", g.get_ref()),
+                ),
                 Some(gq) if gq.section != *q.section.get_ref() => cx.err(
                     q.section.span().start,
                     "question.section",
-                    format!("question '{id}' must be in section '{}' like its group '{}'", gq.section, gq.id),
+                    format!(
+                        "question '{id}' must be in section '{}' like its group '{}'",
+                        gq.section, gq.id
+                    ),
                 ),
                 _ => {}
             }
@@ -417,22 +532,43 @@ fn validate(cx: &mut Ctx, raw: RawCodebook, src: &str) -> Codebook {
             if let Some(v) = v
                 && kind != QuestionType::Number
             {
-                cx.err(v.span().start, format!("question.{name}"), format!("question '{id}': {name} only applies to number questions"));
+                cx.err(
+                    v.span().start,
+                    format!("question.{name}"),
+                    format!("question '{id}': {name} only applies to number questions"),
+                );
             }
         }
         if let (Some(lo), Some(hi)) = (&q.min, &q.max)
             && lo.get_ref() > hi.get_ref()
         {
-            cx.err(lo.span().start, "question.min", format!("question '{id}': min is greater than max"));
+            cx.err(
+                lo.span().start,
+                "question.min",
+                format!("question '{id}': min is greater than max"),
+            );
         }
         if let Some(u) = &q.unit {
             if kind != QuestionType::Number {
-                cx.err(u.span().start, "question.unit", format!("question '{id}': unit only applies to number questions"));
+                cx.err(
+                    u.span().start,
+                    "question.unit",
+                    format!("question '{id}': unit only applies to number questions"),
+                );
             }
             cx.label(u, "question.unit");
         }
         let show_if_expr = q.show_if.as_ref().and_then(|s| {
-            check_expr(cx, s, "question.show_if", &id, &questions, &seen, &vocabs, q.group.as_ref().map(|g| g.get_ref().as_str()))
+            check_expr(
+                cx,
+                s,
+                "question.show_if",
+                &id,
+                &questions,
+                &seen,
+                &vocabs,
+                q.group.as_ref().map(|g| g.get_ref().as_str()),
+            )
         });
         seen.insert(id.clone(), questions.len());
         questions.push(Question {
@@ -458,7 +594,16 @@ fn validate(cx: &mut Ctx, raw: RawCodebook, src: &str) -> Codebook {
     for s in &raw.section {
         let s = s.get_ref();
         let show_if_expr = s.show_if.as_ref().and_then(|e| {
-            check_expr(cx, e, "section.show_if", s.id.get_ref(), &questions, &earlier, &vocabs, None)
+            check_expr(
+                cx,
+                e,
+                "section.show_if",
+                s.id.get_ref(),
+                &questions,
+                &earlier,
+                &vocabs,
+                None,
+            )
         });
         for (i, q) in questions.iter().enumerate() {
             if q.section == *s.id.get_ref() {
@@ -475,12 +620,24 @@ fn validate(cx: &mut Ctx, raw: RawCodebook, src: &str) -> Codebook {
     }
     for s in &sections {
         if !questions.iter().any(|q| q.section == s.id) {
-            let at = raw.section.iter().find(|r| *r.get_ref().id.get_ref() == s.id).map_or(0, |r| r.span().start);
-            cx.err(at, "section", format!("section '{}' has no questions", s.id));
+            let at = raw
+                .section
+                .iter()
+                .find(|r| *r.get_ref().id.get_ref() == s.id)
+                .map_or(0, |r| r.span().start);
+            cx.err(
+                at,
+                "section",
+                format!("section '{}' has no questions", s.id),
+            );
         }
     }
 
-    let question_index = questions.iter().enumerate().map(|(i, q)| (q.id.clone(), i)).collect();
+    let question_index = questions
+        .iter()
+        .enumerate()
+        .map(|(i, q)| (q.id.clone(), i))
+        .collect();
     Codebook {
         id: raw.id.get_ref().clone(),
         version: raw.version.get_ref().clone(),
@@ -521,14 +678,24 @@ fn check_expr(
     let mut g = own_group;
     while let Some(gid) = g {
         scopes.push(Some(gid));
-        g = questions.iter().find(|q| q.id == gid).and_then(|q| q.group.as_deref());
+        g = questions
+            .iter()
+            .find(|q| q.id == gid)
+            .and_then(|q| q.group.as_deref());
     }
     let mut ok = true;
     let mut check = |name: &expr::Name, what: &dyn Fn(&Question) -> Result<(), String>| {
         match visible.get(&name.id).map(|&i| &questions[i]) {
             None => {
                 ok = false;
-                cx.err(at, field, format!("'{owner}': '{}' is not a question that comes earlier", name.id));
+                cx.err(
+                    at,
+                    field,
+                    format!(
+                        "'{owner}': '{}' is not a question that comes earlier",
+                        name.id
+                    ),
+                );
             }
             Some(q) if !scopes.contains(&q.group.as_deref()) => {
                 ok = false;
@@ -546,20 +713,32 @@ fn check_expr(
         use expr::Literal::*;
         match (q.kind, lit) {
             (QuestionType::SingleChoice | QuestionType::MultiChoice, Str(s)) => {
-                let v = q.vocab.as_deref().and_then(|v| vocabs.iter().find(|x| x.id == v));
+                let v = q
+                    .vocab
+                    .as_deref()
+                    .and_then(|v| vocabs.iter().find(|x| x.id == v));
                 match v {
-                    Some(v) if v.term(s).is_none() => Err(format!("'{s}' is not a code of vocabulary '{}' (question '{}')", v.id, q.id)),
+                    Some(v) if v.term(s).is_none() => Err(format!(
+                        "'{s}' is not a code of vocabulary '{}' (question '{}')",
+                        v.id, q.id
+                    )),
                     _ => Ok(()),
                 }
             }
-            (QuestionType::YesNo, Str(s)) if !YES_NO.contains(&s.as_str()) => {
-                Err(format!("'{}' is yes_no; compare with one of yes, no, unknown, refused (not '{s}')", q.id))
-            }
+            (QuestionType::YesNo, Str(s)) if !YES_NO.contains(&s.as_str()) => Err(format!(
+                "'{}' is yes_no; compare with one of yes, no, unknown, refused (not '{s}')",
+                q.id
+            )),
             (QuestionType::YesNo | QuestionType::Text | QuestionType::LongText, Str(_)) => Ok(()),
             (QuestionType::Number, Num(_)) => Ok(()),
-            (QuestionType::Number, Str(_)) => Err(format!("'{}' is a number; compare it with a number", q.id)),
+            (QuestionType::Number, Str(_)) => {
+                Err(format!("'{}' is a number; compare it with a number", q.id))
+            }
             (_, Num(_)) => Err(format!("'{}' is not a number question", q.id)),
-            (k, _) => Err(format!("'{}' ({k:?}) cannot be compared; use answered({})", q.id, q.id)),
+            (k, _) => Err(format!(
+                "'{}' ({k:?}) cannot be compared; use answered({})",
+                q.id, q.id
+            )),
         }
     };
     walk(&expr, &mut |e| match e {
@@ -569,7 +748,10 @@ fn check_expr(
                 return Err(format!("'{}' is multi_choice; use 'has'", q.id));
             }
             if !matches!(op, expr::CmpOp::Eq | expr::CmpOp::Ne) && q.kind != QuestionType::Number {
-                return Err(format!("'{}' is not a number; <, <=, >, >= need a number question", q.id));
+                return Err(format!(
+                    "'{}' is not a number; <, <=, >, >= need a number question",
+                    q.id
+                ));
             }
             lit_ok(q, lit)
         }),
@@ -581,7 +763,10 @@ fn check_expr(
         }),
         Expr::Has(n, lit) => check(n, &|q| {
             if q.kind != QuestionType::MultiChoice {
-                return Err(format!("'has' needs a multi_choice question; '{}' is {:?}", q.id, q.kind));
+                return Err(format!(
+                    "'has' needs a multi_choice question; '{}' is {:?}",
+                    q.id, q.kind
+                ));
             }
             lit_ok(q, lit)
         }),

@@ -3,31 +3,48 @@ use super::*;
 const SMALL: &str = include_str!("../../../../assets/fixtures/small-codebook.toml");
 
 fn errors(src: &str) -> Vec<CodebookError> {
-    Codebook::parse(src, "t.toml").expect_err("should be rejected").errors
+    Codebook::parse(src, "t.toml")
+        .expect_err("should be rejected")
+        .errors
 }
 
 /// Line (1-based) of the first line containing `needle` in `src`.
 fn line_of(src: &str, needle: &str) -> usize {
-    src.lines().position(|l| l.contains(needle)).expect("needle present") + 1
+    src.lines()
+        .position(|l| l.contains(needle))
+        .expect("needle present")
+        + 1
 }
 
 #[test]
 fn default_codebook_loads_and_is_bilingual() {
     let cb = Codebook::default_codebook();
-    assert!(cb.questions.len() >= 40, "default codebook covers the domain");
+    assert!(
+        cb.questions.len() >= 40,
+        "default codebook covers the domain"
+    );
     for q in &cb.questions {
         assert!(!q.label.ko.is_empty() && !q.label.en.is_empty(), "{}", q.id);
     }
     for id in ["kyohwaso", "kwalliso", "jipkyulso", "rodong_danryeondae"] {
-        assert!(cb.vocabs.iter().any(|v| v.term(id).is_some()), "facility type {id}");
+        assert!(
+            cb.vocabs.iter().any(|v| v.term(id).is_some()),
+            "facility type {id}"
+        );
     }
 }
 
 #[test]
 fn small_fixture_loads() {
     let cb = Codebook::parse(SMALL, "small.toml").unwrap();
-    assert_eq!(cb.question("facility").unwrap().group.as_deref(), Some("episode"));
-    assert_eq!(cb.ancestors(cb.question("incident_detail").unwrap()).len(), 2);
+    assert_eq!(
+        cb.question("facility").unwrap().group.as_deref(),
+        Some("episode")
+    );
+    assert_eq!(
+        cb.ancestors(cb.question("incident_detail").unwrap()).len(),
+        2
+    );
 }
 
 #[test]
@@ -64,23 +81,42 @@ fn all_errors_are_reported_not_just_the_first() {
     let e = errors(&src);
     assert!(e.len() >= 3, "{e:?}");
     assert!(e.iter().any(|x| x.field == "question.label.ko"));
-    assert!(e.windows(2).all(|w| w[0].line <= w[1].line), "sorted by line");
+    assert!(
+        e.windows(2).all(|w| w[0].line <= w[1].line),
+        "sorted by line"
+    );
 }
 
 #[test]
 fn skip_logic_is_checked_against_the_codebook() {
     let cases = [
-        ("labor has 'coal_mining'", "labor has 'gold'", "not a code of vocabulary"),
+        (
+            "labor has 'coal_mining'",
+            "labor has 'gold'",
+            "not a code of vocabulary",
+        ),
         ("labor has 'coal_mining'", "labor == 'wigs'", "use 'has'"),
-        ("labor has 'coal_mining'", "incident_date == '1999'", "not a question that comes earlier"),
+        (
+            "labor has 'coal_mining'",
+            "incident_date == '1999'",
+            "not a question that comes earlier",
+        ),
         ("labor has 'coal_mining'", "detained == 'maybe'", "yes_no"),
-        ("labor has 'coal_mining'", "facility_name > 3", "not a number"),
+        (
+            "labor has 'coal_mining'",
+            "facility_name > 3",
+            "not a number",
+        ),
         ("labor has 'coal_mining'", "labor has", "column"),
     ];
     for (from, to, msg) in cases {
         let src = SMALL.replace(from, to);
         let e = errors(&src);
-        assert!(e.iter().any(|x| x.field == "question.show_if" && x.message.contains(msg)), "{to}: {e:?}");
+        assert!(
+            e.iter()
+                .any(|x| x.field == "question.show_if" && x.message.contains(msg)),
+            "{to}: {e:?}"
+        );
         assert_eq!(e[0].line, line_of(&src, to));
     }
 }
@@ -88,13 +124,25 @@ fn skip_logic_is_checked_against_the_codebook() {
 #[test]
 fn structural_errors() {
     let dup = SMALL.replace("id = \"story\"", "id = \"detained\"");
-    assert!(errors(&dup).iter().any(|e| e.message.contains("duplicate question id 'detained'")));
+    assert!(
+        errors(&dup)
+            .iter()
+            .any(|e| e.message.contains("duplicate question id 'detained'"))
+    );
     let bad_group = SMALL.replace("group = \"incident\"", "group = \"facility\"");
-    assert!(errors(&bad_group).iter().any(|e| e.field == "question.group"));
+    assert!(
+        errors(&bad_group)
+            .iter()
+            .any(|e| e.field == "question.group")
+    );
     let newer = SMALL.replace("format = 1", "format = 2");
     assert!(errors(&newer)[0].message.contains("newer"));
     let no_vocab = SMALL.replace("vocab = \"facility\"\n", "");
-    assert!(errors(&no_vocab).iter().any(|e| e.field == "question.vocab"));
+    assert!(
+        errors(&no_vocab)
+            .iter()
+            .any(|e| e.field == "question.vocab")
+    );
     let bad_type = SMALL.replace("type = \"yes_no\"", "type = \"yesno\"");
     assert!(errors(&bad_type)[0].message.contains("yesno"));
 }
@@ -103,5 +151,11 @@ fn structural_errors() {
 fn display_lists_file_line_field() {
     let src = SMALL.replace("vocab = \"labor\"", "vocab = \"labour\"");
     let text = Codebook::parse(&src, "my.toml").unwrap_err().to_string();
-    assert!(text.contains(&format!("my.toml:{}: question.vocab:", line_of(&src, "labour"))), "{text}");
+    assert!(
+        text.contains(&format!(
+            "my.toml:{}: question.vocab:",
+            line_of(&src, "labour")
+        )),
+        "{text}"
+    );
 }

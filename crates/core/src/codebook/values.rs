@@ -13,13 +13,20 @@ pub const YES_NO: [&str; 4] = ["yes", "no", "unknown", "refused"];
 const MAX_TEXT_CHARS: usize = 200_000;
 
 fn vocab_check(cb: &Codebook, q: &Question, code: &str) -> Result<(), Reason> {
-    let v = q.vocab.as_deref().and_then(|v| cb.vocab(v)).ok_or(Reason::NoVocabulary)?;
+    let v = q
+        .vocab
+        .as_deref()
+        .and_then(|v| cb.vocab(v))
+        .ok_or(Reason::NoVocabulary)?;
     if v.term(code).is_some() {
         Ok(())
     } else {
         let codes: Vec<&str> = v.terms.iter().map(|t| t.code.as_str()).take(12).collect();
         let more = if v.terms.len() > 12 { ", …" } else { "" };
-        Err(Reason::NotInVocabulary { vocab: v.id.clone(), codes: format!("{}{more}", codes.join(", ")) })
+        Err(Reason::NotInVocabulary {
+            vocab: v.id.clone(),
+            codes: format!("{}{more}", codes.join(", ")),
+        })
     }
 }
 
@@ -29,14 +36,22 @@ pub fn parse_input(cb: &Codebook, q: &Question, input: &str) -> Result<Value, Re
     let v = match q.kind {
         QuestionType::Text | QuestionType::LongText => json!(input),
         QuestionType::SingleChoice | QuestionType::YesNo => json!(t),
-        QuestionType::MultiChoice => {
-            Value::Array(t.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| json!(s)).collect())
-        }
+        QuestionType::MultiChoice => Value::Array(
+            t.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| json!(s))
+                .collect(),
+        ),
         QuestionType::Number => json!(t.parse::<f64>().map_err(|_| Reason::NotANumber)?),
         QuestionType::PartialDate => json!(t.parse::<PartialDate>()?.to_string()),
-        QuestionType::DateRange => serde_json::to_value(t.parse::<DateRange>()?).expect("serialisable"),
+        QuestionType::DateRange => {
+            serde_json::to_value(t.parse::<DateRange>()?).expect("serialisable")
+        }
         QuestionType::Place => match t.split_once('/') {
-            Some((p, l)) if q.vocab.is_some() && !p.contains(' ') => json!({"province": p.trim(), "locality": l.trim()}),
+            Some((p, l)) if q.vocab.is_some() && !p.contains(' ') => {
+                json!({"province": p.trim(), "locality": l.trim()})
+            }
             _ => json!({"province": null, "locality": t}),
         },
         QuestionType::Group => return Err(Reason::GroupHasNoValue),
@@ -59,7 +74,10 @@ fn date_range_value(v: &Value) -> Result<DateRange, Reason> {
             Some(_) => Err(Reason::ExpectedDateRange),
         }
     };
-    let r = DateRange { from: end("from")?, to: end("to")? };
+    let r = DateRange {
+        from: end("from")?,
+        to: end("to")?,
+    };
     r.check()?;
     Ok(r)
 }
@@ -74,7 +92,9 @@ pub fn validate_value(cb: &Codebook, q: &Question, v: &Value) -> Result<Value, R
                 return Err(Reason::EmptyAnswer);
             }
             if s.chars().count() > MAX_TEXT_CHARS {
-                return Err(Reason::TooLong { max: MAX_TEXT_CHARS });
+                return Err(Reason::TooLong {
+                    max: MAX_TEXT_CHARS,
+                });
             }
             if q.kind == QuestionType::Text && s.contains('\n') {
                 return Err(Reason::NotOneLine);
@@ -109,24 +129,37 @@ pub fn validate_value(cb: &Codebook, q: &Question, v: &Value) -> Result<Value, R
             Ok(json!(s))
         }
         QuestionType::Number => {
-            let n = v.as_f64().filter(|n| n.is_finite()).ok_or(Reason::NotANumber)?;
+            let n = v
+                .as_f64()
+                .filter(|n| n.is_finite())
+                .ok_or(Reason::NotANumber)?;
             if let Some(min) = q.min.filter(|m| n < *m) {
                 return Err(Reason::BelowMin { value: n, min });
             }
             if let Some(max) = q.max.filter(|m| n > *m) {
                 return Err(Reason::AboveMax { value: n, max });
             }
-            Ok(if n.fract() == 0.0 && n.abs() < 9e15 { json!(n as i64) } else { json!(n) })
+            Ok(if n.fract() == 0.0 && n.abs() < 9e15 {
+                json!(n as i64)
+            } else {
+                json!(n)
+            })
         }
         QuestionType::PartialDate => {
             let s = v.as_str().ok_or(Reason::ExpectedPartialDate)?;
             Ok(json!(s.parse::<PartialDate>()?.to_string()))
         }
-        QuestionType::DateRange => Ok(serde_json::to_value(date_range_value(v)?).expect("serialisable")),
+        QuestionType::DateRange => {
+            Ok(serde_json::to_value(date_range_value(v)?).expect("serialisable"))
+        }
         QuestionType::Place => {
             let obj = v.as_object().ok_or(Reason::ExpectedPlace)?;
             let province = obj.get("province").and_then(Value::as_str);
-            let locality = obj.get("locality").and_then(Value::as_str).unwrap_or("").trim();
+            let locality = obj
+                .get("locality")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .trim();
             if let Some(p) = province {
                 vocab_check(cb, q, p)?;
             }
@@ -153,10 +186,14 @@ pub fn display_value(cb: &Codebook, q: &Question, v: &Value, lang: &str) -> Stri
     };
     match (q.kind, v) {
         (QuestionType::SingleChoice, Value::String(s)) => label(s),
-        (QuestionType::MultiChoice, Value::Array(a)) => {
-            a.iter().filter_map(Value::as_str).map(label).collect::<Vec<_>>().join(", ")
-        }
-        (QuestionType::DateRange, _) => serde_json::from_value::<DateRange>(v.clone()).map_or_else(|_| v.to_string(), |r| r.to_string()),
+        (QuestionType::MultiChoice, Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(label)
+            .collect::<Vec<_>>()
+            .join(", "),
+        (QuestionType::DateRange, _) => serde_json::from_value::<DateRange>(v.clone())
+            .map_or_else(|_| v.to_string(), |r| r.to_string()),
         (QuestionType::Place, Value::Object(o)) => {
             let loc = o.get("locality").and_then(Value::as_str).unwrap_or("");
             match o.get("province").and_then(Value::as_str) {
@@ -174,7 +211,11 @@ pub fn display_value(cb: &Codebook, q: &Question, v: &Value, lang: &str) -> Stri
 pub fn searchable_text(q: &Question, v: &Value) -> Option<String> {
     match q.kind {
         QuestionType::Text | QuestionType::LongText => v.as_str().map(str::to_string),
-        QuestionType::Place => v.get("locality").and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string),
+        QuestionType::Place => v
+            .get("locality")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string),
         _ => None,
     }
 }

@@ -9,7 +9,15 @@ use testimony_core::{CreateOptions, Vault};
 pub const PASS: &str = "correct horse battery staple";
 
 pub fn new_vault(dir: &Path) -> Vault {
-    Vault::create(dir, PASS, CreateOptions { interviewer: "tester".into(), ..Default::default() }).unwrap()
+    Vault::create(
+        dir,
+        PASS,
+        CreateOptions {
+            interviewer: "tester".into(),
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 /// Every file in `dir` with its bytes: "changes nothing" means this is equal before and after.
@@ -18,7 +26,10 @@ pub fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     for e in std::fs::read_dir(dir).unwrap() {
         let e = e.unwrap();
         if e.file_type().unwrap().is_file() {
-            m.insert(e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap());
+            m.insert(
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            );
         }
     }
     m
@@ -29,7 +40,8 @@ pub fn snapshot(dir: &Path) -> BTreeMap<String, Vec<u8>> {
 pub fn raw_conn(dir: &Path, pass: &str) -> Connection {
     let header = Header::read(dir).unwrap();
     let key = header.unseal(pass).unwrap();
-    testimony_core::vault::open_encrypted_db(&dir.join("vault.db"), &key, false, header.page_hmac()).unwrap()
+    testimony_core::vault::open_encrypted_db(&dir.join("vault.db"), &key, false, header.page_hmac())
+        .unwrap()
 }
 
 pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
