@@ -519,8 +519,7 @@ fn copy_vault(src: &Path, dst: &Path) {
 /// copied vault?)", with nothing merged. A bundle past the archive's highest number whose
 /// audit entries differ from the device's chain the archive holds is refused too. Either way
 /// the archive keeps exactly what it had. (When the restored vault's audit log has grown past
-/// the archive's copy of the chain, that last check does not hold: see the ignored test
-/// below.)
+/// the archive's copy of the chain: see the test below.)
 fn a_restored_older_vault_cannot_make_the_archive_lose_newer_work(store: &Store) {
     let tmp = tempfile::tempdir().unwrap();
     let (field, mut a) = setup(store, tmp.path());
@@ -610,19 +609,18 @@ fn a_restored_older_vault_cannot_make_the_archive_lose_newer_work(store: &Store)
     assert!(d.gaps.is_empty());
 }
 
-/// KNOWN BUG, ignored until fixed (run with `--ignored`). If this breaks, a coordinator finds
-/// an answer that the interviewer corrected on the live laptop silently replaced by an older
-/// line of work from a restored backup of the same laptop.
+/// If this breaks, a coordinator finds an answer that the interviewer corrected on the live
+/// laptop silently replaced by an older line of work from a restored backup of the same laptop.
 ///
 /// The archive refuses a restored vault's bundles while their numbers are taken and while
-/// their audit entries overlap the chain it holds; but once the restored vault has written
-/// more audit entries than the archive holds, a bundle with a new number merges with only a
-/// warning ("does not continue the chain of bundle N held here"): `audit_entry` compares an
-/// entry only with the stored entry of the same number or the one before, so a fork that
-/// starts past the stored head passes. Its records come from the same device key, so a
-/// higher `version` replaces the newer laptop's version without a conflict.
+/// their audit entries overlap the chain it holds. Once the restored vault has written more
+/// audit entries than the archive holds, its bundle with a new number does not meet the
+/// archive's chain at all; because the archive holds that device's bundle numbered one less,
+/// the missing link cannot be a bundle still on its way, and the bundle is refused (merge.rs
+/// `check_audit_meets_held_chain`). Before, it merged with only a warning, and its records,
+/// from the same device key with a higher `version`, replaced the newer ones without a
+/// conflict.
 #[test]
-#[ignore = "known bug: a restored vault's bundle past the archive's audit head merges over newer work"]
 fn a_restored_vault_that_worked_longer_does_not_replace_newer_answers() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::Embedded;

@@ -510,6 +510,75 @@ impl<'c> Merge<'c> {
         Ok(())
     }
 
+    /// The hash of the device's audit entry `seq`, if the archive holds it.
+    fn held_audit_hash(&mut self, seq: i64) -> Result<Option<String>> {
+        Ok(self.db.text_opt(
+            "SELECT hash FROM device_audit WHERE public_key = ?1 AND seq = ?2",
+            vals![&self.report.public_key, seq],
+        )?)
+    }
+
+    /// The audit range (`audit_from_seq`, `audit_to_seq`) of the device's bundle numbered
+    /// `sequence`, if the archive holds that bundle.
+    fn held_bundle_audit(&mut self, sequence: i64) -> Result<Option<(i64, i64)>> {
+        let manifest = self.db.text_opt(
+            "SELECT manifest FROM bundles WHERE public_key = ?1 AND sequence = ?2",
+            vals![&self.report.public_key, sequence],
+        )?;
+        let Some(manifest) = manifest else {
+            return Ok(None);
+        };
+        let m: Value = serde_json::from_str(&manifest)
+            .map_err(|_| Error::Corrupt("a stored bundle manifest is not JSON".into()))?;
+        match (m["audit_from_seq"].as_i64(), m["audit_to_seq"].as_i64()) {
+            (Some(from), Some(to)) => Ok(Some((from, to))),
+            _ => Err(Error::Corrupt(
+                "a stored bundle manifest has no audit range".into(),
+            )),
+        }
+    }
+
+    /// A restored or copied vault must not replace newer work (docs/bundle-format.md, "Audit
+    /// chains"). `audit_entry` checks the bundle's entries where they meet the chain the
+    /// archive holds for the device; this catches the bundles that do not meet it at all.
+    /// Where the archive holds neither the bundle's first audit entry nor the one before, the
+    /// link cannot be checked. That is expected only while the device's bundle carrying the
+    /// entries in between has not arrived (bundles may come out of order). If the archive
+    /// holds the device's bundle numbered one less, it holds the entries that bundle ends
+    /// with, and a bundle that does not join them was made on another line of work under the
+    /// same device key: a vault restored from an older backup (or a copy) that went on
+    /// working past what the archive holds. Such a bundle is refused however far past the
+    /// archive's entries it begins, since its records would otherwise replace newer ones
+    /// from the same key without a conflict. The same at the end, for a bundle arriving after
+    /// the one numbered one more.
+    fn check_audit_meets_held_chain(&mut self, m: &Manifest) -> Result<()> {
+        let (from, to, n) = (m.audit_from_seq, m.audit_to_seq, m.sequence);
+        let advice = "It looks like a vault restored from an older backup, or a copy, that went on working apart from the one whose bundles the archive holds. Not merged, so that it cannot replace newer records; nothing in the archive changed. Keep the bundle file: its records are only in it and in that vault. (If the device was neither restored nor copied, a full export from it, `testimony export --full`, is checked entry by entry against the archive's chain instead.)";
+        if from > 1
+            && self.held_audit_hash(from)?.is_none()
+            && self.held_audit_hash(from - 1)?.is_none()
+            && let Some((_, before_to)) = self.held_bundle_audit(n - 1)?
+        {
+            return Err(bad(format!(
+                "bundle {n} from device {} does not continue the audit chain the archive holds for this device: the archive has this device's bundle {}, whose audit entries end at {before_to}, but this bundle's entries begin at {from} and do not join them. {advice}",
+                m.device_id,
+                n - 1
+            )));
+        }
+        if to >= from
+            && self.held_audit_hash(to)?.is_none()
+            && self.held_audit_hash(to + 1)?.is_none()
+            && let Some((after_from, _)) = self.held_bundle_audit(n + 1)?
+        {
+            return Err(bad(format!(
+                "bundle {n} from device {} does not lead into the audit chain the archive holds for this device: the archive has this device's bundle {}, whose audit entries begin at {after_from}, but this bundle's entries end at {to} and do not join them. {advice}",
+                m.device_id,
+                n + 1
+            )));
+        }
+        Ok(())
+    }
+
     fn conflict(
         &mut self,
         kind: &str,
@@ -602,6 +671,7 @@ impl BundleSink for Merge<'_> {
                 ));
             }
         }
+        self.check_audit_meets_held_chain(m)?;
         self.db.begin()?;
         self.in_tx = true;
         self.manifest = Some(m.clone());
@@ -820,6 +890,32 @@ impl BundleSink for Merge<'_> {
                             "audit entry {} does not continue the device's chain held by the archive",
                             e.seq
                         )));
+                    }
+                }
+                // The bundle's last entry, arriving after a later bundle of the device: the
+                // entry after it, which the archive holds, must follow it. (Earlier entries
+                // of the bundle meet a held successor as an entry of the same number, which
+                // must be equal.)
+                if self
+                    .manifest
+                    .as_ref()
+                    .is_some_and(|m| m.audit_to_seq == e.seq)
+                {
+                    let next = self.db.text_opt(
+                        "SELECT entry FROM device_audit WHERE public_key = ?1 AND seq = ?2",
+                        vals![&key, e.seq + 1],
+                    )?;
+                    if let Some(next) = next {
+                        let next: BundleAuditEntry = serde_json::from_str(&next).map_err(|_| {
+                            Error::Corrupt("a stored audit entry is not readable".into())
+                        })?;
+                        if next.prev_hash != e.hash {
+                            return Err(bad(format!(
+                                "audit entry {} does not lead into entry {} of the device's chain held by the archive (a vault restored from an older backup, or a copy, that went on working?); not merged",
+                                e.seq,
+                                e.seq + 1
+                            )));
+                        }
                     }
                 }
                 self.db.execute(

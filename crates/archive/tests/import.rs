@@ -2658,3 +2658,222 @@ fn recordings_in_the_old_and_the_new_chunk_format_arrive_as_the_vaults_wav_files
         );
     }
 }
+
+// ---- a vault restored from an older backup (its audit chain forks from the archive's) -----
+
+on_both_backends!(
+    a_restored_vault_past_the_archives_audit_head_is_refused_and_changes_nothing,
+    a_forked_bundle_in_a_gap_is_refused_and_the_genuine_one_still_merges,
+);
+
+/// What `import` refused (the core's `BadBundle`, "bundle rejected: …"), as the coordinator
+/// reads it. Matched on the message, whichever error type `Archive::import` returns.
+fn refused_bundle<E: std::fmt::Display + std::fmt::Debug>(
+    r: std::result::Result<testimony_archive::ImportReport, E>,
+) -> String {
+    match r {
+        Err(e) if e.to_string().starts_with("bundle rejected: ") => e.to_string(),
+        other => panic!("expected the bundle to be refused, got {other:?}"),
+    }
+}
+
+/// The laptop exports bundles 1 and 2; a backup taken after bundle 1 is restored elsewhere and
+/// works on, with more audit entries than the archive holds for the device. Its bundle 2 is
+/// refused (number taken); its bundle 3, whose audit chain begins past the archive's entries,
+/// was merged before with only a warning, its higher versions replacing the live laptop's
+/// newer answer. Now it is refused in plain words, the archive unchanged and the file kept;
+/// a full export from the restored vault is refused too, one from the live laptop merges.
+fn a_restored_vault_past_the_archives_audit_head_is_refused_and_changes_nothing(store: &Store) {
+    let (tmp, field, mut a) = setup(store);
+    let bundle = |n: &str| tmp.path().join(format!("{n}.tbundle"));
+    export(&field.dir, &a.recipient(), &bundle("b1"));
+    a.import(&bundle("b1")).unwrap();
+    let restored = tmp.path().join("restored");
+    copy_vault(&field.dir, &restored);
+    Vault::open(&field.dir, VAULT_PASS)
+        .unwrap()
+        .set_answer(
+            &field.shared_interview,
+            None,
+            "cl_anything_else",
+            &json!("corrected on the live laptop"),
+        )
+        .unwrap();
+    export(&field.dir, &a.recipient(), &bundle("b2"));
+    a.import(&bundle("b2")).unwrap();
+    let newest = archive_answers(&a, &field.shared_interview);
+    assert_eq!(newest, vault_answers(&field.dir, &field.shared_interview));
+
+    {
+        let mut v = Vault::open(&restored, VAULT_PASS).unwrap();
+        for k in 0..3 {
+            v.add_note(
+                &field.shared_interview,
+                None,
+                None,
+                &format!("restored note {k}"),
+            )
+            .unwrap();
+        }
+    }
+    export(&restored, &a.recipient(), &bundle("r2"));
+    let m = refused_bundle(a.import(&bundle("r2")));
+    assert!(m.contains("a different bundle numbered 2"), "{m}");
+    {
+        let mut v = Vault::open(&restored, VAULT_PASS).unwrap();
+        for text in ["restored edit 1", "restored edit 2"] {
+            v.set_answer(
+                &field.shared_interview,
+                None,
+                "cl_anything_else",
+                &json!(text),
+            )
+            .unwrap();
+        }
+    }
+    let r3 = export(&restored, &a.recipient(), &bundle("r3"));
+    assert_eq!(r3.sequence, 3);
+
+    let dir = a.dir().to_path_buf();
+    drop(a);
+    let before = store.state(&dir);
+    let mut a = store.open(&dir, ARCHIVE_PASS).unwrap();
+    let m = refused_bundle(a.import(&bundle("r3")));
+    assert!(
+        m.contains("bundle 3 from device")
+            && m.contains("does not continue the audit chain the archive holds for this device")
+            && m.contains("bundle 2")
+            && m.contains("restored from an older backup")
+            && m.contains("nothing in the archive changed")
+            && m.contains("Keep the bundle file"),
+        "{m}"
+    );
+    assert_eq!(archive_answers(&a, &field.shared_interview), newest);
+    assert!(a.search("restored", 10).unwrap().is_empty());
+    assert!(a.quarantined().unwrap().is_empty());
+    // A full export from the restored vault meets the archive's chain entry by entry: refused.
+    export_full(&restored, &a.recipient(), &bundle("r4-full"));
+    let m = refused_bundle(a.import(&bundle("r4-full")));
+    assert!(m.contains("audit chain differs"), "{m}");
+    drop(a);
+    assert_eq!(
+        store.state(&dir),
+        before,
+        "a refused bundle changed the archive"
+    );
+    assert!(
+        bundle("r3").is_file(),
+        "the refused bundle is left where it was"
+    );
+
+    // The live laptop goes on: its next bundle and a full re-export merge, the replay is a no-op.
+    let mut a = store.open(&dir, ARCHIVE_PASS).unwrap();
+    Vault::open(&field.dir, VAULT_PASS)
+        .unwrap()
+        .add_note(&field.shared_interview, None, None, "live note")
+        .unwrap();
+    export(&field.dir, &a.recipient(), &bundle("b3"));
+    let r = a.import(&bundle("b3")).unwrap();
+    assert_eq!(r.outcome, "imported", "{}", r.message);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    export_full(&field.dir, &a.recipient(), &bundle("b4-full"));
+    let r = a.import(&bundle("b4-full")).unwrap();
+    assert_eq!(
+        (r.outcome.as_str(), r.updated, r.conflicts),
+        ("imported", 0, 0)
+    );
+    assert_eq!(
+        a.import(&bundle("b4-full")).unwrap().outcome,
+        "already_imported"
+    );
+    assert_eq!(
+        archive_answers(&a, &field.shared_interview),
+        vault_answers(&field.dir, &field.shared_interview)
+    );
+    let d = &a.devices().unwrap()[0];
+    assert_eq!((d.bundles, d.last_sequence), (4, Some(4)));
+}
+
+/// The archive holds the laptop's bundles 1 and 3; bundle 2 is still on its way. A vault
+/// restored from a backup taken after bundle 1 exports its own bundle 2: its audit chain
+/// joins bundle 1 but not bundle 3, whether it ends short of bundle 3's first entry or right
+/// before it. Both are refused (before, both merged); the genuine bundle 2 then fills the gap.
+fn a_forked_bundle_in_a_gap_is_refused_and_the_genuine_one_still_merges(store: &Store) {
+    let (tmp, field, mut a) = setup(store);
+    let bundle = |n: &str| tmp.path().join(format!("{n}.tbundle"));
+    export(&field.dir, &a.recipient(), &bundle("b1"));
+    a.import(&bundle("b1")).unwrap();
+    let (short, same) = (tmp.path().join("short"), tmp.path().join("same"));
+    copy_vault(&field.dir, &short);
+    copy_vault(&field.dir, &same);
+    let notes = |vault: &Path, who: &str| {
+        let mut v = Vault::open(vault, VAULT_PASS).unwrap();
+        for k in 0..3 {
+            v.add_note(
+                &field.shared_interview,
+                None,
+                None,
+                &format!("{who} note {k}"),
+            )
+            .unwrap();
+        }
+    };
+    notes(&field.dir, "live");
+    export(&field.dir, &a.recipient(), &bundle("b2"));
+    Vault::open(&field.dir, VAULT_PASS)
+        .unwrap()
+        .set_answer(
+            &field.shared_interview,
+            None,
+            "cl_anything_else",
+            &json!("corrected on the live laptop"),
+        )
+        .unwrap();
+    export(&field.dir, &a.recipient(), &bundle("b3"));
+    assert_eq!(a.import(&bundle("b3")).unwrap().gaps, vec![2]);
+
+    // Fewer audit entries than the genuine bundle 2: it ends short of bundle 3's chain.
+    Vault::open(&short, VAULT_PASS)
+        .unwrap()
+        .add_note(&field.shared_interview, None, None, "short note")
+        .unwrap();
+    assert_eq!(
+        export(&short, &a.recipient(), &bundle("short2")).sequence,
+        2
+    );
+    // As many as the genuine one: it ends right before bundle 3's first entry, which does not
+    // follow it.
+    notes(&same, "same");
+    assert_eq!(export(&same, &a.recipient(), &bundle("same2")).sequence, 2);
+
+    let dir = a.dir().to_path_buf();
+    drop(a);
+    let before = store.state(&dir);
+    let mut a = store.open(&dir, ARCHIVE_PASS).unwrap();
+    let m = refused_bundle(a.import(&bundle("short2")));
+    assert!(
+        m.contains("does not lead into the audit chain the archive holds for this device")
+            && m.contains("bundle 3")
+            && m.contains("Keep the bundle file"),
+        "{m}"
+    );
+    let m = refused_bundle(a.import(&bundle("same2")));
+    assert!(m.contains("does not lead into entry"), "{m}");
+    assert!(a.search("short note", 10).unwrap().is_empty());
+    drop(a);
+    assert_eq!(
+        store.state(&dir),
+        before,
+        "a refused bundle changed the archive"
+    );
+
+    let mut a = store.open(&dir, ARCHIVE_PASS).unwrap();
+    let r = a.import(&bundle("b2")).unwrap();
+    assert_eq!(r.outcome, "imported", "{}", r.message);
+    assert!(r.gaps.is_empty() && r.warnings.is_empty(), "{r:?}");
+    assert_eq!(
+        archive_answers(&a, &field.shared_interview),
+        vault_answers(&field.dir, &field.shared_interview)
+    );
+    assert_eq!(a.search("live note", 10).unwrap().len(), 3);
+}
