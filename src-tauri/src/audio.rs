@@ -3,7 +3,7 @@
 //! Where things live:
 //! - The `Vault` stays on the vault thread (`worker.rs`). Starting and stopping a recording,
 //!   markers, listings and playback reads are jobs there, like every other command.
-//! - The running [`Recorder`] lives in an [`AudioSlot`] beside the worker, not inside a job: its
+//! - The running [`Recorder`] lives in an [`AudioSlot`](crate::slots::AudioSlot) beside the worker, not inside a job: its
 //!   capture and writer threads commit one-second chunks through their own
 //!   `RecordingWriter` connection, so answers keep saving on the vault's connection while it
 //!   records. The level meter, the clock, pause and resume read or flip the recorder's atomics
@@ -19,95 +19,24 @@
 //! Audio. Nothing is written to disk on the way, the whole recording is never in memory on
 //! either side, and the CSP needs no media source, custom scheme or blob: URL.
 
-use std::sync::{Arc, Mutex, MutexGuard};
-
 use serde::Serialize;
-use testimony_core::audio::capture::{AudioSource, Level, Recorder};
+use testimony_core::audio::capture::{AudioSource, Recorder};
 use testimony_core::audio::{Marker, Recording};
 use testimony_core::model::ConsentScope;
 
 use crate::error::AppError;
 use crate::ops::Session;
+use crate::slots::{Active, RecordingState, audio_slot, recording_state};
 
 /// The longest window of samples one playback read returns.
 pub const MAX_WINDOW_MS: u64 = 30_000;
 
-/// The recording in progress, if any (at most one per app).
-pub type AudioSlot = Arc<Mutex<Option<Active>>>;
-
-pub struct Active {
-    pub recording_id: String,
-    pub interview_id: String,
-    pub sample_rate: u32,
-    recorder: Recorder,
-}
-
-/// What the recording panel shows: the clock, the level meter, the state.
-#[derive(Debug, Clone, Serialize)]
-pub struct RecordingState {
-    pub recording_id: String,
-    pub interview_id: String,
-    pub sample_rate: u32,
-    /// Audio captured while not paused: the position a marker gets.
-    pub elapsed_ms: u64,
-    /// Audio committed to the vault so far.
-    pub saved_ms: u64,
-    pub paused: bool,
-    /// False once the input ended or failed: the UI then stops the recording to learn why.
-    pub running: bool,
-    pub failed: bool,
-    pub level: Level,
-}
-
 /// A recording with its markers, for the list under the panel.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct RecordingSummary {
     pub recording: Recording,
     pub markers: Vec<Marker>,
-}
-
-fn slot(a: &AudioSlot) -> MutexGuard<'_, Option<Active>> {
-    // A panic elsewhere while holding the lock leaves the recorder usable.
-    a.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn state_of(a: &Active) -> RecordingState {
-    let s = a.recorder.status();
-    RecordingState {
-        recording_id: a.recording_id.clone(),
-        interview_id: a.interview_id.clone(),
-        sample_rate: a.sample_rate,
-        elapsed_ms: s.elapsed_ms,
-        saved_ms: s.saved_ms,
-        paused: s.paused,
-        running: s.running,
-        failed: s.failed,
-        level: s.level,
-    }
-}
-
-/// The recording in progress (no vault access: read from the recorder's counters).
-pub fn status(audio: &AudioSlot) -> Option<RecordingState> {
-    slot(audio).as_ref().map(state_of)
-}
-
-/// Whether audio is being captured now (not paused, not failed): the idle lock waits then.
-pub fn capturing(audio: &AudioSlot) -> bool {
-    slot(audio).as_ref().is_some_and(|a| {
-        let s = a.recorder.status();
-        s.running && !s.paused
-    })
-}
-
-pub fn pause(audio: &AudioSlot, pause: bool) -> Result<RecordingState, AppError> {
-    let g = slot(audio);
-    let a = g.as_ref().ok_or_else(|| AppError::code("not_recording"))?;
-    if pause {
-        a.recorder.pause();
-    } else {
-        a.recorder.resume();
-    }
-    Ok(state_of(a))
 }
 
 impl Session {
@@ -119,7 +48,7 @@ impl Session {
         interview_id: &str,
         open: impl FnOnce() -> Result<S, AppError>,
     ) -> Result<RecordingState, AppError> {
-        if slot(&self.audio).is_some() {
+        if audio_slot(&self.audio).is_some() {
             return Err(AppError::code("recording_active"));
         }
         let v = self.vault()?;
@@ -141,8 +70,8 @@ impl Session {
                     sample_rate: rec.sample_rate,
                     recorder,
                 };
-                let st = state_of(&a);
-                *slot(&self.audio) = Some(a);
+                let st = recording_state(&a);
+                *audio_slot(&self.audio) = Some(a);
                 Ok(st)
             }
             Err(e) => {
@@ -159,7 +88,7 @@ impl Session {
     /// records the totals. If the input had failed, the audio saved until then is kept and
     /// the failure is returned; a recording that got no audio at all is deleted.
     pub fn stop_recording(&mut self) -> Result<Recording, AppError> {
-        let active = slot(&self.audio)
+        let active = audio_slot(&self.audio)
             .take()
             .ok_or_else(|| AppError::code("not_recording"))?;
         let captured = active.recorder.stop();
@@ -182,7 +111,7 @@ impl Session {
     /// Called by `lock` before the vault is dropped. Errors are not reported (the app is
     /// locking); a recording that could not be marked stopped is recovered on the next open.
     pub(crate) fn stop_recording_for_lock(&mut self) {
-        let Some(active) = slot(&self.audio).take() else {
+        let Some(active) = audio_slot(&self.audio).take() else {
             return;
         };
         let _ = active.recorder.stop();
@@ -201,7 +130,7 @@ impl Session {
         label: &str,
     ) -> Result<Marker, AppError> {
         let at_ms = {
-            let g = slot(&self.audio);
+            let g = audio_slot(&self.audio);
             match g.as_ref() {
                 Some(a) if a.recording_id == recording_id => a.recorder.status().elapsed_ms,
                 _ => return Err(AppError::code("not_recording")),
@@ -265,6 +194,7 @@ impl Session {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::slots::{AudioSlot, capturing, pause_recording, recording_status};
     use std::path::{Path, PathBuf};
     use std::time::Duration;
     use testimony_core::audio::RecordingStatus;
@@ -325,7 +255,7 @@ mod tests {
 
     fn wait_saved(s: &Session, ms: u64) {
         for _ in 0..500 {
-            if status(&s.audio).is_some_and(|st| st.saved_ms >= ms || !st.running) {
+            if recording_status(&s.audio).is_some_and(|st| st.saved_ms >= ms || !st.running) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -363,9 +293,9 @@ mod tests {
             m.at_ms
         );
         assert_eq!(m.question_id.as_deref(), Some("ever_detained"));
-        assert!(pause(&s.audio, true).unwrap().paused);
+        assert!(pause_recording(&s.audio, true).unwrap().paused);
         assert!(!capturing(&s.audio));
-        assert!(!pause(&s.audio, false).unwrap().paused);
+        assert!(!pause_recording(&s.audio, false).unwrap().paused);
         // An unknown question is refused by the core and adds nothing.
         assert_eq!(
             s.add_marker(&st.recording_id, Some("no_such_question"), "x")
@@ -380,7 +310,7 @@ mod tests {
             "{} ms",
             rec.duration_ms
         );
-        assert!(status(&s.audio).is_none());
+        assert!(recording_status(&s.audio).is_none());
         assert_eq!(s.stop_recording().unwrap_err().code, "not_recording");
 
         let list = s.recordings(&interview).unwrap();
@@ -487,7 +417,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.code, "no_audio_device");
         assert!(s.recordings(&interview).unwrap().is_empty());
-        assert!(status(&s.audio).is_none());
+        assert!(recording_status(&s.audio).is_none());
     }
 
     #[test]
@@ -498,7 +428,7 @@ mod tests {
         wait_saved(&s, 1000);
         s.lock();
         assert!(s.vault.is_none());
-        assert!(status(&s.audio).is_none());
+        assert!(recording_status(&s.audio).is_none());
         s.unlock(PASS).unwrap();
         let list = s.recordings(&interview).unwrap();
         assert_eq!(list.len(), 1);
@@ -522,7 +452,7 @@ mod tests {
         let file = tone(t.path(), 1.5);
         s.start_recording(&interview, wav(&file, false)).unwrap();
         for _ in 0..500 {
-            if status(&s.audio).is_some_and(|st| !st.running) {
+            if recording_status(&s.audio).is_some_and(|st| !st.running) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));

@@ -18,10 +18,14 @@ use serde::Serialize;
 use testimony_core::{Error, Reason};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct AppError {
     pub code: String,
     pub detail: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    // `Reason` is written by hand in ui/src/lib/types.ts: its serde form `{code, params}`
+    // (adjacently tagged) is one TypeScript shape for every code, which the UI translates.
+    #[cfg_attr(test, ts(type = "Reason | null", optional))]
     pub reason: Option<Reason>,
 }
 
@@ -40,6 +44,7 @@ impl AppError {
             reason: None,
         }
     }
+    #[cfg(test)]
     pub fn with_reason(code: &str, reason: Reason) -> AppError {
         AppError {
             code: code.into(),
@@ -63,43 +68,14 @@ impl std::fmt::Display for AppError {
 
 impl std::error::Error for AppError {}
 
+/// The core's own code, reason and showable detail (`Error::code`, `Error::reason`,
+/// `Error::shown_detail`): the app adds no mapping of its own.
 impl From<Error> for AppError {
     fn from(e: Error) -> AppError {
-        match e {
-            Error::WrongPassphrase => AppError::code("wrong_passphrase"),
-            Error::NotAVault { .. } => AppError::code("not_a_vault"),
-            Error::Corrupt(_) => AppError::code("corrupt"),
-            // Only this recording: the vault opened, and opens again after a lock.
-            Error::DamagedAudio { .. } => AppError::code("damaged_recording"),
-            Error::NewerVersion { .. } => AppError::code("newer_version"),
-            Error::Locked(_) => AppError::code("vault_in_use"),
-            Error::AlreadyExists(_) => AppError::code("already_exists"),
-            Error::WeakPassphrase(r) => AppError::with_reason("weak_passphrase", r),
-            // The reason never repeats typed text (core invariant 4); the question id is known
-            // to the UI already.
-            Error::InvalidAnswer { reason, .. } => AppError::with_reason("invalid_answer", reason),
-            Error::Rejected(r) => AppError::with_reason("invalid", r),
-            Error::NotFound(what, _) => AppError::with_detail("not_found", what),
-            Error::Refused(r) => AppError::with_reason("not_allowed", r),
-            // Always `required_unanswered`: codebook paths of the questions, never answers.
-            Error::Incomplete(r) => AppError::with_reason("incomplete", r),
-            // What the app cannot reach in normal use (bundles, the transcription pipeline's
-            // internal checks, attachments): the core's English, which carries no content.
-            Error::NotAllowed(m) => AppError::with_detail("not_allowed", m),
-            Error::Invalid(m) => AppError::with_detail("invalid", m),
-            // The core's message suggests the CLI's `--full`, which the app does not have.
-            Error::NothingToExport(_) => AppError::code("nothing_to_export"),
-            Error::AuditBroken(_) => AppError::code("audit_broken"),
-            Error::Codebook(_) => AppError::code("codebook"),
-            Error::Io(_) => AppError::code("io"),
-            // Capture or device failures: the core's message names the device's problem
-            // (never audio), e.g. the audio system's own error.
-            Error::Audio(m) => AppError::with_detail("audio", m),
-            // The interviewer cancelled an export: nothing was written.
-            Error::Cancelled => AppError::code("cancelled"),
-            // Storage and everything else: no detail, since a database message could in
-            // principle quote a value.
-            _ => AppError::code("storage"),
+        AppError {
+            code: e.code().into(),
+            detail: e.shown_detail(),
+            reason: e.reason().cloned(),
         }
     }
 }
@@ -110,8 +86,8 @@ mod tests {
 
     #[test]
     fn only_people_facing_messages_become_details() {
-        let e: AppError = Error::Server("row (\"secret\") violates".into()).into();
-        assert_eq!(e, AppError::code("storage"));
+        let e: AppError = Error::Sink("row (\"secret\") violates".into()).into();
+        assert_eq!(e, AppError::code("sink"));
         let e: AppError = Error::Corrupt("page 3".into()).into();
         assert_eq!(e, AppError::code("corrupt"));
         let e: AppError = Error::Io(std::io::Error::other("/home/x/file")).into();
@@ -184,6 +160,25 @@ mod tests {
             AppError::code("nothing_to_export"),
             "no CLI advice in the app"
         );
+    }
+
+    /// Every error code the core can give (`Error::CODES`) has a message in English and Korean
+    /// under `error.<code>`: a new code without messages fails here.
+    #[test]
+    fn every_error_code_has_a_message_in_english_and_korean() {
+        for (lang, text) in [
+            ("en", include_str!("../../ui/src/i18n/en.json")),
+            ("ko", include_str!("../../ui/src/i18n/ko.json")),
+        ] {
+            let dict: serde_json::Value = serde_json::from_str(text).unwrap();
+            for code in Error::CODES {
+                let m = dict["error"][*code].as_str().unwrap_or_default();
+                assert!(
+                    !m.trim().is_empty(),
+                    "{lang}.json: no message for error.{code}"
+                );
+            }
+        }
     }
 
     /// Every reason code the core can give has a message in both languages, using only the

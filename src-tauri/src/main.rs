@@ -6,8 +6,11 @@
 
 mod audio;
 mod error;
+#[cfg(test)]
+mod ipc_types;
 mod ops;
 mod settings;
+mod slots;
 mod transcribe;
 mod transcript;
 mod webview;
@@ -31,13 +34,14 @@ use testimony_core::model::{
 };
 use zeroize::Zeroizing;
 
-use audio::{RecordingState, RecordingSummary};
+use audio::RecordingSummary;
 use error::AppError;
 use ops::{
     AppInfo, ExportStep, FormState, NewInterviewArgs, Session, StatusAction, VaultInfo,
     WitnessSummary,
 };
 use settings::Settings;
+use slots::RecordingState;
 use testimony_core::transcript::{SegmentVersion, Transcript, TranscriptSegment};
 use transcript::TranscriptExport;
 use worker::Worker;
@@ -346,12 +350,12 @@ async fn recording_start(w: State<'_, Worker>, interview_id: String) -> Res<Reco
 /// The recording in progress (clock, level), or none. Does not wait for the vault thread.
 #[tauri::command(rename_all = "snake_case")]
 async fn recording_status(w: State<'_, Worker>) -> Res<Option<RecordingState>> {
-    Ok(audio::status(&w.audio))
+    Ok(slots::recording_status(&w.audio))
 }
 
 #[tauri::command(rename_all = "snake_case")]
 async fn recording_pause(w: State<'_, Worker>, paused: bool) -> Res<RecordingState> {
-    audio::pause(&w.audio, paused)
+    slots::pause_recording(&w.audio, paused)
 }
 
 #[tauri::command(rename_all = "snake_case")]
@@ -658,7 +662,7 @@ async fn transcribe_start(
     w: State<'_, Worker>,
     p: State<'_, AppPaths>,
     recording_id: String,
-) -> Res<transcribe::TranscriptionState> {
+) -> Res<slots::TranscriptionState> {
     let (w, dir, settings) = (
         w.inner().clone(),
         p.models.clone(),
@@ -679,13 +683,13 @@ async fn transcribe_start(
 
 /// Progress of the transcription (or how it ended); does not wait for the vault thread.
 #[tauri::command(rename_all = "snake_case")]
-fn transcribe_status(w: State<'_, Worker>) -> Option<transcribe::TranscriptionState> {
-    transcribe::status(&w.transcribe)
+fn transcribe_status(w: State<'_, Worker>) -> Option<slots::TranscriptionState> {
+    slots::transcription_status(&w.transcribe)
 }
 
 #[tauri::command(rename_all = "snake_case")]
-fn transcribe_cancel(w: State<'_, Worker>) -> Option<transcribe::TranscriptionState> {
-    transcribe::cancel(&w.transcribe)
+fn transcribe_cancel(w: State<'_, Worker>) -> Option<slots::TranscriptionState> {
+    slots::cancel_transcription(&w.transcribe)
 }
 
 // ---- export ----------------------------------------------------------------------------------

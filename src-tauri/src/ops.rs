@@ -17,9 +17,9 @@ use testimony_core::model::{
 };
 use testimony_core::{CreateOptions, SearchHit, Vault};
 
-use crate::audio::AudioSlot;
 use crate::error::AppError;
-use crate::transcribe::TranscribeSlot;
+use crate::slots::AudioSlot;
+use crate::slots::TranscribeSlot;
 
 /// The vault directory and, while unlocked, the open vault. Locking drops the `Vault`: the
 /// database connection closes and SQLCipher wipes the key it held.
@@ -37,6 +37,7 @@ pub struct Session {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct AppInfo {
     pub vault_dir: String,
     pub vault_exists: bool,
@@ -47,6 +48,7 @@ pub struct AppInfo {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct VaultInfo {
     pub interviewer: String,
     pub device_id: String,
@@ -57,6 +59,7 @@ pub struct VaultInfo {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct WitnessSummary {
     pub witness: Witness,
     pub consent: Option<Consent>,
@@ -66,6 +69,7 @@ pub struct WitnessSummary {
 /// An interview as the form shows it: the records, plus what the core decides about them
 /// (which questions are visible where, which required ones are missing).
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct FormState {
     pub detail: InterviewDetail,
     /// `question_id` for top-level questions, `question_id@instance_id` inside an instance.
@@ -77,6 +81,7 @@ pub struct FormState {
 
 /// Export progress as the export screen shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ExportStep {
     pub phase: ExportPhase,
     /// The whole export, 0 to 1.
@@ -84,6 +89,7 @@ pub struct ExportStep {
 }
 
 #[derive(Debug, Clone, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct NewInterviewArgs {
     pub witness: String,
     pub languages: Vec<String>,
@@ -92,6 +98,7 @@ pub struct NewInterviewArgs {
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum StatusAction {
     Complete,
@@ -339,34 +346,9 @@ impl Session {
             &detail.interview.codebook_version,
         )?;
         let form = Form::new(&cb, &detail.answers, &detail.instances);
-        let live: Vec<_> = detail.instances.iter().filter(|i| !i.deleted).collect();
-        let mut visible = Vec::new();
-        for q in &cb.questions {
-            match q.group.as_deref() {
-                None => {
-                    if form.is_visible(q, None) {
-                        visible.push(q.id.clone());
-                    }
-                }
-                Some(g) => {
-                    for inst in live.iter().filter(|i| i.group_id == g) {
-                        if form.is_visible(q, Some(&inst.meta.id)) {
-                            visible.push(format!("{}@{}", q.id, inst.meta.id));
-                        }
-                    }
-                }
-            }
-        }
-        let sections = cb
-            .sections
-            .iter()
-            .filter(|s| {
-                s.show_if_expr
-                    .as_ref()
-                    .is_none_or(|e| e.eval(&|n| form.lookup(None, n)))
-            })
-            .map(|s| s.id.clone())
-            .collect();
+        // Skip logic is the core's (`Form`): the app only passes it on.
+        let visible = form.visible_questions();
+        let sections = form.visible_sections();
         let missing_required = form.missing_required();
         Ok(FormState {
             detail: detail.clone(),

@@ -13,16 +13,21 @@ use serde::{Deserialize, Serialize};
 use crate::error::AppError;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
+    #[cfg_attr(test, ts(type = r#""ko" | "en""#))]
     pub language: String,
     pub idle_minutes: u32,
     /// The transcription model: a file name in the models folder (see `transcribe.rs`).
     /// Files written before transcription existed have neither field.
     #[serde(default)]
+    // Optional in TypeScript: `save_settings` takes settings without either (serde default).
+    #[cfg_attr(test, ts(optional = nullable))]
     pub whisper_model: Option<String>,
     /// What is spoken in recordings: "auto" (detected), "ko" or "en".
     #[serde(default = "auto")]
+    #[cfg_attr(test, ts(type = r#""auto" | "ko" | "en""#, optional = nullable))]
     pub transcribe_language: String,
 }
 

@@ -13,7 +13,7 @@
 //!   them, on the engine thread, so commands, answers and a recording's chunk writer are never
 //!   held up for more than one such job. Background jobs do not count as activity: the idle
 //!   lock does not wait for a transcription.
-//! - Progress (percent, time left, windows saved) sits in a [`TranscribeSlot`] that the UI
+//! - Progress (percent, time left, windows saved) sits in a [`TranscribeSlot`](crate::slots::TranscribeSlot) that the UI
 //!   polls (`transcribe_status`) without going through the vault thread.
 //! - Cancel sets the job's stop flag, which whisper.cpp checks during its computation. Every
 //!   lock (`Session::lock`: the lock button, idle, panic shortcut, window close, exit) sets it
@@ -22,99 +22,38 @@
 //!   after a lock (even after a quick unlock) it is refused and nothing more is saved. The
 //!   thread then drops the model and the audio it held and ends. Finished windows stay in the
 //!   vault; the transcript stays `running`, and Transcribe on the recording resumes it (never
-//!   automatically after an unlock: see ARCHITECTURE.md, "Desktop app").
+//!   automatically after an unlock: see docs/testing.md, "Desktop app").
 //!
 //! Nothing here writes audio or text anywhere but the vault, or logs it; progress and errors
 //! carry no content.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 
 use serde::Serialize;
-use testimony_core::Vault;
-use testimony_core::audio::RecordingStatus;
-use testimony_core::model::ConsentScope;
 use testimony_core::transcript::{NewSegment, TranscriptStatus};
+use testimony_core::{Reason, Vault};
 use testimony_transcribe::pipeline::{Flow, Outcome, Pipeline, PipelineConfig};
 use testimony_transcribe::{
-    Language, SampleSource, Transcriber, WhisperTranscriber, WindowOptions, check_model,
+    Language, PcmBlockSource, Transcriber, WhisperTranscriber, WindowOptions, check_model,
     find_models, priority,
 };
 
 use crate::error::AppError;
 use crate::ops::Session;
 use crate::settings::{Settings, is_model_file_name};
+use crate::slots::{Job, Phase, TranscriptionState, transcribe_slot};
 use crate::worker::Worker;
 
 /// The unit of resuming (see crates/transcribe, "pipeline"): at most this much work is lost
 /// to a cancel, a lock or a crash.
 pub const DEFAULT_WINDOW_MS: u64 = testimony_transcribe::pipeline::DEFAULT_WINDOW_MS;
 
-/// How much audio one background read job fetches.
-const BLOCK_MS: u64 = 10_000;
-
-/// The transcription in the background, if any (one at a time: on a 2-core laptop a second
-/// one would only slow both and the recording down).
-pub type TranscribeSlot = Arc<Mutex<Option<Job>>>;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// The model is being loaded.
-    Loading,
-    Running,
-    Done,
-    /// By the cancel button or a lock; the finished windows are kept.
-    Cancelled,
-    Failed,
-}
-
-/// What the UI shows about the transcription. No content: ids, numbers, an error code.
-#[derive(Debug, Clone, Serialize)]
-pub struct TranscriptionState {
-    pub recording_id: String,
-    pub interview_id: String,
-    /// Known once the vault has started (or resumed) the transcript.
-    pub transcript_id: Option<String>,
-    /// The model's file name.
-    pub model: String,
-    /// The language whisper is told (None: detected).
-    pub language: Option<String>,
-    /// An earlier run saved windows of this transcript.
-    pub resumed: bool,
-    pub phase: Phase,
-    pub percent: Option<f32>,
-    pub eta_seconds: Option<u64>,
-    /// Windows saved in the vault (by this run and earlier ones).
-    pub windows_done: u32,
-    pub windows_total: Option<u32>,
-    /// Stopped because the vault was locked.
-    pub locked: bool,
-    pub error: Option<AppError>,
-}
-
-pub struct Job {
-    state: TranscriptionState,
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Job {
-    /// Its thread has not ended yet (it may still be stopping after a cancel or a lock).
-    fn alive(&self) -> bool {
-        self.thread.as_ref().is_some_and(|h| !h.is_finished())
-    }
-}
-
-fn slot(s: &TranscribeSlot) -> MutexGuard<'_, Option<Job>> {
-    s.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 /// A model file in the models folder, as the settings screen lists it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ModelEntry {
     pub file: String,
     /// tiny, base, small, medium, large (from the file's header), or unknown.
@@ -126,12 +65,14 @@ pub struct ModelEntry {
 
 /// A file in the models folder that is not a usable model, and why.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct InvalidModel {
     pub file: String,
     pub error: AppError,
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct ModelsInfo {
     /// Where the user copies model files (created when missing).
     pub dir: String,
@@ -141,6 +82,7 @@ pub struct ModelsInfo {
     pub chosen: Option<String>,
     pub chosen_ok: bool,
     /// auto, ko or en.
+    #[cfg_attr(test, ts(type = r#""auto" | "ko" | "en""#))]
     pub language: String,
 }
 
@@ -260,14 +202,9 @@ impl Session {
     fn plan_transcription(&mut self, recording_id: &str) -> Result<Plan, AppError> {
         let epoch = self.locks;
         let v = self.vault()?;
-        let rec = v.recording(recording_id)?;
-        if rec.status == RecordingStatus::Recording {
-            return Err(AppError::code("recording_not_stopped"));
-        }
-        if rec.duration_ms == 0 {
-            return Err(AppError::code("recording_empty"));
-        }
-        check_consent(v, &rec.interview_id)?;
+        let rec = v
+            .check_can_transcribe(recording_id)
+            .map_err(transcription_refusal)?;
         let resume = match v
             .transcripts(&rec.meta.id)?
             .into_iter()
@@ -297,7 +234,7 @@ impl Session {
     /// (it finds the vault closed at its next job; nothing is waited for). A finished one's
     /// state is forgotten.
     pub(crate) fn cancel_transcription_for_lock(&mut self) {
-        let mut g = slot(&self.transcribe);
+        let mut g = transcribe_slot(&self.transcribe);
         match g
             .as_mut()
             .filter(|j| j.alive() || matches!(j.state.phase, Phase::Loading | Phase::Running))
@@ -311,14 +248,16 @@ impl Session {
     }
 }
 
-/// The core checks consent too (and refuses with a message in English); this gives the UI
-/// its own code for it.
-fn check_consent(v: &Vault, interview_id: &str) -> Result<(), AppError> {
-    let interview = v.interview(interview_id)?;
-    if !v.consent_allows(&interview.witness_id, ConsentScope::Transcribe)? {
-        return Err(AppError::code("no_transcribe_consent"));
-    }
-    Ok(())
+/// The core's refusals to transcribe (`Vault::check_can_transcribe`, and consent on every
+/// window), under the transcription panel's own codes, which say what to do next.
+fn transcription_refusal(e: testimony_core::Error) -> AppError {
+    let code = match e.reason() {
+        Some(Reason::NoTranscribeConsent { .. }) => "no_transcribe_consent",
+        Some(Reason::RecordingStillRunning { .. }) => "recording_not_stopped",
+        Some(Reason::RecordingEmpty { .. }) => "recording_empty",
+        _ => return e.into(),
+    };
+    AppError::code(code)
 }
 
 /// Starts (or resumes) transcribing `recording_id` in the background and returns at once.
@@ -331,7 +270,10 @@ pub fn start(
     recording_id: &str,
     window_ms: u64,
 ) -> Result<TranscriptionState, AppError> {
-    if slot(&w.transcribe).as_ref().is_some_and(Job::alive) {
+    if transcribe_slot(&w.transcribe)
+        .as_ref()
+        .is_some_and(Job::alive)
+    {
         return Err(AppError::code("transcription_active"));
     }
     let rid = recording_id.to_string();
@@ -385,7 +327,7 @@ pub fn start(
         locked: false,
         error: None,
     };
-    let mut g = slot(&w.transcribe);
+    let mut g = transcribe_slot(&w.transcribe);
     if g.as_ref().is_some_and(Job::alive) {
         return Err(AppError::code("transcription_active"));
     }
@@ -406,23 +348,9 @@ pub fn start(
     }
 }
 
-/// The transcription as the UI shows it (no vault access).
-pub fn status(s: &TranscribeSlot) -> Option<TranscriptionState> {
-    slot(s).as_ref().map(|j| j.state.clone())
-}
-
-/// Asks the running transcription to stop; the window being inferred is dropped, the
-/// finished ones are kept. Returns the state (it turns `cancelled` once the thread stopped).
-pub fn cancel(s: &TranscribeSlot) -> Option<TranscriptionState> {
-    let g = slot(s);
-    let j = g.as_ref()?;
-    j.stop.store(true, Ordering::SeqCst);
-    Some(j.state.clone())
-}
-
 /// Updates the state of the job that owns `stop` (a newer job's is left alone).
 fn update(w: &Worker, stop: &Arc<AtomicBool>, f: impl FnOnce(&mut TranscriptionState)) {
-    if let Some(j) = slot(&w.transcribe)
+    if let Some(j) = transcribe_slot(&w.transcribe)
         .as_mut()
         .filter(|j| Arc::ptr_eq(&j.stop, stop))
     {
@@ -483,7 +411,8 @@ fn transcribe(
     );
     let (transcript, done, done_until_ms) = w.call_background(move |s| {
         let v = s.vault_since(epoch)?;
-        check_consent(v, &v.recording(&rid)?.interview_id)?;
+        v.check_can_transcribe(&rid)
+            .map_err(transcription_refusal)?;
         let t = v.start_transcript(&rid, &name, code.as_deref(), window_ms)?;
         let done: BTreeSet<u32> = v.transcript_windows_done(&t.meta.id)?.into_iter().collect();
         // The first window after the saved ones starts where the last saved segment ends.
@@ -514,15 +443,27 @@ fn transcribe(
         },
     );
     let pipeline = Pipeline::new(cfg).map_err(engine_error)?;
-    let source = WorkerSource {
-        w: w.clone(),
-        epoch,
-        recording_id: plan.recording_id.clone(),
-        rate: plan.rate,
-        channels: plan.channels,
-        duration_ms: plan.duration_ms,
-        pos_ms: 0,
-    };
+    // Each block is a short job on the vault thread (10 s of audio decoded from its chunks),
+    // so the vault is never held while whisper.cpp works.
+    let rid = plan.recording_id.clone();
+    let source = PcmBlockSource::new(plan.rate, plan.channels, plan.duration_ms, |from, to| {
+        let rid = rid.clone();
+        w.call_background(move |s| {
+            let v = s.vault_since(epoch)?;
+            let mut pcm: Vec<i16> = Vec::new();
+            let read = v.read_samples(&rid, from, Some(to)).and_then(|blocks| {
+                for b in blocks {
+                    pcm.extend_from_slice(&b?);
+                }
+                Ok(())
+            });
+            match read {
+                Ok(()) => Ok(pcm),
+                Err(e) => Err(s.audio_read_error(e)),
+            }
+        })
+        .map_err(|e| testimony_transcribe::Error::Source(Box::new(e)))
+    });
     let outcome = pipeline
         .run(
             &mut t,
@@ -554,8 +495,8 @@ fn transcribe(
                 // One durable transaction; refused after a lock or a withdrawal of consent.
                 w.call_background(move |s| {
                     let v = s.vault_since(epoch)?;
-                    check_consent(v, &v.transcript(&tid)?.interview_id)?;
-                    Ok(v.save_transcript_window(&tid, index, &segments)?)
+                    v.save_transcript_window(&tid, index, &segments)
+                        .map_err(transcription_refusal)
                 })
                 .map_err(|e| testimony_transcribe::Error::Source(Box::new(e)))?;
                 update(w, stop, |st| st.windows_done += 1);
@@ -575,68 +516,6 @@ fn transcribe(
     }
 }
 
-/// A recording in the vault as the pipeline's sample source: each block is a short job on
-/// the vault thread (10 s of audio decoded from its chunks), so the vault is never held while
-/// whisper.cpp works.
-struct WorkerSource {
-    w: Worker,
-    epoch: u64,
-    recording_id: String,
-    rate: u32,
-    channels: u16,
-    duration_ms: u64,
-    /// The next block starts here (ms; blocks on a whole-ms grid are contiguous in frames).
-    pos_ms: u64,
-}
-
-impl SampleSource for WorkerSource {
-    fn sample_rate(&self) -> u32 {
-        self.rate
-    }
-    fn channels(&self) -> u16 {
-        self.channels
-    }
-    fn duration_ms(&self) -> Option<u64> {
-        Some(self.duration_ms)
-    }
-    fn read_block(&mut self, out: &mut Vec<f32>) -> testimony_transcribe::Result<bool> {
-        if self.pos_ms >= self.duration_ms {
-            return Ok(false);
-        }
-        let (from, to) = (self.pos_ms, self.pos_ms + BLOCK_MS);
-        let (rid, epoch) = (self.recording_id.clone(), self.epoch);
-        let block = self
-            .w
-            .call_background(move |s| {
-                let v = s.vault_since(epoch)?;
-                let mut pcm: Vec<i16> = Vec::new();
-                let read = v.read_samples(&rid, from, Some(to)).and_then(|blocks| {
-                    for b in blocks {
-                        pcm.extend_from_slice(&b?);
-                    }
-                    Ok(())
-                });
-                match read {
-                    Ok(()) => Ok(pcm),
-                    Err(e) => Err(s.audio_read_error(e)),
-                }
-            })
-            .map_err(|e| testimony_transcribe::Error::Source(Box::new(e)))?;
-        let before = out.len();
-        out.extend(block.iter().map(|&s| s as f32 / 32768.0));
-        self.pos_ms = to;
-        Ok(out.len() > before || self.pos_ms < self.duration_ms)
-    }
-    fn seek_frame(&mut self, frame: u64) -> testimony_transcribe::Result<bool> {
-        // Only to a frame on the ms grid, so that no sample is skipped or read twice.
-        if !(frame * 1000).is_multiple_of(self.rate as u64) {
-            return Ok(false);
-        }
-        self.pos_ms = frame * 1000 / self.rate as u64;
-        Ok(true)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     //! Through the command layer (`start`, `status`, `cancel`, the worker's jobs) as the app's
@@ -649,6 +528,7 @@ mod tests {
     use testimony_core::model::{ConsentMethod, ConsentScopes, WitnessProfile};
 
     use crate::ops::NewInterviewArgs;
+    use crate::slots::{cancel_transcription, transcription_status};
 
     const PASS: &str = "a long enough passphrase for tests";
     const TINY: &str = "ggml-tiny.en.bin";
@@ -798,8 +678,10 @@ mod tests {
         let started = Instant::now();
         let mut seen = Vec::new();
         loop {
-            let alive = slot(&w.transcribe).as_ref().is_some_and(Job::alive);
-            seen.push(status(&w.transcribe).expect("a transcription was started"));
+            let alive = transcribe_slot(&w.transcribe)
+                .as_ref()
+                .is_some_and(Job::alive);
+            seen.push(transcription_status(&w.transcribe).expect("a transcription was started"));
             if !alive {
                 return seen;
             }
@@ -815,7 +697,7 @@ mod tests {
     fn wait_windows(w: &Worker, windows: u32) -> TranscriptionState {
         let started = Instant::now();
         loop {
-            let st = status(&w.transcribe).unwrap();
+            let st = transcription_status(&w.transcribe).unwrap();
             assert!(
                 matches!(st.phase, Phase::Loading | Phase::Running),
                 "ended before {windows} window(s): {st:?}"
@@ -941,7 +823,7 @@ mod tests {
         );
         // Nothing was written to the vault and nothing runs.
         assert!(transcripts(&s.w, &s.recording).is_empty());
-        assert!(status(&s.w.transcribe).is_none());
+        assert!(transcription_status(&s.w.transcribe).is_none());
     }
 
     #[test]
@@ -954,7 +836,7 @@ mod tests {
         assert_eq!(e.code, "no_transcribe_consent");
         assert!(transcripts(&s.w, &s.recording).is_empty());
         assert!(
-            status(&s.w.transcribe).is_none(),
+            transcription_status(&s.w.transcribe).is_none(),
             "no engine thread was started"
         );
         // Consent given, then withdrawn: refused again.
@@ -1038,7 +920,9 @@ mod tests {
         let mut slowest = Duration::ZERO;
         let mut nice = None;
         let started = Instant::now();
-        while slot(&s.w.transcribe).as_ref().is_some_and(Job::alive)
+        while transcribe_slot(&s.w.transcribe)
+            .as_ref()
+            .is_some_and(Job::alive)
             && started.elapsed() < Duration::from_secs(600)
         {
             nice = nice.or_else(|| thread_nice("transcribe").zip(thread_nice("vault")));
@@ -1130,11 +1014,11 @@ mod tests {
         )
         .unwrap();
         let started = Instant::now();
-        while status(&s.w.transcribe).unwrap().phase != Phase::Running {
+        while transcription_status(&s.w.transcribe).unwrap().phase != Phase::Running {
             assert!(
                 started.elapsed() < Duration::from_secs(120),
                 "the model did not load: {:?}",
-                status(&s.w.transcribe)
+                transcription_status(&s.w.transcribe)
             );
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -1153,7 +1037,11 @@ mod tests {
             })
             .unwrap();
         let rate = rec.sample_rate as usize;
-        let elapsed = || crate::audio::status(&s.w.audio).unwrap().elapsed_ms;
+        let elapsed = || {
+            crate::slots::recording_status(&s.w.audio)
+                .unwrap()
+                .elapsed_ms
+        };
         let started = Instant::now();
         while elapsed() < 300 {
             assert!(
@@ -1193,11 +1081,11 @@ mod tests {
             std::thread::sleep(Duration::from_millis(100));
         }
         let (wall, captured) = (t0.elapsed().as_millis() as u64, elapsed() - e0);
-        let busy = status(&s.w.transcribe).unwrap();
+        let busy = transcription_status(&s.w.transcribe).unwrap();
         let rec = s.w.call(|ss| ss.stop_recording()).unwrap();
         let _ = player.kill();
         let _ = player.wait();
-        cancel(&s.w.transcribe);
+        cancel_transcription(&s.w.transcribe);
         wait_end(&s.w);
         assert_eq!(
             busy.phase,
@@ -1261,7 +1149,7 @@ mod tests {
         let cfg = settings(Some(TINY), "en");
         start(&s.w, &dir, &cfg, &s.recording, 8_000).unwrap();
         let mid = wait_windows(&s.w, 1);
-        cancel(&s.w.transcribe);
+        cancel_transcription(&s.w.transcribe);
         let seen = wait_end(&s.w);
         let end = seen.last().unwrap().clone();
         assert_eq!(
@@ -1422,7 +1310,7 @@ mod tests {
         );
         // Nothing resumes by itself (and the unlock forgot the stopped run's state);
         // Transcribe resumes it to the end.
-        assert!(status(&s.w.transcribe).is_none());
+        assert!(transcription_status(&s.w.transcribe).is_none());
         assert_eq!(
             transcripts(&s.w, &s.recording)[0].status,
             TranscriptStatus::Running
@@ -1441,6 +1329,6 @@ mod tests {
             Ok(())
         })
         .unwrap();
-        assert!(status(&s.w.transcribe).is_none());
+        assert!(transcription_status(&s.w.transcribe).is_none());
     }
 }

@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use serde::Serialize;
+use testimony_core::Error;
 use testimony_core::transcript::{
     RedactionField, SegmentVersion, Speaker, Transcript, TranscriptFormat, TranscriptSegment,
 };
@@ -15,6 +16,7 @@ use crate::ops::Session;
 
 /// Where an exported transcript went.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct TranscriptExport {
     pub path: String,
     pub segments: usize,
@@ -178,38 +180,26 @@ impl Session {
             .collect();
         let suffix = if redact { "-redacted" } else { "" };
         let out = dest.join(format!("transcript-{short}-{stamp}{suffix}.{ext}"));
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&out)
-            .map_err(|_| AppError::code("bad_destination"))?;
-        let mut w = std::io::BufWriter::new(file);
-        let res = v
-            .export_transcript(transcript_id, fmt, redact, &mut w)
-            .and_then(|n| {
-                use std::io::Write;
-                w.flush()?;
-                Ok(n)
-            });
-        match res {
-            Ok(segments) => Ok(TranscriptExport {
-                path: out.to_string_lossy().into_owned(),
-                segments,
-            }),
-            Err(e) => {
-                drop(w);
-                let _ = std::fs::remove_file(&out);
-                Err(e.into())
-            }
-        }
+        // Owner-only, fsynced, removed on failure: the core's one writer for plaintext.
+        let segments = testimony_core::io_util::write_private_file(&out, |w| {
+            Ok(v.export_transcript(transcript_id, fmt, redact, w)? as u64)
+        })
+        .map_err(|e| match e {
+            Error::CannotCreate { .. } => AppError::code("bad_destination"),
+            e => e.into(),
+        })?;
+        Ok(TranscriptExport {
+            path: out.to_string_lossy().into_owned(),
+            segments: segments as usize,
+        })
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audio::AudioSlot;
     use crate::ops::NewInterviewArgs;
+    use crate::slots::AudioSlot;
     use testimony_core::model::{ConsentMethod, ConsentScopes, WitnessProfile};
     use testimony_core::transcript::NewSegment;
 

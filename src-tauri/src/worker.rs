@@ -14,10 +14,9 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use crate::audio::{AudioSlot, capturing};
 use crate::error::AppError;
 use crate::ops::Session;
-use crate::transcribe::TranscribeSlot;
+use crate::slots::{AudioSlot, TranscribeSlot, capturing};
 
 struct Job {
     run: Box<dyn FnOnce(&mut Session) + Send>,

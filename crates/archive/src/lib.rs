@@ -9,6 +9,7 @@
 //! bytes are age-encrypted to the archive key on both. The merge rules (`merge.rs`) are written
 //! once over the storage layer (`store.rs`).
 
+mod error;
 mod merge;
 mod returns;
 mod schema;
@@ -23,12 +24,13 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::Digest as _;
+use testimony_core::Error as CoreError;
 use testimony_core::bundle::{self, ReadOutcome};
 use testimony_core::keys::{self, ARCHIVE_HEADER, Header, KdfParams};
 use testimony_core::vault::{configure_db, new_id, now, open_encrypted_db};
-use testimony_core::{Error, Result};
 use zeroize::Zeroizing;
 
+pub use error::{Error, Result};
 pub use merge::ImportReport;
 pub use returns::{ArchiveId, ReturnReport};
 use store::{Db, PgStore, vals};
@@ -156,7 +158,7 @@ pub struct TrustReport {
 }
 
 fn lock(dir: &Path) -> Result<File> {
-    testimony_core::vault::lock_dir(dir, LOCK_FILE)
+    Ok(testimony_core::vault::lock_dir(dir, LOCK_FILE)?)
 }
 
 fn restrict(path: &Path, mode: u32) -> Result<()> {
@@ -182,11 +184,11 @@ fn pg_has_archive(pg: &mut PgStore) -> Result<bool> {
 fn open_pg(dir: &Path, url: &str, archive_id: &str) -> Result<PgStore> {
     let mut pg = PgStore::connect(url)?;
     let wrong = |pg: &PgStore, what: &str| {
-        Error::Invalid(format!(
+        Error::Core(CoreError::Invalid(format!(
             "the PostgreSQL database ({}) {what}; check the --postgres connection string for {}",
             pg.target,
             dir.display()
-        ))
+        )))
     };
     if !pg_has_archive(&mut pg)? {
         return Err(wrong(&pg, "holds no Testimony archive"));
@@ -201,17 +203,21 @@ fn open_pg(dir: &Path, url: &str, archive_id: &str) -> Result<PgStore> {
         return Err(wrong(&pg, "holds a different archive"));
     }
     if !pg.try_lock()? {
-        return Err(Error::Locked(dir.to_path_buf()));
+        return Err(Error::Core(CoreError::Locked(dir.to_path_buf())));
     }
     let version: u64 = get(&mut pg, "schema_version")?
         .and_then(|v| v.parse().ok())
-        .ok_or_else(|| Error::Corrupt("the PostgreSQL schema version is missing".into()))?;
+        .ok_or_else(|| {
+            Error::Core(CoreError::Corrupt(
+                "the PostgreSQL schema version is missing".into(),
+            ))
+        })?;
     if version > schema::PG_LATEST {
-        return Err(Error::NewerVersion {
+        return Err(Error::Core(CoreError::NewerVersion {
             what: "archive schema (PostgreSQL)",
             found: version,
             supported: schema::PG_LATEST,
-        });
+        }));
     }
     if version < schema::PG_LATEST {
         // Forward-only, all or nothing, like the embedded migrations.
@@ -263,7 +269,7 @@ impl Archive {
     ) -> Result<Archive> {
         keys::check_passphrase_strength(passphrase)?;
         if dir.exists() && fs::read_dir(dir)?.next().is_some() {
-            return Err(Error::AlreadyExists(dir.to_path_buf()));
+            return Err(Error::Core(CoreError::AlreadyExists(dir.to_path_buf())));
         }
         // The server is checked before anything is written: a wrong URL leaves no directory.
         let pg = match backend {
@@ -271,16 +277,15 @@ impl Archive {
             Backend::Postgres(url) => {
                 let mut pg = PgStore::connect(url)?;
                 if pg_has_archive(&mut pg)? {
-                    return Err(Error::AlreadyExists(PathBuf::from(format!(
-                        "PostgreSQL database ({})",
-                        pg.target
+                    return Err(Error::Core(CoreError::AlreadyExists(PathBuf::from(
+                        format!("PostgreSQL database ({})", pg.target),
                     ))));
                 }
                 if !pg.try_lock()? {
-                    return Err(Error::Locked(PathBuf::from(format!(
+                    return Err(Error::Core(CoreError::Locked(PathBuf::from(format!(
                         "PostgreSQL database ({})",
                         pg.target
-                    ))));
+                    )))));
                 }
                 Some(pg)
             }
@@ -416,16 +421,16 @@ impl Archive {
         let header = Header::read_for(ARCHIVE_HEADER, dir)?;
         let db = dir.join(DB_FILE);
         if !db.is_file() {
-            return Err(Error::NotAVault {
+            return Err(Error::Core(CoreError::NotAVault {
                 path: dir.to_path_buf(),
                 reason: "archive.db is missing".into(),
-            });
+            }));
         }
         if !dir.join(LOCK_FILE).exists() {
-            return Err(Error::NotAVault {
+            return Err(Error::Core(CoreError::NotAVault {
                 path: dir.to_path_buf(),
                 reason: "archive.lock is missing".into(),
-            });
+            }));
         }
         let lock = lock(dir)?;
         let key = header.unseal(passphrase)?;
@@ -433,19 +438,25 @@ impl Archive {
         drop(key);
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|_| Error::Corrupt("the archive database cannot be read".into()))?;
+            .map_err(|_| {
+                Error::Core(CoreError::Corrupt(
+                    "the archive database cannot be read".into(),
+                ))
+            })?;
         if version as u64 > schema::LATEST {
-            return Err(Error::NewerVersion {
+            return Err(Error::Core(CoreError::NewerVersion {
                 what: "archive schema",
                 found: version as u64,
                 supported: schema::LATEST,
-            });
+            }));
         }
         let check: String = conn
             .query_row("PRAGMA quick_check", [], |r| r.get(0))
-            .map_err(|_| Error::Corrupt("integrity check failed".into()))?;
+            .map_err(|_| Error::Core(CoreError::Corrupt("integrity check failed".into())))?;
         if check != "ok" {
-            return Err(Error::Corrupt("integrity check failed".into()));
+            return Err(Error::Core(CoreError::Corrupt(
+                "integrity check failed".into(),
+            )));
         }
         configure_db(&conn)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
@@ -458,7 +469,9 @@ impl Archive {
         let identity = std::str::from_utf8(&secret)
             .ok()
             .and_then(|s| s.parse::<age::x25519::Identity>().ok())
-            .ok_or_else(|| Error::Corrupt("the archive identity is damaged".into()))?;
+            .ok_or_else(|| {
+                Error::Core(CoreError::Corrupt("the archive identity is damaged".into()))
+            })?;
         let meta = |k: &str| -> Result<Option<String>> {
             Ok(conn
                 .query_row("SELECT value FROM meta WHERE key = ?1", [k], |r| r.get(0))
@@ -469,27 +482,28 @@ impl Archive {
         let pg = match (stored.as_str(), backend) {
             ("embedded", Backend::Embedded) => None,
             ("embedded", Backend::Postgres(_)) => {
-                return Err(Error::Invalid(format!(
+                return Err(Error::Core(CoreError::Invalid(format!(
                     "the archive {} keeps its records in its own encrypted database, not in PostgreSQL; open it without --postgres",
                     dir.display()
-                )));
+                ))));
             }
             ("postgres", Backend::Embedded) => {
-                return Err(Error::Invalid(format!(
+                return Err(Error::Core(CoreError::Invalid(format!(
                     "the archive {} keeps its records in PostgreSQL ({}); open it with --postgres URL",
                     dir.display(),
                     meta(META_PG_TARGET)?.unwrap_or_default()
-                )));
+                ))));
             }
             ("postgres", Backend::Postgres(url)) => {
-                let archive_id = meta(META_ARCHIVE_ID)?
-                    .ok_or_else(|| Error::Corrupt("the archive id is missing".into()))?;
+                let archive_id = meta(META_ARCHIVE_ID)?.ok_or_else(|| {
+                    Error::Core(CoreError::Corrupt("the archive id is missing".into()))
+                })?;
                 Some(RefCell::new(open_pg(dir, url, &archive_id)?))
             }
             (other, _) => {
-                return Err(Error::Corrupt(format!(
+                return Err(Error::Core(CoreError::Corrupt(format!(
                     "unknown archive back-end '{other}'"
-                )));
+                ))));
             }
         };
         Ok(Archive {
@@ -530,16 +544,16 @@ impl Archive {
     pub fn trust_device(&mut self, public_key: &str, name: &str) -> Result<TrustReport> {
         let key = public_key.trim().to_ascii_lowercase();
         if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::Invalid(
+            return Err(Error::Core(CoreError::Invalid(
                 "a device key is 64 hexadecimal characters (as printed by `testimony device id`)"
                     .into(),
-            ));
+            )));
         }
         let name = name.trim();
         if name.is_empty() || name.len() > 100 || name.contains('\n') {
-            return Err(Error::Invalid(
+            return Err(Error::Core(CoreError::Invalid(
                 "a device name is one line of at most 100 characters".into(),
-            ));
+            )));
         }
         let waiting = {
             let mut db = self.db();
@@ -581,7 +595,7 @@ impl Archive {
             .db()
             .execute("DELETE FROM devices WHERE public_key = ?1", vals![&key])?;
         if removed == 0 {
-            return Err(Error::NotFound("trusted device", key));
+            return Err(Error::Core(CoreError::NotFound("trusted device", key)));
         }
         Ok(())
     }
@@ -636,7 +650,10 @@ impl Archive {
     fn import_one(&mut self, path: &Path) -> Result<ImportReport> {
         let meta = fs::metadata(path)?;
         if !meta.is_file() {
-            return Err(Error::Invalid(format!("{} is not a file", path.display())));
+            return Err(Error::Core(CoreError::Invalid(format!(
+                "{} is not a file",
+                path.display()
+            ))));
         }
         let identities = [self.identity.clone()];
         let (mut report, stopped) = {
@@ -657,7 +674,7 @@ impl Archive {
                         self.quarantine(path, &mut report, "waiting")?;
                         return Ok(report);
                     }
-                    return Err(e);
+                    return Err(e.into());
                 }
             }
         };
@@ -788,8 +805,9 @@ impl Archive {
         )?;
         rows.iter()
             .map(|r| {
-                serde_json::from_str(&r.text(0)?)
-                    .map_err(|_| Error::Corrupt("a stored record is not JSON".into()))
+                serde_json::from_str(&r.text(0)?).map_err(|_| {
+                    Error::Core(CoreError::Corrupt("a stored record is not JSON".into()))
+                })
             })
             .collect()
     }
@@ -803,7 +821,7 @@ impl Archive {
             "SELECT body FROM records WHERE kind = 'interview' AND id = ?1",
             vals![id],
         )?)
-        .ok_or_else(|| Error::NotFound("interview", id.to_string()))?;
+        .ok_or_else(|| Error::Core(CoreError::NotFound("interview", id.to_string())))?;
         let witness_id = interview["witness_id"]
             .as_str()
             .unwrap_or_default()
@@ -853,17 +871,21 @@ impl Archive {
                 "SELECT sha256, data FROM attachments WHERE id = ?1",
                 vals![id],
             )?
-            .ok_or_else(|| Error::NotFound("attachment", id.to_string()))?;
+            .ok_or_else(|| Error::Core(CoreError::NotFound("attachment", id.to_string())))?;
         let (sha, data) = (row.text(0)?, row.blob(1)?);
         let mut plain = Vec::new();
         bundle::decrypt(&data[..], std::slice::from_ref(&self.identity))?
             .read_to_end(&mut plain)
-            .map_err(|_| Error::Corrupt(format!("attachment {id} cannot be decrypted")))?;
+            .map_err(|_| {
+                Error::Core(CoreError::Corrupt(format!(
+                    "attachment {id} cannot be decrypted"
+                )))
+            })?;
         use sha2::Digest;
         if hex::encode(sha2::Sha256::digest(&plain)) != sha {
-            return Err(Error::Corrupt(format!(
+            return Err(Error::Core(CoreError::Corrupt(format!(
                 "attachment {id} does not match its hash"
-            )));
+            ))));
         }
         Ok(plain)
     }
@@ -873,7 +895,7 @@ impl Archive {
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
         let q = query.trim();
         if q.is_empty() {
-            return Err(Error::Invalid("empty search".into()));
+            return Err(Error::Core(CoreError::Invalid("empty search".into())));
         }
         let limit = limit.clamp(1, 1000) as i64;
         let pattern = format!(
@@ -946,11 +968,11 @@ impl Archive {
             .conflicts(true)?
             .into_iter()
             .find(|c| c.id == id)
-            .ok_or_else(|| Error::NotFound("conflict", id.to_string()))?;
+            .ok_or_else(|| Error::Core(CoreError::NotFound("conflict", id.to_string())))?;
         if c.resolved_at.is_some() {
-            return Err(Error::NotAllowed(format!(
+            return Err(Error::Core(CoreError::NotAllowed(format!(
                 "conflict {id} is already resolved"
-            )));
+            ))));
         }
         {
             let mut db = self.db();
@@ -1043,7 +1065,12 @@ pub(crate) fn stream_audio(
             "SELECT sha256, size, parts FROM audio WHERE recording_id = ?1",
             vals![recording_id],
         )?
-        .ok_or_else(|| Error::NotFound("recording audio", recording_id.to_string()))?;
+        .ok_or_else(|| {
+            Error::Core(CoreError::NotFound(
+                "recording audio",
+                recording_id.to_string(),
+            ))
+        })?;
     let (sha, size, parts) = (row.text(0)?, row.int(1)? as u64, row.int(2)?);
     let reader = AudioParts {
         db,
@@ -1054,16 +1081,18 @@ pub(crate) fn stream_audio(
         pos: 0,
     };
     let mut plain = bundle::decrypt(reader, std::slice::from_ref(identity)).map_err(|_| {
-        Error::Corrupt(format!(
+        Error::Core(CoreError::Corrupt(format!(
             "the audio of recording {recording_id} cannot be decrypted"
-        ))
+        )))
     })?;
     let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; 64 * 1024];
     let mut written = 0u64;
     loop {
         let n = plain.read(&mut buf).map_err(|_| {
-            Error::Corrupt(format!("the audio of recording {recording_id} is damaged"))
+            Error::Core(CoreError::Corrupt(format!(
+                "the audio of recording {recording_id} is damaged"
+            )))
         })?;
         if n == 0 {
             break;
@@ -1073,9 +1102,9 @@ pub(crate) fn stream_audio(
         written += n as u64;
     }
     if written != size || hex::encode(hasher.finalize()) != sha {
-        return Err(Error::Corrupt(format!(
+        return Err(Error::Core(CoreError::Corrupt(format!(
             "the audio of recording {recording_id} does not match its hash"
-        )));
+        ))));
     }
     Ok(written)
 }

@@ -239,7 +239,7 @@ impl PartWriter<'_, '_> {
                 Ok(())
             }
             Err(e) => {
-                self.failed = Some(e);
+                self.failed = Some(e.into());
                 Err(io::Error::other("storing audio failed"))
             }
         }
@@ -302,7 +302,7 @@ fn interview_witness(db: &mut Db<'_>, interview: &str) -> Result<Option<String>>
         "SELECT witness_id FROM records WHERE kind = 'interview' AND id = ?1",
         vals![interview],
     )? {
-        Some(r) => r.opt_text(0),
+        Some(r) => Ok(r.opt_text(0)?),
         None => Ok(None),
     }
 }
@@ -374,7 +374,7 @@ impl<'c> Merge<'c> {
                 )?
                 .iter()
                 .map(|r| r.int(0))
-                .collect::<Result<Vec<i64>>>()?;
+                .collect::<crate::Result<Vec<i64>>>()?;
             self.report.gaps = super::gaps(&seqs);
             self.db.commit()?;
             self.in_tx = false;

@@ -30,12 +30,14 @@ use rusqlite::OptionalExtension;
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use testimony_core::Error as CoreError;
 use testimony_core::bundle::{
     Counts, RETURN_KINDS, RecordKind, ReturnAudio, ReturnBundle, write_return_bundle,
 };
 use testimony_core::codebook::Codebook;
 use testimony_core::vault::now;
-use testimony_core::{Error, Result};
+
+use crate::error::{Error, Result};
 use zeroize::Zeroizing;
 
 use crate::store::vals;
@@ -94,10 +96,11 @@ impl Archive {
                 secret
             }
         };
-        let arr: [u8; 32] = bytes
-            .as_slice()
-            .try_into()
-            .map_err(|_| Error::Corrupt("the archive signing key is damaged".into()))?;
+        let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            Error::Core(CoreError::Corrupt(
+                "the archive signing key is damaged".into(),
+            ))
+        })?;
         Ok(SigningKey::from_bytes(&arr))
     }
 
@@ -125,10 +128,10 @@ impl Archive {
         )?;
         match known {
             Some(s) if s == cb.sha256 => Ok((cb.id, cb.version, false)),
-            Some(_) => Err(Error::NotAllowed(format!(
+            Some(_) => Err(Error::Core(CoreError::NotAllowed(format!(
                 "the archive already has codebook {} version {} with different content; give the changed codebook a new version",
                 cb.id, cb.version
-            ))),
+            )))),
             None => {
                 db.execute(
                     "INSERT INTO codebooks (id, version, sha256, source) VALUES (?1, ?2, ?3, ?4)",
@@ -150,7 +153,7 @@ impl Archive {
             )?
             .is_none()
         {
-            return Err(Error::NotFound("trusted device", key));
+            return Err(Error::Core(CoreError::NotFound("trusted device", key)));
         }
         if db
             .text_opt(
@@ -159,7 +162,10 @@ impl Archive {
             )?
             .is_none()
         {
-            return Err(Error::NotFound("interview", interview_id.to_string()));
+            return Err(Error::Core(CoreError::NotFound(
+                "interview",
+                interview_id.to_string(),
+            )));
         }
         db.execute(
             "INSERT INTO assignments (public_key, interview_id, assigned_at) VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
@@ -189,9 +195,9 @@ impl Archive {
                 "SELECT name, recipient FROM devices WHERE public_key = ?1",
                 vals![&key],
             )?
-            .ok_or_else(|| Error::NotFound("trusted device", key.clone()))?;
+            .ok_or_else(|| Error::Core(CoreError::NotFound("trusted device", key.clone())))?;
         let recipient = device.opt_text(1)?.ok_or_else(|| {
-            Error::NotAllowed("the archive does not know this device's encryption key yet: import a bundle the device made with this version of Testimony first".into())
+            Error::Core(CoreError::NotAllowed("the archive does not know this device's encryption key yet: import a bundle the device made with this version of Testimony first".into()))
         })?;
 
         // Codebooks the device has: declared in its bundles, or sent to it before.
@@ -200,8 +206,9 @@ impl Archive {
             "SELECT manifest FROM bundles WHERE public_key = ?1",
             vals![&key],
         )? {
-            let m: Value = serde_json::from_str(&r.text(0)?)
-                .map_err(|_| Error::Corrupt("a stored manifest is not JSON".into()))?;
+            let m: Value = serde_json::from_str(&r.text(0)?).map_err(|_| {
+                Error::Core(CoreError::Corrupt("a stored manifest is not JSON".into()))
+            })?;
             for c in m["codebooks"].as_array().into_iter().flatten() {
                 has.insert((
                     c["id"].as_str().unwrap_or_default().into(),
@@ -254,8 +261,9 @@ impl Archive {
                 vals![iv],
             )?;
             let Some(row) = row else { continue };
-            let body: Value = serde_json::from_str(&row.text(0)?)
-                .map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
+            let body: Value = serde_json::from_str(&row.text(0)?).map_err(|_| {
+                Error::Core(CoreError::Corrupt("a stored record is not JSON".into()))
+            })?;
             let witness = row.opt_text(1)?.unwrap_or_default();
             let consent = db
                 .text_opt(
@@ -310,9 +318,9 @@ impl Archive {
                 }
                 let a = db
                     .query_opt("SELECT sha256, size FROM audio WHERE recording_id = ?1", vals![&id])?
-                    .ok_or_else(|| Error::Corrupt(format!("the archive holds recording {id} without its audio")))?;
+                    .ok_or_else(|| Error::Core(CoreError::Corrupt(format!("the archive holds recording {id} without its audio"))))?;
                 audio.push(ReturnAudio { recording_id: id.clone(), size: a.int(1)? as u64, sha256: a.text(0)? });
-                records.push((RecordKind::Recording, serde_json::from_str(&body).map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?));
+                records.push((RecordKind::Recording, serde_json::from_str(&body).map_err(|_| Error::Core(CoreError::Corrupt("a stored record is not JSON".into())))?));
                 sent_now.push(("recording".into(), id.clone(), h));
                 with_device.insert(id.clone());
                 sending_now.insert(id);
@@ -326,8 +334,9 @@ impl Archive {
             let mut transcript_recording: BTreeMap<String, String> = BTreeMap::new();
             for r in &rows {
                 if r.text(0)? == "transcript" {
-                    let body: Value = serde_json::from_str(&r.text(2)?)
-                        .map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
+                    let body: Value = serde_json::from_str(&r.text(2)?).map_err(|_| {
+                        Error::Core(CoreError::Corrupt("a stored record is not JSON".into()))
+                    })?;
                     transcript_recording.insert(
                         r.text(1)?,
                         body["recording_id"]
@@ -345,13 +354,15 @@ impl Archive {
                 // What belongs to a recording goes only where the recording is.
                 let recording = match kind.as_str() {
                     "audio_marker" | "transcript" => {
-                        let b: Value = serde_json::from_str(&body)
-                            .map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
+                        let b: Value = serde_json::from_str(&body).map_err(|_| {
+                            Error::Core(CoreError::Corrupt("a stored record is not JSON".into()))
+                        })?;
                         Some(b["recording_id"].as_str().unwrap_or_default().to_string())
                     }
                     "transcript_segment" => {
-                        let b: Value = serde_json::from_str(&body)
-                            .map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?;
+                        let b: Value = serde_json::from_str(&body).map_err(|_| {
+                            Error::Core(CoreError::Corrupt("a stored record is not JSON".into()))
+                        })?;
                         Some(
                             transcript_recording
                                 .get(b["transcript_id"].as_str().unwrap_or_default())
@@ -383,11 +394,14 @@ impl Archive {
                 }
                 let k = RecordKind::parse(&kind)
                     .filter(|k| RETURN_KINDS.contains(k))
-                    .ok_or_else(|| Error::Corrupt(format!("unexpected record type {kind}")))?;
+                    .ok_or_else(|| {
+                        Error::Core(CoreError::Corrupt(format!("unexpected record type {kind}")))
+                    })?;
                 records.push((
                     k,
-                    serde_json::from_str(&body)
-                        .map_err(|_| Error::Corrupt("a stored record is not JSON".into()))?,
+                    serde_json::from_str(&body).map_err(|_| {
+                        Error::Core(CoreError::Corrupt("a stored record is not JSON".into()))
+                    })?,
                 ));
                 sent_now.push((kind, id, h));
                 any = true;
@@ -410,7 +424,7 @@ impl Archive {
             }
         }
         if records.is_empty() && codebooks.is_empty() {
-            return Err(Error::NothingToExport("the device already has everything the archive would send it; use --full to send it all again".into()));
+            return Err(Error::Core(CoreError::NothingToExport("the device already has everything the archive would send it; use --full to send it all again".into())));
         }
         let (last_seq, last_hash) = match db.query_opt("SELECT sequence, bundle_hash FROM return_bundles WHERE public_key = ?1 ORDER BY sequence DESC LIMIT 1", vals![&key])? {
             Some(r) => (r.int(0)?, Some(r.text(1)?)),
@@ -433,7 +447,9 @@ impl Archive {
         let done = (|| -> Result<ReturnReport> {
             let identity = &self.identity;
             let written = write_return_bundle(&spec, out, &mut |id, w| {
-                crate::stream_audio(&mut db, identity, id, w).map(drop)
+                crate::stream_audio(&mut db, identity, id, w)
+                    .map(drop)
+                    .map_err(CoreError::from)
             })?;
             let report = ReturnReport {
                 path: out.to_path_buf(),
@@ -469,7 +485,7 @@ impl Archive {
             Ok(r) => Ok(r),
             Err(e) => {
                 db.rollback();
-                if !matches!(e, Error::AlreadyExists(_)) {
+                if !matches!(e, Error::Core(CoreError::AlreadyExists(_))) {
                     let _ = std::fs::remove_file(out);
                 }
                 Err(e)

@@ -17,7 +17,9 @@ use bytes::BytesMut;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use rusqlite::Connection;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
-use testimony_core::{Error, Result};
+use testimony_core::Error as CoreError;
+
+use crate::error::{Error, Result};
 
 /// A parameter or a column value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,7 +115,9 @@ impl ToSql for Val {
 pub(crate) struct Row(pub Vec<Val>);
 
 fn column_type(i: usize) -> Error {
-    Error::Corrupt(format!("unexpected value type in result column {i}"))
+    Error::Core(CoreError::Corrupt(format!(
+        "unexpected value type in result column {i}"
+    )))
 }
 
 impl Row {
@@ -188,9 +192,9 @@ pub(crate) fn to_dollar(sql: &str) -> String {
 pub(crate) fn pg_config(url: &str) -> Result<postgres::Config> {
     // The parser's message never repeats the string (which may hold a password).
     let mut config = postgres::Config::from_str(url).map_err(|e| {
-        Error::Invalid(format!(
+        Error::Core(CoreError::Invalid(format!(
             "the PostgreSQL connection string cannot be read: {e}"
-        ))
+        )))
     })?;
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(Duration::from_secs(15));

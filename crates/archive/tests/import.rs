@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Value, json};
-use testimony_archive::{Archive, Backend};
+use testimony_archive::{Archive, Backend, Error as AErr};
 use testimony_core::bundle::ExportOptions;
 use testimony_core::model::*;
 use testimony_core::{CreateOptions, Error, Vault};
@@ -142,7 +142,7 @@ impl Store {
         }
     }
 
-    fn open(&self, dir: &Path, passphrase: &str) -> testimony_core::Result<Archive> {
+    fn open(&self, dir: &Path, passphrase: &str) -> testimony_archive::Result<Archive> {
         match self {
             // A directory this store did not create (a vault, say) is opened as embedded.
             Store::Postgres { databases, .. }
@@ -279,7 +279,7 @@ fn vault_wav(vault: &Path, recording: &str) -> Vec<u8> {
     out
 }
 
-fn archive_wav(a: &Archive, recording: &str) -> testimony_core::Result<Vec<u8>> {
+fn archive_wav(a: &Archive, recording: &str) -> testimony_archive::Result<Vec<u8>> {
     let mut out = Vec::new();
     a.recording_wav(recording, &mut out)?;
     Ok(out)
@@ -530,7 +530,7 @@ fn two_exports_with_edits_in_between_import_to_what_the_vault_holds(store: &Stor
     // The private witness's interview never reached the archive.
     assert!(matches!(
         a.interview_detail(&field.private_interview),
-        Err(Error::NotFound(..))
+        Err(AErr::Core(Error::NotFound(..)))
     ));
     assert!(a.search("PRIVATE-ANSWER", 10).unwrap().is_empty());
     // Identity is not exported by default.
@@ -559,7 +559,7 @@ fn two_exports_with_edits_in_between_import_to_what_the_vault_holds(store: &Stor
     );
     assert!(matches!(
         archive_wav(&a, &field.private_recording),
-        Err(Error::NotFound(..))
+        Err(AErr::Core(Error::NotFound(..)))
     ));
     assert_eq!(a.search("감시탑", 10).unwrap().len(), 1);
 }
@@ -587,7 +587,7 @@ fn a_deleted_recording_is_deleted_in_the_archive_with_its_audio(store: &Store) {
     );
     assert!(matches!(
         archive_wav(&a, &field.shared_recording),
-        Err(Error::NotFound(..))
+        Err(AErr::Core(Error::NotFound(..)))
     ));
     assert!(a.search("감시탑", 10).unwrap().is_empty());
     // The first bundle again changes nothing: the deletion is final.
@@ -726,7 +726,7 @@ fn bad_bundles_are_rejected_and_leave_the_archive_unchanged(store: &Store) {
         fs::write(&f, &bytes).unwrap();
         let mut a = store.open(&dir, ARCHIVE_PASS).unwrap();
         match a.import(&f) {
-            Err(Error::BadBundle(msg)) => assert!(!msg.is_empty(), "{name}"),
+            Err(AErr::Core(Error::BadBundle(msg))) => assert!(!msg.is_empty(), "{name}"),
             other => panic!("{name}: expected a rejection, got {other:?}"),
         }
         // Rolled back, not merely left uncommitted: this session does not see the records.
@@ -743,19 +743,19 @@ fn a_wrong_archive_passphrase_is_reported_and_changes_nothing(store: &Store) {
     let before = store.state(&dir);
     assert!(matches!(
         store.open(&dir, "not the archive passphrase"),
-        Err(Error::WrongPassphrase)
+        Err(AErr::Core(Error::WrongPassphrase))
     ));
     assert_eq!(store.state(&dir), before);
     // A vault is not an archive.
     assert!(matches!(
         store.open(&field.dir, ARCHIVE_PASS),
-        Err(Error::NotAVault { .. })
+        Err(AErr::Core(Error::NotAVault { .. }))
     ));
     // Open elsewhere: locked.
     let _held = store.open(&dir, ARCHIVE_PASS).unwrap();
     assert!(matches!(
         store.open(&dir, ARCHIVE_PASS),
-        Err(Error::Locked(_))
+        Err(AErr::Core(Error::Locked(_)))
     ));
 }
 
@@ -851,7 +851,7 @@ fn the_same_record_changed_on_two_devices_is_kept_twice_until_resolved(store: &S
     assert_eq!(resolved.resolution.as_deref(), Some("incoming"));
     assert!(matches!(
         a.resolve_conflict(c.id, false),
-        Err(Error::NotAllowed(_))
+        Err(AErr::Core(Error::NotAllowed(_)))
     ));
     // Importing the same bundle again does not list the conflict a second time.
     assert_eq!(a.import(&t1).unwrap().outcome, "already_imported");
@@ -908,7 +908,10 @@ fn search_finds_korean_and_english_short_terms_and_any_case(store: &Store) {
     for q in ["%", "_", "e%s", "\\", "\"", "'", "교화소 (가상) 없음"] {
         assert!(found(q).is_empty(), "{q}");
     }
-    assert!(matches!(a.search("  ", 10), Err(Error::Invalid(_))));
+    assert!(matches!(
+        a.search("  ", 10),
+        Err(AErr::Core(Error::Invalid(_)))
+    ));
     assert_eq!(a.search("a", 1).unwrap().len(), 1, "the limit holds");
 }
 
@@ -918,8 +921,8 @@ fn opening_with_the_wrong_back_end_is_a_clear_error(store: &Store) {
     let a = store.create(&dir);
     let recipient = a.recipient();
     drop(a);
-    let invalid = |r: testimony_core::Result<Archive>| match r {
-        Err(Error::Invalid(m)) => m,
+    let invalid = |r: testimony_archive::Result<Archive>| match r {
+        Err(AErr::Core(Error::Invalid(m))) => m,
         other => panic!("expected a back-end error, got {other:?}"),
     };
     match store {
@@ -961,7 +964,7 @@ fn opening_with_the_wrong_back_end_is_a_clear_error(store: &Store) {
             let third = tmp.path().join("third");
             assert!(matches!(
                 Archive::create_postgres(&third, ARCHIVE_PASS, &other_url),
-                Err(Error::AlreadyExists(_))
+                Err(AErr::Core(Error::AlreadyExists(_)))
             ));
             assert!(!third.exists());
         }
@@ -979,7 +982,7 @@ fn an_unreachable_postgres_server_leaves_nothing_behind_and_no_password_in_messa
     let dir = tmp.path().join("archive");
     let url = "host=127.0.0.1 port=1 user=archivist password=hunter2-secret dbname=testimony connect_timeout=5";
     match Archive::create_postgres(&dir, ARCHIVE_PASS, url) {
-        Err(Error::Server(m)) => {
+        Err(AErr::Server(m)) => {
             assert!(
                 m.contains("cannot connect to PostgreSQL")
                     && m.contains("host=127.0.0.1 port=1 user=archivist dbname=testimony"),
@@ -997,7 +1000,7 @@ fn an_unreachable_postgres_server_leaves_nothing_behind_and_no_password_in_messa
     assert!(!dbg.contains("hunter2") && dbg.contains("port=1"), "{dbg}");
     assert!(matches!(
         Archive::create_postgres(&dir, ARCHIVE_PASS, "port=notanumber"),
-        Err(Error::Invalid(_))
+        Err(AErr::Core(Error::Invalid(_)))
     ));
 }
 
@@ -1178,7 +1181,7 @@ fn a_translators_note_comes_back_to_the_interviewer_in_a_return_bundle(store: &S
     a.assign(&tkey, &field.shared_interview).unwrap();
     assert!(matches!(
         a.assign(&tkey, "no-such-interview"),
-        Err(Error::NotFound(..))
+        Err(AErr::Core(Error::NotFound(..)))
     ));
     let r1 = tmp.path().join("r1-translator.tbundle");
     let rep = a.export_return(&tkey, &r1, false).unwrap();
@@ -1227,7 +1230,7 @@ fn a_translators_note_comes_back_to_the_interviewer_in_a_return_bundle(store: &S
     assert_eq!(again.outcome, "already_applied");
     assert!(matches!(
         a.export_return(&tkey, &tmp.path().join("r-none.tbundle"), false),
-        Err(Error::NothingToExport(_))
+        Err(AErr::Core(Error::NothingToExport(_)))
     ));
 
     // The translator adds a translation; it reaches the archive without any conflict.
@@ -1812,7 +1815,7 @@ fn a_bundle_needing_an_earlier_one_waits_for_it(store: &Store) {
     a.untrust_device(&device_key(&field.dir)).unwrap();
     assert!(matches!(
         a.untrust_device(&device_key(&field.dir)),
-        Err(Error::NotFound(..))
+        Err(AErr::Core(Error::NotFound(..)))
     ));
     Vault::open(&field.dir, VAULT_PASS)
         .unwrap()
@@ -2245,12 +2248,12 @@ fn returned_recordings_follow_consent_to_record_audio_and_withdrawal(store: &Sto
     a.import(&b3).unwrap();
     assert!(matches!(
         archive_wav(&a, &field.shared_recording),
-        Err(Error::NotFound(..))
+        Err(AErr::Core(Error::NotFound(..)))
     ));
     let r = tmp.path().join("r-after-withdrawal.tbundle");
     assert!(matches!(
         a.export_return(&tkey, &r, false),
-        Err(Error::NothingToExport(_))
+        Err(AErr::Core(Error::NothingToExport(_)))
     ));
     assert!(!r.exists());
     // `--full` only sends the codebook again.
@@ -2268,7 +2271,7 @@ fn returned_recordings_follow_consent_to_record_audio_and_withdrawal(store: &Sto
     // The witness who never agreed to sharing never reached the archive: nothing to assign.
     assert!(matches!(
         a.assign(&tkey, &field.private_interview),
-        Err(Error::NotFound(..))
+        Err(AErr::Core(Error::NotFound(..)))
     ));
 }
 

@@ -4,8 +4,9 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
+use testimony_archive::Error;
 use testimony_archive::{Archive, Backend};
-use testimony_core::Error;
+use testimony_core::Error as CoreError;
 
 use crate::Out;
 use crate::passphrase;
@@ -403,7 +404,9 @@ pub fn run(cmd: &ArchiveCmd, out: &Out) -> Result<(), Error> {
             out: file,
         } => {
             let a = open(dir)?;
-            let bytes = crate::audio::write_new_file(file, |w| a.recording_wav(recording, w))?;
+            let bytes = testimony_core::io_util::write_private_file(file, |w| {
+                Ok(a.recording_wav(recording, w)?)
+            })?;
             eprintln!(
                 "warning: {} holds the recording as plaintext audio, readable by anyone who can read the file.",
                 file.display()
@@ -492,7 +495,9 @@ fn short(k: &str) -> &str {
 /// Names the file in a rejection, so a coordinator importing many knows which one failed.
 fn with_file(f: &Path, e: Error) -> Error {
     match e {
-        Error::BadBundle(m) => Error::BadBundle(format!("{}: {m}", f.display())),
+        Error::Core(CoreError::BadBundle(m)) => {
+            CoreError::BadBundle(format!("{}: {m}", f.display())).into()
+        }
         other => other,
     }
 }

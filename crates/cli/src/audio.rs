@@ -1,7 +1,6 @@
 //! `testimony record` and `testimony recording …`: audio recorded straight into the vault.
 //! Audio leaves the vault only through `recording export-wav`, which says so on stderr.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
@@ -267,35 +266,5 @@ fn show(r: &Recording, segments: &[Segment], markers: &[Marker]) -> String {
 
 /// Writes the WAV to a new file (owner-only permissions); a failed export leaves no file.
 fn export_wav(v: &testimony_core::Vault, recording: &str, file: &Path) -> Result<u64, Error> {
-    write_new_file(file, |w| v.export_wav(recording, w))
-}
-
-/// Creates `file` (owner-only; it must not exist), lets `body` write it, syncs it, and removes
-/// it again if anything failed, so no half-written plaintext file is left behind.
-pub(crate) fn write_new_file(
-    file: &Path,
-    body: impl FnOnce(&mut dyn Write) -> Result<u64, Error>,
-) -> Result<u64, Error> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let f = opts.open(file).map_err(|e| match e.kind() {
-        std::io::ErrorKind::AlreadyExists => Error::AlreadyExists(file.to_path_buf()),
-        k => Error::Invalid(format!("cannot create {}: {k}", file.display())),
-    })?;
-    let result = (|| {
-        let mut w = std::io::BufWriter::new(&f);
-        let n = body(&mut w)?;
-        w.flush()?;
-        f.sync_all()?;
-        Ok(n)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(file);
-    }
-    result
+    testimony_core::io_util::write_private_file(file, |w| v.export_wav(recording, w))
 }

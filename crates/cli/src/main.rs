@@ -384,10 +384,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if cli.json {
-                eprintln!(
-                    "{}",
-                    json!({"error": e.to_string(), "kind": error_kind(&e)})
-                );
+                eprintln!("{}", json!({"error": e.to_string(), "kind": e.code()}));
             } else {
                 eprintln!("testimony: {e}");
             }
@@ -396,48 +393,46 @@ fn main() -> ExitCode {
     }
 }
 
-fn error_kind(e: &Error) -> &'static str {
-    match e {
-        Error::WrongPassphrase => "wrong_passphrase",
-        Error::NotAVault { .. } => "not_a_vault",
-        Error::Corrupt(_) | Error::DamagedAudio { .. } => "corrupt",
-        Error::NewerVersion { .. } => "newer_version",
-        Error::Locked(_) => "locked",
-        Error::AlreadyExists(_) => "already_exists",
-        Error::WeakPassphrase(_) => "weak_passphrase",
-        Error::Codebook(_) => "codebook",
-        Error::InvalidAnswer { .. } => "invalid_answer",
-        Error::NotFound(..) => "not_found",
-        Error::NotAllowed(_) | Error::Refused(_) => "not_allowed",
-        Error::Invalid(_) | Error::Rejected(_) => "invalid",
-        Error::Incomplete(_) => "incomplete",
-        Error::AuditBroken(_) => "audit_broken",
-        Error::BadBundle(_) => "bad_bundle",
-        Error::NothingToExport(_) => "nothing_to_export",
-        Error::Db(_) | Error::Migration(_) | Error::Io(_) => "io",
-        Error::Server(_) => "server",
-        Error::Audio(_) => "audio",
-        Error::Cancelled => "cancelled",
-    }
+/// Distinct exit codes so scripts can tell the common failures apart, by the core's error
+/// code (`Error::code`, also printed as `kind` with `--json`). Every code is named here; a
+/// test fails when the core gains a code this table does not know.
+const EXIT_CODES: &[(&str, u8)] = &[
+    ("wrong_passphrase", 3),
+    ("not_a_vault", 4),
+    ("corrupt", 5),
+    ("damaged_recording", 5),
+    ("newer_version", 6),
+    ("vault_in_use", 7),
+    ("audit_broken", 8),
+    ("codebook", 9),
+    ("bad_bundle", 10),
+    ("nothing_to_export", 11),
+    ("already_exists", 1),
+    ("cannot_create", 1),
+    ("weak_passphrase", 1),
+    ("invalid_answer", 1),
+    ("not_found", 1),
+    ("not_allowed", 1),
+    ("invalid", 1),
+    ("incomplete", 1),
+    ("storage", 1),
+    ("server", 1),
+    ("sink", 1),
+    ("audio", 1),
+    ("cancelled", 1),
+    ("io", 1),
+];
+
+fn exit_code(e: &testimony_archive::Error) -> u8 {
+    let code = e.code();
+    EXIT_CODES
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or(1, |(_, n)| *n)
 }
 
-/// Distinct exit codes so scripts can tell the common failures apart.
-fn exit_code(e: &Error) -> u8 {
-    match e {
-        Error::WrongPassphrase => 3,
-        Error::NotAVault { .. } => 4,
-        Error::Corrupt(_) | Error::DamagedAudio { .. } => 5,
-        Error::NewerVersion { .. } => 6,
-        Error::Locked(_) => 7,
-        Error::AuditBroken(_) => 8,
-        Error::Codebook(_) => 9,
-        Error::BadBundle(_) => 10,
-        Error::NothingToExport(_) => 11,
-        _ => 1,
-    }
-}
-
-fn run(cli: &Cli) -> Result<(), Error> {
+/// Every command; the archive's error type holds the core's and its own (PostgreSQL).
+fn run(cli: &Cli) -> Result<(), testimony_archive::Error> {
     let out = Out { json: cli.json };
     let lang = cli.lang.as_str();
     match &cli.cmd {
@@ -483,7 +478,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
                 recipients.clone()
             };
             if recipients.is_empty() {
-                return Err(Error::Invalid("no recipient: give --recipient age1… or save one with `testimony recipient set age1…`".into()));
+                return Err(Error::Invalid("no recipient: give --recipient age1… or save one with `testimony recipient set age1…`".into()).into());
             }
             let opts = testimony_core::bundle::ExportOptions {
                 recipients,
@@ -635,7 +630,7 @@ fn run(cli: &Cli) -> Result<(), Error> {
         Cmd::Demo { count, seed } => {
             let dir = vault_dir(cli)?;
             if dir.join(testimony_core::keys::HEADER_FILE).exists() {
-                return Err(Error::AlreadyExists(dir.to_path_buf()));
+                return Err(Error::AlreadyExists(dir.to_path_buf()).into());
             }
             let pass = passphrase::get("TESTIMONY_PASSPHRASE", "New vault passphrase: ", true)?;
             let mut v = Vault::create(
@@ -946,4 +941,25 @@ fn interview(cli: &Cli, out: &Out, c: &InterviewCmd, lang: &str) -> Result<(), E
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_error_code_has_an_exit_code() {
+        for code in testimony_archive::Error::codes() {
+            assert!(
+                EXIT_CODES.iter().any(|(c, _)| *c == code),
+                "no exit code for error code {code}"
+            );
+        }
+        for (c, _) in EXIT_CODES {
+            assert!(
+                testimony_archive::Error::codes().any(|k| k == *c),
+                "exit code for unknown error code {c}"
+            );
+        }
+    }
 }

@@ -11,13 +11,13 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use serde_json::json;
+use testimony_core::Error;
 use testimony_core::transcript::NewSegment;
-use testimony_core::{Error, Vault};
 use testimony_transcribe::pipeline::{
     DEFAULT_WINDOW_MS, Flow, Outcome, Pipeline, PipelineConfig, Progress,
 };
 use testimony_transcribe::{
-    AudioFile, Language, SampleSource, Segment, Transcriber, WhisperTranscriber, WindowOptions,
+    AudioFile, Language, PcmBlockSource, Segment, Transcriber, WhisperTranscriber, WindowOptions,
     priority,
 };
 
@@ -253,58 +253,6 @@ fn vtt(segments: &[Segment]) -> String {
     s
 }
 
-/// A recording in the vault as a sample source. The vault is shared with the window saver
-/// (RefCell): each read borrows it only while it reads one block.
-struct VaultSource<'a> {
-    vault: &'a RefCell<Vault>,
-    recording_id: String,
-    rate: u32,
-    channels: u16,
-    duration_ms: u64,
-    /// Next block starts here (ms: `read_samples` works in ms; blocks on a whole-ms grid are
-    /// contiguous in frames).
-    pos_ms: u64,
-}
-
-const BLOCK_MS: u64 = 10_000;
-
-impl SampleSource for VaultSource<'_> {
-    fn sample_rate(&self) -> u32 {
-        self.rate
-    }
-    fn channels(&self) -> u16 {
-        self.channels
-    }
-    fn duration_ms(&self) -> Option<u64> {
-        Some(self.duration_ms)
-    }
-    fn read_block(&mut self, out: &mut Vec<f32>) -> testimony_transcribe::Result<bool> {
-        if self.pos_ms >= self.duration_ms {
-            return Ok(false);
-        }
-        let to = self.pos_ms + BLOCK_MS;
-        let before = out.len();
-        let v = self.vault.borrow();
-        let blocks = v
-            .read_samples(&self.recording_id, self.pos_ms, Some(to))
-            .map_err(|e| testimony_transcribe::Error::Source(Box::new(e)))?;
-        for b in blocks {
-            let b = b.map_err(|e| testimony_transcribe::Error::Source(Box::new(e)))?;
-            out.extend(b.iter().map(|&s| s as f32 / 32768.0));
-        }
-        self.pos_ms = to;
-        Ok(out.len() > before || self.pos_ms < self.duration_ms)
-    }
-    fn seek_frame(&mut self, frame: u64) -> testimony_transcribe::Result<bool> {
-        // Only to a frame on the ms grid, so that no sample is skipped or read twice.
-        if !(frame * 1000).is_multiple_of(self.rate as u64) {
-            return Ok(false);
-        }
-        self.pos_ms = frame * 1000 / self.rate as u64;
-        Ok(true)
-    }
-}
-
 fn source_error(e: testimony_transcribe::Error) -> Error {
     match e {
         testimony_transcribe::Error::Source(inner) => match inner.downcast::<Error>() {
@@ -319,7 +267,8 @@ pub(crate) fn transcribe(cli: &Cli, out: &Out, a: &TranscribeArgs) -> Result<(),
     let language = Language::parse(&a.language).map_err(engine_error)?;
     config(a.window_seconds, language)?;
     let mut vault = open(cli)?;
-    let rec = vault.recording(&a.recording)?;
+    // Stopped, not empty, consent: refused before the model is loaded.
+    let rec = vault.check_can_transcribe(&a.recording)?;
     // Model file checks before anything is written to the vault.
     let mut t = load_model(&a.model, language)?;
     let transcript = vault.start_transcript(
@@ -363,14 +312,24 @@ pub(crate) fn transcribe(cli: &Cli, out: &Out, a: &TranscribeArgs) -> Result<(),
     priority::lower_current_thread_priority();
     let tid = transcript.meta.id.clone();
     let vault = RefCell::new(vault);
-    let source = VaultSource {
-        vault: &vault,
-        recording_id: rec.meta.id.clone(),
-        rate: rec.sample_rate,
-        channels: rec.channels,
-        duration_ms: rec.duration_ms,
-        pos_ms: 0,
-    };
+    let source = PcmBlockSource::new(
+        rec.sample_rate,
+        rec.channels,
+        rec.duration_ms,
+        // The vault is shared with the window saver (RefCell): each read borrows it only
+        // while it reads one block.
+        |from, to| {
+            let v = vault.borrow();
+            let read = || -> Result<Vec<i16>, Error> {
+                let mut pcm = Vec::new();
+                for block in v.read_samples(&rec.meta.id, from, Some(to))? {
+                    pcm.extend_from_slice(&block?);
+                }
+                Ok(pcm)
+            };
+            read().map_err(|e| testimony_transcribe::Error::Source(Box::new(e)))
+        },
+    );
     let mut rep = Reporter::new();
     let last: RefCell<Option<Progress>> = RefCell::new(None);
     let stop = AtomicBool::new(false);

@@ -100,8 +100,11 @@ pub(crate) enum TranscriptCmd {
         start: Option<u32>,
         #[arg(long, required_unless_present = "remove")]
         end: Option<u32>,
-        /// What is hidden: name, place, … (shown as [label]).
-        #[arg(long, default_value = "name")]
+        #[arg(
+            long,
+            default_value = "name",
+            help = "What is hidden: name, place, … (shown as [label])."
+        )]
         label: String,
         /// Remove the redaction with this id instead.
         #[arg(long, conflicts_with_all = ["start", "end"])]
@@ -116,8 +119,7 @@ pub(crate) enum TranscriptCmd {
         transcript: String,
         #[arg(long, value_enum)]
         format: FormatArg,
-        /// Replace marked spans with [label] (for publication).
-        #[arg(long)]
+        #[arg(long, help = "Replace marked spans with [label] (for publication).")]
         redact: bool,
         /// Output file (must not exist); without it, standard output.
         #[arg(long)]
@@ -337,7 +339,7 @@ pub(crate) fn run(cli: &Cli, out: &Out, c: &TranscriptCmd) -> Result<(), Error> 
             v.transcript(transcript)?;
             match file {
                 Some(path) => {
-                    let n = crate::audio::write_new_file(path, |w| {
+                    let n = testimony_core::io_util::write_private_file(path, |w| {
                         Ok(v.export_transcript(transcript, f, *redact, w)? as u64)
                     })?;
                     eprintln!(

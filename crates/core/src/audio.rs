@@ -13,7 +13,7 @@
 //! audio_markers one row per marker: recording, at_ms, question (optional), label
 //! ```
 //!
-//! Chunk formats (ARCHITECTURE.md, "Audio"; `recordings.format` names a recording's): a chunk
+//! Chunk formats (docs/testing.md, "Audio"; `recordings.format` names a recording's): a chunk
 //! is one standard zstd frame holding the chunk's frames as 16-bit signed little-endian PCM,
 //! channels interleaved. Recordings made now use `pcm16-zstd`: the frame's content is exactly
 //! those bytes, as they stand in the WAV file's data, so a bundle can carry the stored frames
@@ -44,7 +44,7 @@ use crate::error::{Error, Result};
 use crate::model::{ConsentScope, RecordMeta};
 use crate::reason::Reason;
 use crate::records::{META, meta};
-use crate::vault::{Ctx, Vault, new_id};
+use crate::store::{Ctx, Vault, new_id};
 
 /// The chunk format this build writes ([`ChunkFormat::Pcm16Zstd`]).
 pub const FORMAT: &str = "pcm16-zstd";
@@ -59,23 +59,10 @@ pub const MAX_CHUNK_SECONDS: u32 = 10;
 pub const MAX_MARKER_LABEL_CHARS: usize = 200;
 const ZSTD_LEVEL: i32 = 3;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RecordingStatus {
-    Recording,
-    Stopped,
-}
-
-impl RecordingStatus {
-    pub fn code(self) -> &'static str {
-        match self {
-            RecordingStatus::Recording => "recording",
-            RecordingStatus::Stopped => "stopped",
-        }
-    }
-}
+pub use crate::model::RecordingStatus;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Recording {
     #[serde(flatten)]
     pub meta: RecordMeta,
@@ -106,6 +93,7 @@ impl Recording {
 
 /// A moment in a recording that the interviewer marked, optionally tied to a question.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Marker {
     #[serde(flatten)]
     pub meta: RecordMeta,
@@ -523,7 +511,7 @@ impl Vault {
         if let Some(h) = cached {
             return Ok((size, h));
         }
-        let mut w = crate::bundle::HashingWriter::new(also);
+        let mut w = crate::io_util::HashingWriter::new(also);
         let written = self.export_wav(recording_id, &mut w)?;
         let (_, _, sha) = w.finish();
         if written != size {
@@ -538,6 +526,27 @@ impl Vault {
             )?;
         }
         Ok((size, sha))
+    }
+
+    /// Whether `recording_id` can be transcribed now: it is stopped, holds audio, and its
+    /// witness consents to transcription (not withdrawn). The one check every front-end makes
+    /// before loading a model; refusals are [`Error::Refused`] with a [`Reason`]
+    /// (`recording_still_running`, `recording_empty`, `no_transcribe_consent`). Returns the
+    /// recording.
+    pub fn check_can_transcribe(&self, recording_id: &str) -> Result<Recording> {
+        let rec = self.recording(recording_id)?;
+        if rec.status == RecordingStatus::Recording {
+            return Err(Error::Refused(Reason::RecordingStillRunning {
+                recording: rec.meta.id,
+            }));
+        }
+        if rec.duration_ms == 0 {
+            return Err(Error::Refused(Reason::RecordingEmpty {
+                recording: rec.meta.id,
+            }));
+        }
+        self.check_transcribe_consent(&rec.interview_id)?;
+        Ok(rec)
     }
 
     pub fn recording(&self, recording_id: &str) -> Result<Recording> {

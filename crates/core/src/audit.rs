@@ -7,7 +7,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
-use crate::vault::{Ctx, Vault};
+use crate::store::{Ctx, Vault};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct AuditEntry {

@@ -34,6 +34,13 @@ pub enum Error {
     Locked(PathBuf),
     #[error("a vault or other files already exist at {0}; choose an empty or new directory")]
     AlreadyExists(PathBuf),
+    /// A new plaintext file could not be created there (no such folder, no permission, a
+    /// read-only disk): nothing was written.
+    #[error("cannot create {path}: {kind}")]
+    CannotCreate {
+        path: PathBuf,
+        kind: std::io::ErrorKind,
+    },
     #[error("passphrase too weak: {0}")]
     WeakPassphrase(crate::reason::Reason),
     #[error("{0}")]
@@ -75,10 +82,10 @@ pub enum Error {
     NothingToExport(String),
     #[error("storage error: {0}")]
     Db(#[from] rusqlite::Error),
-    /// The archive's PostgreSQL server: connecting, or a statement it refused. The message
-    /// never carries row contents (only the server's message and SQLSTATE, without DETAIL).
-    #[error("database server error: {0}")]
-    Server(String),
+    /// An error of whatever a bundle is read into (a `BundleSink`, such as the archive's
+    /// PostgreSQL store), passed through the reader unchanged; the importer takes it back out.
+    #[error("{0}")]
+    Sink(Box<dyn std::error::Error + Send + Sync>),
     /// Audio capture or an audio file: no input device, the device failed, a file that is not
     /// a usable WAV. Never carries audio.
     #[error("audio error: {0}")]
@@ -90,4 +97,161 @@ pub enum Error {
     Migration(#[from] rusqlite_migration::Error),
     #[error("file error: {0}")]
     Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// Every code [`Error::code`] can return. The CLI (exit codes, `--json`) and the app
+    /// (en/ko messages) each have a test that fails when one of these has no answer there.
+    pub const CODES: &'static [&'static str] = &[
+        "wrong_passphrase",
+        "not_a_vault",
+        "corrupt",
+        "damaged_recording",
+        "newer_version",
+        "vault_in_use",
+        "already_exists",
+        "cannot_create",
+        "weak_passphrase",
+        "codebook",
+        "invalid_answer",
+        "not_found",
+        "not_allowed",
+        "invalid",
+        "incomplete",
+        "audit_broken",
+        "bad_bundle",
+        "nothing_to_export",
+        "storage",
+        "sink",
+        "audio",
+        "cancelled",
+        "io",
+    ];
+
+    /// A stable snake_case code for this error: what scripts match on (`--json`), what picks the
+    /// CLI's exit status and the app's translated message. Codes never change meaning; a new
+    /// kind of failure gets a new code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::WrongPassphrase => "wrong_passphrase",
+            Error::NotAVault { .. } => "not_a_vault",
+            Error::Corrupt(_) => "corrupt",
+            // Only this recording: the vault opened, and the rest of it reads.
+            Error::DamagedAudio { .. } => "damaged_recording",
+            Error::NewerVersion { .. } => "newer_version",
+            // Another process holds the vault (not "the vault is not unlocked").
+            Error::Locked(_) => "vault_in_use",
+            Error::AlreadyExists(_) => "already_exists",
+            Error::CannotCreate { .. } => "cannot_create",
+            Error::WeakPassphrase(_) => "weak_passphrase",
+            Error::Codebook(_) => "codebook",
+            Error::InvalidAnswer { .. } => "invalid_answer",
+            Error::NotFound(..) => "not_found",
+            Error::NotAllowed(_) | Error::Refused(_) => "not_allowed",
+            Error::Invalid(_) | Error::Rejected(_) => "invalid",
+            Error::Incomplete(_) => "incomplete",
+            Error::AuditBroken(_) => "audit_broken",
+            Error::BadBundle(_) => "bad_bundle",
+            Error::NothingToExport(_) => "nothing_to_export",
+            Error::Db(_) | Error::Migration(_) => "storage",
+            Error::Sink(_) => "sink",
+            Error::Audio(_) => "audio",
+            Error::Cancelled => "cancelled",
+            Error::Io(_) => "io",
+        }
+    }
+
+    /// The reason code with parameters, for the errors that carry one (the app translates it).
+    pub fn reason(&self) -> Option<&crate::reason::Reason> {
+        match self {
+            Error::WeakPassphrase(r)
+            | Error::Refused(r)
+            | Error::Rejected(r)
+            | Error::Incomplete(r)
+            | Error::InvalidAnswer { reason: r, .. } => Some(r),
+            _ => None,
+        }
+    }
+
+    /// English detail that a screen may show beside the translated code: only what names no
+    /// content (what was not found, the audio system's own message, the core's fixed English
+    /// for refusals that carry no reason code). Storage and server messages are never shown:
+    /// a database message could in principle quote a value.
+    pub fn shown_detail(&self) -> Option<String> {
+        match self {
+            Error::NotFound(what, _) => Some((*what).to_string()),
+            Error::NotAllowed(m) | Error::Invalid(m) | Error::Audio(m) => Some(m.clone()),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_listed_once() {
+        let samples = [
+            Error::WrongPassphrase,
+            Error::NotAVault {
+                path: "x".into(),
+                reason: "y".into(),
+            },
+            Error::Corrupt("x".into()),
+            Error::DamagedAudio {
+                recording_id: "r".into(),
+                chunk: 0,
+            },
+            Error::NewerVersion {
+                what: "x",
+                found: 2,
+                supported: 1,
+            },
+            Error::Locked("x".into()),
+            Error::AlreadyExists("x".into()),
+            Error::CannotCreate {
+                path: "x".into(),
+                kind: std::io::ErrorKind::NotFound,
+            },
+            Error::WeakPassphrase(crate::reason::Reason::NotANumber),
+            Error::Codebook(crate::codebook::CodebookErrors {
+                file: "x".into(),
+                errors: vec![],
+            }),
+            Error::InvalidAnswer {
+                question: "q".into(),
+                reason: crate::reason::Reason::NotANumber,
+            },
+            Error::NotFound("interview", "x".into()),
+            Error::NotAllowed("x".into()),
+            Error::Refused(crate::reason::Reason::NotANumber),
+            Error::Invalid("x".into()),
+            Error::Rejected(crate::reason::Reason::NotANumber),
+            Error::Incomplete(crate::reason::Reason::NotANumber),
+            Error::AuditBroken("x".into()),
+            Error::BadBundle("x".into()),
+            Error::NothingToExport("x".into()),
+            Error::Db(rusqlite::Error::InvalidQuery),
+            Error::Sink("x".into()),
+            Error::Audio("x".into()),
+            Error::Cancelled,
+            Error::Io(std::io::Error::other("x")),
+        ];
+        let mut seen: Vec<&str> = samples.iter().map(Error::code).collect();
+        seen.sort();
+        seen.dedup();
+        let mut listed = Error::CODES.to_vec();
+        listed.sort();
+        let before = listed.len();
+        listed.dedup();
+        assert_eq!(before, listed.len(), "a code is listed twice");
+        assert_eq!(seen, listed, "Error::CODES and Error::code disagree");
+        for c in Error::CODES {
+            assert!(
+                c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{c} is not snake_case"
+            );
+        }
+    }
 }

@@ -13,6 +13,8 @@ pub struct Form<'a> {
     cb: &'a Codebook,
     top: HashMap<&'a str, &'a Value>,
     instances: HashMap<&'a str, &'a GroupInstance>,
+    /// The live instances in the order given.
+    live: Vec<&'a GroupInstance>,
     by_instance: HashMap<&'a str, HashMap<&'a str, &'a Value>>,
 }
 
@@ -22,11 +24,9 @@ impl<'a> Form<'a> {
         answers: &'a [Answer],
         instances: &'a [GroupInstance],
     ) -> Form<'a> {
-        let instances: HashMap<&str, &GroupInstance> = instances
-            .iter()
-            .filter(|i| !i.deleted)
-            .map(|i| (i.meta.id.as_str(), i))
-            .collect();
+        let live: Vec<&GroupInstance> = instances.iter().filter(|i| !i.deleted).collect();
+        let instances: HashMap<&str, &GroupInstance> =
+            live.iter().map(|i| (i.meta.id.as_str(), *i)).collect();
         let mut top = HashMap::new();
         let mut by_instance: HashMap<&str, HashMap<&str, &Value>> = HashMap::new();
         for a in answers {
@@ -47,6 +47,7 @@ impl<'a> Form<'a> {
             cb,
             top,
             instances,
+            live,
             by_instance,
         }
     }
@@ -100,6 +101,40 @@ impl<'a> Form<'a> {
             }
         }
         self.eval(&q.show_if_expr, context)
+    }
+
+    /// Ids of the sections shown (their `show_if` holds at top level), in codebook order.
+    pub fn visible_sections(&self) -> Vec<String> {
+        self.cb
+            .sections
+            .iter()
+            .filter(|s| self.eval(&s.show_if_expr, None))
+            .map(|s| s.id.clone())
+            .collect()
+    }
+
+    /// Every question shown, in codebook order: `question` at top level, `question@instance`
+    /// for each live instance of its group (in the order given to [`Form::new`]) where it is
+    /// shown.
+    pub fn visible_questions(&self) -> Vec<String> {
+        let mut visible = Vec::new();
+        for q in &self.cb.questions {
+            match q.group.as_deref() {
+                None => {
+                    if self.is_visible(q, None) {
+                        visible.push(q.id.clone());
+                    }
+                }
+                Some(g) => {
+                    for inst in self.live.iter().filter(|i| i.group_id == g) {
+                        if self.is_visible(q, Some(&inst.meta.id)) {
+                            visible.push(format!("{}@{}", q.id, inst.meta.id));
+                        }
+                    }
+                }
+            }
+        }
+        visible
     }
 
     /// Live instances of `group` under `parent` (None: top level), in order.

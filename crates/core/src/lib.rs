@@ -8,6 +8,7 @@ pub mod codebook;
 pub mod demo;
 pub mod error;
 pub mod form;
+pub mod io_util;
 pub mod keys;
 pub mod model;
 pub mod partial_date;
@@ -16,6 +17,7 @@ pub mod reason;
 mod records;
 pub mod schema;
 mod search;
+mod store;
 pub mod transcript;
 pub mod vault;
 

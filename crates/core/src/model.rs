@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct RecordMeta {
     pub id: String,
     pub device_id: String,
@@ -18,6 +19,7 @@ pub const GENDERS: [&str; 4] = ["female", "male", "other", "undisclosed"];
 pub const SONGBUN: [&str; 4] = ["core", "wavering", "hostile", "unknown"];
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct WitnessProfile {
     pub gender: Option<String>,
     pub birth_year: Option<i64>,
@@ -30,6 +32,7 @@ pub struct WitnessProfile {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Witness {
     #[serde(flatten)]
     pub meta: RecordMeta,
@@ -42,6 +45,7 @@ pub struct Witness {
 /// Identifying details, stored apart and never exported unless consent and an explicit option
 /// both allow it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct WitnessIdentity {
     pub real_name: Option<String>,
     pub contact: Option<String>,
@@ -81,6 +85,7 @@ impl ConsentScope {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ConsentScopes {
     pub record_audio: bool,
     pub transcribe: bool,
@@ -111,6 +116,7 @@ impl ConsentScopes {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentMethod {
     Oral,
@@ -118,6 +124,7 @@ pub enum ConsentMethod {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Consent {
     #[serde(flatten)]
     pub meta: RecordMeta,
@@ -137,6 +144,7 @@ impl Consent {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum InterviewStatus {
     Draft,
@@ -163,6 +171,7 @@ impl InterviewStatus {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Interview {
     #[serde(flatten)]
     pub meta: RecordMeta,
@@ -193,6 +202,7 @@ pub struct NewInterview {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct GroupInstance {
     #[serde(flatten)]
     pub meta: RecordMeta,
@@ -204,16 +214,19 @@ pub struct GroupInstance {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Answer {
     #[serde(flatten)]
     pub meta: RecordMeta,
     pub interview_id: String,
     pub instance_id: Option<String>,
     pub question_id: String,
+    #[cfg_attr(feature = "ts", ts(type = "unknown"))]
     pub value: Value,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Note {
     #[serde(flatten)]
     pub meta: RecordMeta,
@@ -224,6 +237,7 @@ pub struct Note {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct AttachmentInfo {
     #[serde(flatten)]
     pub meta: RecordMeta,
@@ -236,10 +250,29 @@ pub struct AttachmentInfo {
 
 /// An interview with everything recorded in it.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct InterviewDetail {
     pub interview: Interview,
     pub instances: Vec<GroupInstance>,
     pub answers: Vec<Answer>,
     pub notes: Vec<Note>,
     pub attachments: Vec<AttachmentInfo>,
+}
+
+/// Whether a recording is still being written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+#[serde(rename_all = "snake_case")]
+pub enum RecordingStatus {
+    Recording,
+    Stopped,
+}
+
+impl RecordingStatus {
+    pub fn code(self) -> &'static str {
+        match self {
+            RecordingStatus::Recording => "recording",
+            RecordingStatus::Stopped => "stopped",
+        }
+    }
 }

@@ -151,6 +151,7 @@ reasons! {
     "recording_still_running" => RecordingStillRunning { recording: String };
     "recording_paused" => RecordingPaused { recording: String };
     "recording_closed" => RecordingClosed { recording: String };
+    "recording_empty" => RecordingEmpty { recording: String };
     /// `witness`: the witness's pseudonym code (W-…), never a name.
     "no_audio_consent" => NoAudioConsent { witness: String };
     "no_transcribe_consent" => NoTranscribeConsent { witness: String };
@@ -274,6 +275,7 @@ impl fmt::Display for Reason {
             Reason::RecordingStopped { recording } => write!(f, "recording {recording} is stopped; start a new one"),
             Reason::RecordingStillRunning { recording } => write!(f, "recording {recording} is still recording; stop it first"),
             Reason::RecordingPaused { recording } => write!(f, "recording {recording} is paused; resume it first"),
+            Reason::RecordingEmpty { recording } => write!(f, "recording {recording} holds no audio: there is nothing to transcribe"),
             Reason::RecordingClosed { recording } => {
                 write!(f, "recording {recording} was stopped or deleted; no more audio can be added")
             }

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::form::Form;
 use crate::model::*;
 use crate::reason::Reason;
-use crate::vault::{Ctx, Vault, new_id};
+use crate::store::{Ctx, Vault, new_id};
 
 /// Attachments are stored inside the encrypted database; above this, keep the file elsewhere.
 pub const MAX_ATTACHMENT_BYTES: usize = 64 * 1024 * 1024;

@@ -8,9 +8,10 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::reason::Reason;
-use crate::vault::Vault;
+use crate::store::Vault;
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct SearchHit {
     pub interview_id: String,
     pub witness_code: String,

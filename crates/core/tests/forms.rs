@@ -239,3 +239,36 @@ proptest! {
         prop_assert_eq!(form.is_visible(cb.question("story").unwrap(), None), expected["story"]);
     }
 }
+
+/// What the app shows: the sections and questions (per group instance) that skip logic
+/// allows, both decided by the core's `Form`.
+#[test]
+fn visible_sections_and_questions_follow_the_answers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (mut v, id) = setup(&tmp.path().join("v"));
+    let shown = |v: &Vault| {
+        let d = v.interview_detail(&id).unwrap();
+        let i = &d.interview;
+        let cb = v.codebook(&i.codebook_id, &i.codebook_version).unwrap();
+        let f = Form::new(&cb, &d.answers, &d.instances);
+        (f.visible_sections(), f.visible_questions())
+    };
+    let (sections, questions) = shown(&v);
+    assert_eq!(sections, ["main"]);
+    assert!(questions.contains(&"detained".to_string()));
+    assert!(!questions.iter().any(|q| q.starts_with("episode")));
+    v.set_answer(&id, None, "detained", &json!("yes")).unwrap();
+    let ep = v.add_group_instance(&id, "episode", None).unwrap();
+    let (sections, questions) = shown(&v);
+    assert_eq!(sections, ["main", "detention"]);
+    let at = |q: &str| format!("{q}@{}", ep.meta.id);
+    assert!(questions.contains(&at("facility")));
+    assert!(!questions.contains(&at("mine_name")), "{questions:?}");
+    v.set_answer(&id, Some(&ep.meta.id), "labor", &json!(["coal_mining"]))
+        .unwrap();
+    assert!(shown(&v).1.contains(&at("mine_name")));
+    v.set_answer(&id, None, "detained", &json!("no")).unwrap();
+    let (sections, questions) = shown(&v);
+    assert_eq!(sections, ["main"]);
+    assert!(!questions.iter().any(|q| q.contains('@')), "{questions:?}");
+}

@@ -36,6 +36,64 @@ pub trait SampleSource {
     }
 }
 
+/// How much audio one [`PcmBlockSource`] read asks for.
+pub const PCM_BLOCK_MS: u64 = 10_000;
+
+/// A stored 16-bit recording as a sample source, read in blocks of whole milliseconds by
+/// `read(from_ms, to_ms)` (interleaved frames; the CLI reads its vault directly, the app asks
+/// its vault thread). Blocks on a whole-millisecond grid are contiguous in frames, so nothing
+/// is skipped or read twice; seeking is allowed to such frames only.
+pub struct PcmBlockSource<F> {
+    read: F,
+    rate: u32,
+    channels: u16,
+    duration_ms: u64,
+    /// The next block starts here.
+    pos_ms: u64,
+}
+
+impl<F: FnMut(u64, u64) -> Result<Vec<i16>>> PcmBlockSource<F> {
+    pub fn new(rate: u32, channels: u16, duration_ms: u64, read: F) -> Self {
+        PcmBlockSource {
+            read,
+            rate,
+            channels,
+            duration_ms,
+            pos_ms: 0,
+        }
+    }
+}
+
+impl<F: FnMut(u64, u64) -> Result<Vec<i16>>> SampleSource for PcmBlockSource<F> {
+    fn sample_rate(&self) -> u32 {
+        self.rate
+    }
+    fn channels(&self) -> u16 {
+        self.channels
+    }
+    fn duration_ms(&self) -> Option<u64> {
+        Some(self.duration_ms)
+    }
+    fn read_block(&mut self, out: &mut Vec<f32>) -> Result<bool> {
+        if self.pos_ms >= self.duration_ms {
+            return Ok(false);
+        }
+        let to = self.pos_ms + PCM_BLOCK_MS;
+        let block = (self.read)(self.pos_ms, to)?;
+        let before = out.len();
+        out.extend(block.iter().map(|&s| s as f32 / 32768.0));
+        self.pos_ms = to;
+        Ok(out.len() > before || self.pos_ms < self.duration_ms)
+    }
+    fn seek_frame(&mut self, frame: u64) -> Result<bool> {
+        if !(frame * 1000).is_multiple_of(self.rate as u64) {
+            return Ok(false);
+        }
+        self.pos_ms = frame * 1000 / self.rate as u64;
+        Ok(true)
+    }
+}
+
 /// Consecutive undecodable packets tolerated (a damaged frame in an MP3) before giving up.
 const MAX_BAD_PACKETS: u32 = 16;
 

@@ -20,7 +20,7 @@ pub mod repetition;
 pub mod resample;
 pub mod whisper;
 
-pub use decode::{AudioFile, SampleSource};
+pub use decode::{AudioFile, PCM_BLOCK_MS, PcmBlockSource, SampleSource};
 pub use error::{Error, Result};
 pub use model::{ModelInfo, RejectedModel, check_model, find_models};
 pub use pipeline::{Flow, Outcome, Pipeline, PipelineConfig, Progress};

@@ -61,7 +61,7 @@ const q = (id: string, section: string, extra: Partial<Question> = {}): Question
   vocab: null, show_if: null, min: null, max: null, unit: null, ...extra,
 });
 const cb: Codebook = {
-  id: 'c', version: '1', title: { en: 'c', ko: 'c' }, description: null, vocabs: [],
+  id: 'c', version: '1', sha256: '', title: { en: 'c', ko: 'c' }, description: null, vocabs: [],
   sections: [
     { id: 'a', title: { en: 'A', ko: 'A' }, help: null, show_if: null },
     { id: 'b', title: { en: 'B', ko: 'B' }, help: null, show_if: null },

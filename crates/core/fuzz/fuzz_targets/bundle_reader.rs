@@ -1,7 +1,7 @@
 //! Fuzzes the bundle reader behind the encryption: the fuzzer's bytes are the tar stream a
 //! decrypted bundle holds (compressed here as the exporter would). Built with `--cfg fuzzing`,
 //! the reader skips the signature check, which a fuzzer could never pass, so that the manifest
-//! and payload parsers are reached. Run: see ARCHITECTURE.md ("Fuzzing").
+//! and payload parsers are reached. Run: see docs/testing.md ("Fuzzing").
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

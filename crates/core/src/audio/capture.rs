@@ -39,6 +39,7 @@ pub trait AudioSource: Send {
 
 /// Input level of the latest block, as fractions of full scale (0.0 to 1.0).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Level {
     pub rms: f32,
     pub peak: f32,

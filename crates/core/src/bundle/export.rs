@@ -8,8 +8,7 @@
 //! fixed budget beyond which pass 2 serialises again.
 
 use std::collections::{HashMap, HashSet};
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -18,21 +17,20 @@ use rusqlite::{Connection, MAIN_DB, OptionalExtension, params};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use zstd::stream::raw::{Encoder as RawEncoder, InBuffer, Operation, OutBuffer};
 
+use super::plan::{Plan, Share};
+use super::writers::*;
 use super::*;
 use crate::audio::{
     ChunkFormat, REC_COLS, decompress_chunk, marker_row, recording_row, wav_header_of,
 };
 use crate::error::{Error, Result};
-use crate::model::ConsentScope;
-use crate::reason::Reason;
 use crate::records::{
     CONSENT_COLS, INTERVIEW_SELECT, WITNESS_COLS, answer_row, consent_row, instance_row,
     interview_row, witness_row,
 };
+use crate::store::{Vault, new_id, now};
 use crate::transcript::{SEGMENT_COLS, TRANSCRIPT_COLS, segment_row, transcript_row};
-use crate::vault::{Vault, new_id, now};
 
 #[derive(Debug, Clone, Default)]
 pub struct ExportOptions {
@@ -45,6 +43,7 @@ pub struct ExportOptions {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ExportReport {
     pub path: PathBuf,
     pub bundle_id: String,
@@ -68,6 +67,7 @@ pub struct ExportProgress {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum ExportPhase {
     /// Hashing records, attachments and audio for the manifest.
@@ -106,7 +106,7 @@ pub(super) struct Progress<'a> {
 impl<'a> Progress<'a> {
     const STEP: u64 = 1 << 20;
 
-    fn new(callback: &'a mut dyn FnMut(ExportProgress) -> ControlFlow<()>) -> Self {
+    pub(super) fn new(callback: &'a mut dyn FnMut(ExportProgress) -> ControlFlow<()>) -> Self {
         Progress {
             callback,
             state: ExportProgress {
@@ -119,7 +119,7 @@ impl<'a> Progress<'a> {
         }
     }
 
-    fn start(&mut self, phase: ExportPhase, total: u64) -> io::Result<()> {
+    pub(super) fn start(&mut self, phase: ExportPhase, total: u64) -> io::Result<()> {
         self.state = ExportProgress {
             phase,
             done_bytes: 0,
@@ -129,7 +129,7 @@ impl<'a> Progress<'a> {
     }
 
     /// `grow`: bytes whose size was not known when the phase started (records, while hashing).
-    fn advance(&mut self, n: u64, grow: bool) -> io::Result<()> {
+    pub(super) fn advance(&mut self, n: u64, grow: bool) -> io::Result<()> {
         self.state.done_bytes += n;
         if grow {
             self.state.total_bytes += n;
@@ -141,7 +141,7 @@ impl<'a> Progress<'a> {
         }
     }
 
-    fn report(&mut self) -> io::Result<()> {
+    pub(super) fn report(&mut self) -> io::Result<()> {
         self.reported = self.state.done_bytes;
         if self.cancelled || (self.callback)(self.state).is_break() {
             self.cancelled = true;
@@ -150,13 +150,13 @@ impl<'a> Progress<'a> {
         Ok(())
     }
 
-    fn finish_phase(&mut self) -> io::Result<()> {
+    pub(super) fn finish_phase(&mut self) -> io::Result<()> {
         self.state.done_bytes = self.state.total_bytes;
         self.report()
     }
 
     /// The error to return: a cancellation wins over whatever error it caused.
-    fn outcome<T>(&self, r: Result<T>) -> Result<T> {
+    pub(super) fn outcome<T>(&self, r: Result<T>) -> Result<T> {
         if self.cancelled {
             Err(Error::Cancelled)
         } else {
@@ -180,49 +180,6 @@ impl<W: Write> Write for Ticking<'_, '_, W> {
     }
     fn flush(&mut self) -> io::Result<()> {
         self.inner.flush()
-    }
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Share {
-    /// Consent to share with the archive.
-    Shared,
-    /// Consent withdrawn.
-    Withdrawn,
-    /// Consent recorded, but not to share.
-    NotShared,
-    /// No consent recorded.
-    NoConsent,
-}
-
-/// What goes into one bundle, decided before anything is written.
-struct Plan {
-    full: bool,
-    from: i64,
-    to: i64,
-    /// Witness id → sharing status (every witness of the vault).
-    share: HashMap<String, Share>,
-    /// Witnesses whose identity may be exported.
-    identity_ok: HashSet<String>,
-    /// Records (by id) named by audit entries in the range.
-    changed: HashSet<String>,
-    /// Shared witnesses whose consent changed in the range: all their records go.
-    all_of: HashSet<String>,
-    /// Interview id → (witness id, codebook id, codebook version).
-    interviews: HashMap<String, (String, String, String)>,
-    /// Recording id → interview id, for stopped recordings only: a recording still being
-    /// recorded waits for a later bundle (its stop is audited, so that bundle takes it), and
-    /// so do its markers.
-    stopped: HashMap<String, String>,
-}
-
-impl Plan {
-    fn wanted(&self, id: &str, witness: &str) -> bool {
-        self.share.get(witness) == Some(&Share::Shared)
-            && (self.full || self.changed.contains(id) || self.all_of.contains(witness))
-    }
-    fn considered(&self, id: &str, witness: &str) -> bool {
-        self.full || self.changed.contains(id) || self.all_of.contains(witness)
     }
 }
 
@@ -507,286 +464,6 @@ impl Vault {
         )?;
         Ok(report)
     }
-
-    fn plan_export(&self, opts: &ExportOptions) -> Result<Plan> {
-        let conn = &self.conn;
-        let last_to: i64 = conn.query_row(
-            "SELECT ifnull(max(audit_to_seq), 0) FROM bundle_exports",
-            [],
-            |r| r.get(0),
-        )?;
-        let to: i64 = conn.query_row("SELECT ifnull(max(seq), 0) FROM audit_log", [], |r| {
-            r.get(0)
-        })?;
-        let from = if opts.full { 1 } else { last_to + 1 };
-        if !opts.full && from > to {
-            return Err(Error::NothingToExport(
-                "nothing changed since the last bundle; use --full to export everything again"
-                    .into(),
-            ));
-        }
-        let mut share = HashMap::new();
-        let mut identity_ok = HashSet::new();
-        let mut consent_witness = HashMap::new();
-        {
-            let mut consents = HashMap::new();
-            let mut st = conn.prepare(&format!("SELECT {CONSENT_COLS} FROM consents"))?;
-            for c in st.query_map([], consent_row)? {
-                let c = c?;
-                consents.insert(c.meta.id.clone(), c);
-            }
-            let mut st = conn.prepare(
-                "SELECT w.id, c.id FROM witnesses w LEFT JOIN consents c ON c.witness_id = w.id",
-            )?;
-            let rows = st.query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-            })?;
-            for row in rows {
-                let (w, c) = row?;
-                let status = match c.as_ref().and_then(|cid| consents.get(cid)) {
-                    None => Share::NoConsent,
-                    Some(consent) => {
-                        consent_witness.insert(consent.meta.id.clone(), w.clone());
-                        if consent.withdrawn_at.is_some() {
-                            Share::Withdrawn
-                        } else if consent.allows(ConsentScope::ShareArchive) {
-                            if opts.include_identity
-                                && consent.allows(ConsentScope::PublishIdentified)
-                            {
-                                identity_ok.insert(w.clone());
-                            }
-                            Share::Shared
-                        } else {
-                            Share::NotShared
-                        }
-                    }
-                };
-                share.insert(w, status);
-            }
-        }
-        let mut changed = HashSet::new();
-        let mut all_of = HashSet::new();
-        // A full export takes everything shareable: what changed does not matter.
-        if !opts.full {
-            // Records a return bundle brought (action 'return') came from the archive, which
-            // has them: they are not sent back (a received recording's audio can be gigabytes).
-            // Their audit entries still go, the chain is whole.
-            let mut st = conn.prepare("SELECT DISTINCT record_type, record_id FROM audit_log WHERE seq BETWEEN ?1 AND ?2 AND action <> 'return'")?;
-            let rows = st.query_map([from, to], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-            })?;
-            for row in rows {
-                let (t, id) = row?;
-                if t == "consent"
-                    && let Some(w) = consent_witness.get(&id)
-                    && share.get(w) == Some(&Share::Shared)
-                {
-                    all_of.insert(w.clone());
-                }
-                changed.insert(id);
-            }
-        }
-        let mut interviews = HashMap::new();
-        {
-            let mut st = conn
-                .prepare("SELECT id, witness_id, codebook_id, codebook_version FROM interviews")?;
-            let rows = st.query_map([], |r| {
-                Ok((r.get::<_, String>(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
-            })?;
-            for row in rows {
-                let (id, v) = row?;
-                interviews.insert(id, v);
-            }
-        }
-        let mut stopped = HashMap::new();
-        {
-            let mut st =
-                conn.prepare("SELECT id, interview_id FROM recordings WHERE status = 'stopped'")?;
-            let rows =
-                st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
-            for row in rows {
-                let (id, iv) = row?;
-                stopped.insert(id, iv);
-            }
-        }
-        Ok(Plan {
-            full: opts.full,
-            from,
-            to,
-            share,
-            identity_ok,
-            changed,
-            all_of,
-            interviews,
-            stopped,
-        })
-    }
-}
-
-/// Streams a bundle into `out` as age(zstd(tar)): `body` writes the tar entries, this adds the
-/// end-of-archive marker. The file is written beside `out` as `.NAME.partial`, synced and renamed
-/// only when complete, so a crash or a full disk never leaves a half bundle under the real name.
-/// Returns the size of the encrypted file.
-pub(super) fn write_encrypted(
-    out: &Path,
-    recipients: &[age::x25519::Recipient],
-    progress: Option<&mut Progress<'_>>,
-    body: impl FnOnce(&mut TarOut<'_>) -> Result<()>,
-) -> Result<u64> {
-    if out.exists() {
-        return Err(Error::AlreadyExists(out.to_path_buf()));
-    }
-    let tmp = temp_path(out);
-    let written = (|| -> Result<u64> {
-        let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        let enc =
-            age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-                .map_err(|e| Error::Invalid(format!("cannot encrypt to these recipients: {e}")))?;
-        let age_w = enc.wrap_output(io::BufWriter::new(CountingFile { file, bytes: 0 }))?;
-        let mut z = FrameEncoder::new(Encrypting::start(age_w)?, RECORD_LEVEL)?;
-        {
-            let mut sink = Compressing {
-                buf: Vec::with_capacity(COMPRESS_BUF),
-                z: &mut z,
-                level: RECORD_LEVEL,
-                progress,
-            };
-            let mut tar = TarOut { w: &mut sink };
-            body(&mut tar)?;
-            tar.finish()?;
-            sink.drain()?;
-        }
-        z.finish()?.finish()
-    })();
-    let bytes = match written {
-        Ok(b) => b,
-        Err(e) => {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
-    };
-    // Refuse to replace a file that appeared meanwhile.
-    if out.exists() {
-        let _ = fs::remove_file(&tmp);
-        return Err(Error::AlreadyExists(out.to_path_buf()));
-    }
-    fs::rename(&tmp, out)?;
-    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        File::open(dir)?.sync_all()?;
-    }
-    Ok(bytes)
-}
-
-/// Encrypts and writes on its own thread: zstd's output is handed over in blocks (a few
-/// MiB in flight at most), so that encryption and file writes run beside reading, hashing and
-/// compressing. `finish` returns the encrypted file's size once it is complete and synced.
-struct Encrypting {
-    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
-    buf: Vec<u8>,
-    thread: Option<std::thread::JoinHandle<io::Result<u64>>>,
-}
-
-impl Encrypting {
-    const BLOCK: usize = 1 << 20;
-
-    fn start(
-        mut age_w: age::stream::StreamWriter<io::BufWriter<CountingFile>>,
-    ) -> io::Result<Self> {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
-        let thread = std::thread::Builder::new()
-            .name("bundle-encrypt".into())
-            .spawn(move || {
-                for block in rx {
-                    age_w.write_all(&block)?;
-                }
-                let counting = age_w.finish()?.into_inner().map_err(|e| e.into_error())?;
-                counting.file.sync_all()?;
-                Ok(counting.bytes)
-            })?;
-        Ok(Encrypting {
-            tx: Some(tx),
-            buf: Vec::with_capacity(Self::BLOCK),
-            thread: Some(thread),
-        })
-    }
-
-    fn send(&mut self) -> io::Result<()> {
-        let block = std::mem::replace(&mut self.buf, Vec::with_capacity(Self::BLOCK));
-        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(block).is_ok());
-        if sent {
-            return Ok(());
-        }
-        // The thread stopped on an error: report that error.
-        Err(self
-            .join()
-            .err()
-            .unwrap_or_else(|| io::Error::other("the encrypting thread stopped")))
-    }
-
-    fn join(&mut self) -> io::Result<u64> {
-        self.tx = None;
-        match self.thread.take().map(|t| t.join()) {
-            Some(Ok(r)) => r,
-            Some(Err(_)) => Err(io::Error::other("the encrypting thread panicked")),
-            None => Err(io::Error::other("the encrypting thread stopped")),
-        }
-    }
-
-    /// Hands over the rest, waits for the file to be complete and synced; its size.
-    fn finish(mut self) -> Result<u64> {
-        if !self.buf.is_empty() {
-            self.send()?;
-        }
-        Ok(self.join()?)
-    }
-}
-
-impl Write for Encrypting {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= Self::BLOCK {
-            self.send()?;
-        }
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        // zstd flushes when the level changes; the file needs no flush before the end.
-        Ok(())
-    }
-}
-
-impl Drop for Encrypting {
-    /// On an error path: stop the thread before the caller removes the partial file.
-    fn drop(&mut self) {
-        if self.thread.is_some() {
-            let _ = self.join();
-        }
-    }
-}
-
-pub(super) fn parse_recipients(list: &[String]) -> Result<Vec<age::x25519::Recipient>> {
-    if list.is_empty() {
-        return Err(Error::Invalid(
-            "a bundle needs at least one recipient (the archive's age1… key)".into(),
-        ));
-    }
-    list.iter()
-        .map(|r| {
-            r.trim().parse::<age::x25519::Recipient>().map_err(|_| {
-                Error::Rejected(Reason::NotARecipient {
-                    recipient: r.trim().to_string(),
-                })
-            })
-        })
-        .collect()
-}
-
-fn temp_path(out: &Path) -> PathBuf {
-    let name = out
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "bundle".into());
-    out.with_file_name(format!(".{name}.partial"))
 }
 
 /// Codebooks used by interviews that contribute records: (id, version, sha256, source).
@@ -1240,105 +917,6 @@ fn write_audit(
 
 const AUDIT_FILE: &str = "audit/entries.jsonl";
 
-/// Record files serialised in pass 1, kept zstd-compressed in memory for pass 2, so that
-/// records are read and serialised once. The budget bounds memory whatever the vault's size:
-/// files beyond it are serialised again in pass 2 (as every file was before). Plaintext in
-/// memory only, as the records are anyway while they are written.
-struct RecordCache {
-    left: usize,
-    kept: HashMap<&'static str, Vec<u8>>,
-}
-
-impl RecordCache {
-    /// Compressed bytes kept at most (JSON lines compress about tenfold at level 1).
-    const BUDGET: usize = 64 << 20;
-
-    fn new(budget: usize) -> Self {
-        RecordCache {
-            left: budget,
-            kept: HashMap::new(),
-        }
-    }
-
-    /// A writer that passes everything to `inner` and keeps a compressed copy while it fits.
-    fn writer<W: Write>(&self, inner: W) -> CacheWriter<W> {
-        let copy = zstd::Encoder::new(Vec::new(), 1).ok();
-        // Serialisers write a few bytes at a time: buffer before hashing and compressing.
-        CacheWriter(io::BufWriter::with_capacity(
-            1 << 16,
-            Tee {
-                inner,
-                copy,
-                limit: self.left,
-            },
-        ))
-    }
-
-    fn keep(&mut self, path: &'static str, kept: Option<Vec<u8>>) {
-        if let Some(bytes) = kept.filter(|b| b.len() <= self.left) {
-            self.left -= bytes.len();
-            self.kept.insert(path, bytes);
-        }
-    }
-
-    fn take(&mut self, path: &str) -> Option<Vec<u8>> {
-        self.kept.remove(path)
-    }
-
-    fn replay(kept: &[u8], w: &mut dyn Write) -> Result<()> {
-        io::copy(&mut zstd::Decoder::with_buffer(kept)?, w)?;
-        Ok(())
-    }
-}
-
-struct CacheWriter<W: Write>(io::BufWriter<Tee<W>>);
-
-/// Passes what the buffer flushes to the real writer and to the compressed copy.
-struct Tee<W> {
-    inner: W,
-    copy: Option<zstd::Encoder<'static, Vec<u8>>>,
-    limit: usize,
-}
-
-impl<W: Write> Write for Tee<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        if let Some(c) = &mut self.copy
-            && (c.write_all(&buf[..n]).is_err() || c.get_ref().len() > self.limit)
-        {
-            self.copy = None;
-        }
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-impl<W: Write> Write for CacheWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
-    }
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.0.write_all(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
-    }
-}
-
-impl<W: Write> CacheWriter<W> {
-    /// The real writer, and the compressed copy if it stayed within the budget.
-    fn finish(self) -> Result<(W, Option<Vec<u8>>)> {
-        let tee = self.0.into_inner().map_err(|e| e.into_error())?;
-        let kept = match tee.copy {
-            Some(c) => Some(c.finish()?).filter(|b| b.len() <= tee.limit),
-            None => None,
-        };
-        Ok((tee.inner, kept))
-    }
-}
-
 /// Serialising one record as a JSON line, for any record type.
 mod erased {
     use std::io::Write;
@@ -1355,315 +933,3 @@ mod erased {
     }
 }
 use erased::Ser as _;
-
-struct CountingFile {
-    file: File,
-    bytes: u64,
-}
-
-impl Write for CountingFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.file.write(buf)?;
-        self.bytes += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
-    }
-}
-
-/// zstd level for records, codebooks and attachments.
-const RECORD_LEVEL: i32 = 3;
-/// zstd level for audio: PCM gains about 6 % at level 1 as at level 3, at about 70 % of the
-/// time. (Negative levels gain nothing on it.)
-const AUDIO_LEVEL: i32 = 1;
-/// Bytes gathered before they go to zstd.
-const COMPRESS_BUF: usize = 1 << 18;
-
-/// zstd's streaming compressor over `w`, which can end a frame and start the next one in the
-/// same context (same parameters, same worker), and put frames compressed elsewhere (stored
-/// audio chunks) between them: a zstd stream is any sequence of frames. The `zstd` crate's
-/// `Encoder` cannot go on once it has ended a frame.
-struct FrameEncoder<W: Write> {
-    cx: RawEncoder<'static>,
-    out: Vec<u8>,
-    w: W,
-    /// Whether input went in since the current frame began (ending it otherwise would write an
-    /// empty frame).
-    open: bool,
-}
-
-impl<W: Write> FrameEncoder<W> {
-    fn new(w: W, level: i32) -> io::Result<Self> {
-        let mut cx = RawEncoder::new(level)?;
-        // One compression worker: zstd runs beside this thread (tar, hashing, audio decoding),
-        // and age on a third, as `zstd | age` runs as two processes.
-        cx.set_parameter(zstd::zstd_safe::CParameter::NbWorkers(1))?;
-        Ok(FrameEncoder {
-            cx,
-            out: Vec::with_capacity(zstd::zstd_safe::CCtx::out_size()),
-            w,
-            open: false,
-        })
-    }
-
-    /// Compresses `data` into the current frame.
-    fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
-        let mut src = InBuffer::around(data);
-        while src.pos < data.len() {
-            self.cx
-                .run(&mut src, &mut OutBuffer::around(&mut self.out))?;
-            self.w.write_all(&self.out)?;
-        }
-        self.open |= !data.is_empty();
-        Ok(())
-    }
-
-    /// Runs `step` (flush or end of frame) until zstd has nothing left to write.
-    fn drain(
-        &mut self,
-        step: fn(&mut RawEncoder<'static>, &mut OutBuffer<'_, Vec<u8>>) -> io::Result<usize>,
-    ) -> io::Result<()> {
-        loop {
-            let left = step(&mut self.cx, &mut OutBuffer::around(&mut self.out))?;
-            self.w.write_all(&self.out)?;
-            if left == 0 {
-                return Ok(());
-            }
-        }
-    }
-
-    /// Flushes what the current frame holds so far. Nothing to flush writes nothing, so that
-    /// no part of a frame is out while `open` is false (a stored frame may follow).
-    fn flush(&mut self) -> io::Result<()> {
-        if self.open {
-            self.drain(|cx, out| cx.flush(out))
-        } else {
-            Ok(())
-        }
-    }
-
-    fn set_level(&mut self, level: i32) -> io::Result<()> {
-        self.cx
-            .set_parameter(zstd::zstd_safe::CParameter::CompressionLevel(level))
-    }
-
-    /// Ends the current frame; the next input starts a new one with the same parameters.
-    fn end_frame(&mut self) -> io::Result<()> {
-        if self.open {
-            self.drain(|cx, out| cx.finish(out, false))?;
-            self.open = false;
-        }
-        Ok(())
-    }
-
-    /// Writes `frame`, a complete zstd frame, into the stream as it is.
-    fn write_frame(&mut self, frame: &[u8]) -> io::Result<()> {
-        self.end_frame()?;
-        self.w.write_all(frame)
-    }
-
-    fn finish(mut self) -> io::Result<W> {
-        self.end_frame()?;
-        Ok(self.w)
-    }
-}
-
-/// The tar stream's way into zstd: buffered (the tar and JSON writers write small pieces),
-/// counted for progress, and able to change the compression level between entries. A level
-/// change takes effect at zstd's next job, so it flushes the current one; the frame goes on
-/// (zstd allows this in its multithreaded mode).
-struct Compressing<'z, 'p, 'a, W: Write> {
-    buf: Vec<u8>,
-    z: &'z mut FrameEncoder<W>,
-    level: i32,
-    progress: Option<&'p mut Progress<'a>>,
-}
-
-impl<W: Write> Compressing<'_, '_, '_, W> {
-    const BUF: usize = COMPRESS_BUF;
-
-    fn drain(&mut self) -> io::Result<()> {
-        if !self.buf.is_empty() {
-            self.z.write_all(&self.buf)?;
-            if let Some(p) = &mut self.progress {
-                p.advance(self.buf.len() as u64, false)?;
-            }
-            self.buf.clear();
-        }
-        Ok(())
-    }
-}
-
-impl<W: Write> Write for Compressing<'_, '_, '_, W> {
-    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        if self.buf.len() + data.len() > Self::BUF {
-            self.drain()?;
-        }
-        if data.len() >= Self::BUF {
-            self.z.write_all(data)?;
-            if let Some(p) = &mut self.progress {
-                p.advance(data.len() as u64, false)?;
-            }
-        } else {
-            self.buf.extend_from_slice(data);
-        }
-        Ok(data.len())
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.drain()?;
-        self.z.flush()
-    }
-}
-
-/// What a tar entry is written into: plain bytes (through [`Write`]) are compressed; a stored
-/// zstd frame goes in as it is.
-trait CompressedOut: Write {
-    fn set_level(&mut self, level: i32) -> io::Result<()>;
-    /// Writes `frame`, a complete zstd frame holding `plain` bytes of the tar stream, as it is:
-    /// the frame being compressed ends before it and a new one starts after it.
-    fn frame(&mut self, frame: &[u8], plain: u64) -> io::Result<()>;
-}
-
-impl<W: Write> CompressedOut for Compressing<'_, '_, '_, W> {
-    fn set_level(&mut self, level: i32) -> io::Result<()> {
-        if level != self.level {
-            self.flush()?;
-            self.z.set_level(level)?;
-            self.level = level;
-        }
-        Ok(())
-    }
-
-    fn frame(&mut self, frame: &[u8], plain: u64) -> io::Result<()> {
-        self.drain()?;
-        self.z.write_frame(frame)?;
-        if let Some(p) = &mut self.progress {
-            p.advance(plain, false)?;
-        }
-        Ok(())
-    }
-}
-
-/// A tar stream written entry by entry, with the data streamed after a header whose size is
-/// known in advance (from pass 1).
-pub(super) struct TarOut<'a> {
-    w: &'a mut dyn CompressedOut,
-}
-
-impl TarOut<'_> {
-    fn header(&mut self, path: &str, size: u64) -> Result<()> {
-        let mut h = tar::Header::new_ustar();
-        h.set_path(path)?;
-        h.set_size(size);
-        h.set_mode(0o600);
-        h.set_entry_type(tar::EntryType::Regular);
-        h.set_mtime(0);
-        h.set_cksum();
-        self.w.write_all(h.as_bytes())?;
-        Ok(())
-    }
-
-    fn pad(&mut self, size: u64) -> Result<()> {
-        let rem = (512 - size % 512) % 512;
-        self.w.write_all(&[0u8; 512][..rem as usize])?;
-        Ok(())
-    }
-
-    pub(super) fn entry(&mut self, path: &str, size: u64, data: &mut dyn Read) -> Result<()> {
-        self.header(path, size)?;
-        let copied = io::copy(data, self.w)?;
-        debug_assert_eq!(copied, size);
-        self.pad(size)
-    }
-
-    /// Writes an entry whose size and hash were planned, and fails if the bytes differ (the
-    /// vault changed between the passes, or an attachment or recording no longer matches its
-    /// hash).
-    pub(super) fn checked_entry(
-        &mut self,
-        planned: &FileEntry,
-        path: &str,
-        body: impl FnOnce(&mut EntryOut<'_>) -> Result<()>,
-    ) -> Result<()> {
-        debug_assert_eq!(planned.path, path);
-        self.w.set_level(if path.starts_with("audio/") {
-            AUDIO_LEVEL
-        } else {
-            RECORD_LEVEL
-        })?;
-        self.header(path, planned.size)?;
-        let mut out = EntryOut(HashingWriter::new(&mut *self.w));
-        body(&mut out)?;
-        let (_, size, sha) = out.0.finish();
-        if size != planned.size || sha != planned.sha256 {
-            return Err(Error::Corrupt(format!(
-                "{path} changed while the bundle was written, or does not match its recorded hash"
-            )));
-        }
-        self.pad(size)
-    }
-
-    fn finish(&mut self) -> Result<()> {
-        self.w.write_all(&[0u8; 1024])?;
-        Ok(())
-    }
-}
-
-/// A tar entry's body on its way into the bundle, hashed and counted as plain bytes.
-pub(super) struct EntryOut<'w>(HashingWriter<&'w mut dyn CompressedOut>);
-
-impl EntryOut<'_> {
-    /// Puts `frame`, a complete zstd frame that decompresses to `plain_len` bytes, into the bundle
-    /// as it is, and counts them. The caller hashes them (see `write_bundle_wav`).
-    fn frame(&mut self, frame: &[u8], plain_len: u64) -> Result<()> {
-        self.0.inner.frame(frame, plain_len)?;
-        Ok(())
-    }
-}
-
-impl Write for EntryOut<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0.write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A full USB stick: the write fails on the encrypting thread, and the export gets that
-    /// error (not a hang, not a vague one).
-    #[test]
-    fn a_full_disk_on_the_encrypting_thread_is_reported() {
-        let file = OpenOptions::new()
-            .write(true)
-            .open("/dev/full")
-            .expect("/dev/full");
-        let id = age::x25519::Identity::generate();
-        let enc = age::Encryptor::with_recipients(std::iter::once(
-            &id.to_public() as &dyn age::Recipient
-        ))
-        .unwrap();
-        let age_w = enc
-            .wrap_output(io::BufWriter::new(CountingFile { file, bytes: 0 }))
-            .unwrap();
-        let mut e = Encrypting::start(age_w).unwrap();
-        let block = vec![7u8; Encrypting::BLOCK];
-        let mut failed = None;
-        for _ in 0..64 {
-            if let Err(err) = e.write_all(&block) {
-                failed = Some(err.to_string());
-                break;
-            }
-        }
-        let err = match failed {
-            Some(err) => err,
-            None => e.finish().unwrap_err().to_string(),
-        };
-        assert!(err.contains("No space left"), "{err}");
-    }
-}

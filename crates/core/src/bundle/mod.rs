@@ -3,10 +3,10 @@
 //! them from a vault, `read` verifies and streams them into whatever imports them.
 
 mod export;
+mod plan;
 mod read;
 mod returns;
-
-use std::io::{self, Write};
+mod writers;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
@@ -77,6 +77,7 @@ pub struct CodebookRef {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Counts {
     pub witnesses: u64,
     pub witness_identities: u64,
@@ -120,6 +121,7 @@ impl Counts {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Withheld {
     /// Witnesses whose records were left out.
     pub witnesses: u64,
@@ -129,6 +131,7 @@ pub struct Withheld {
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct WithheldReasons {
     pub no_share_consent: u64,
     pub consent_withdrawn: u64,
@@ -240,34 +243,4 @@ pub(crate) fn safe_component(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
 }
 
-/// Counts bytes and hashes them while passing them on.
-pub(crate) struct HashingWriter<W> {
-    pub inner: W,
-    pub hasher: Sha256,
-    pub size: u64,
-}
-
-impl<W: Write> HashingWriter<W> {
-    pub fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hasher: Sha256::new(),
-            size: 0,
-        }
-    }
-    pub fn finish(self) -> (W, u64, String) {
-        (self.inner, self.size, hex::encode(self.hasher.finalize()))
-    }
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
+pub(crate) use crate::io_util::HashingWriter;

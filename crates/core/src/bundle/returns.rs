@@ -28,7 +28,8 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::export::{audio_path, parse_recipients, write_encrypted};
+use super::export::audio_path;
+use super::writers::{parse_recipients, write_encrypted};
 use super::*;
 use crate::audio::{
     MARKER_COLS, Marker, REC_COLS, Recording, RecordingStatus, marker_row, recording_row,
@@ -41,11 +42,11 @@ use crate::records::{
     CONSENT_COLS, INTERVIEW_SELECT, WITNESS_COLS, answer_row, consent_row, instance_row,
     interview_row, witness_row,
 };
+use crate::store::{Ctx, Vault, new_id, now};
 use crate::transcript::{
     SEGMENT_COLS, Speaker, TRANSCRIPT_COLS, Transcript, TranscriptSegment, search_body,
     segment_row, transcript_row,
 };
-use crate::vault::{Ctx, Vault, new_id, now};
 
 /// The record types a return bundle may carry, in the order they are written. Identities and
 /// attachments never travel back; deletions do not yet (see the spec). Recordings travel with

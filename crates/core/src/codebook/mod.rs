@@ -22,6 +22,7 @@ pub const FORMAT: u32 = 1;
 pub const DEFAULT_SOURCE: &str = include_str!("../../../../assets/codebook/default.toml");
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(deny_unknown_fields)]
 pub struct Label {
     pub en: String,
@@ -35,6 +36,7 @@ impl Label {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 #[serde(rename_all = "snake_case")]
 pub enum QuestionType {
     Text,
@@ -50,6 +52,7 @@ pub enum QuestionType {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Term {
     pub code: String,
     pub label: Label,
@@ -57,6 +60,7 @@ pub struct Term {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Vocab {
     pub id: String,
     pub label: Label,
@@ -70,6 +74,7 @@ impl Vocab {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Section {
     pub id: String,
     pub title: Label,
@@ -80,6 +85,7 @@ pub struct Section {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Question {
     pub id: String,
     pub section: String,
@@ -99,6 +105,7 @@ pub struct Question {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Codebook {
     pub id: String,
     pub version: String,

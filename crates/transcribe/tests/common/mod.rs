@@ -11,7 +11,7 @@ pub fn whisper_required() -> bool {
 }
 
 /// The folder with ggml-tiny.en.bin and ggml-base.bin (TESTIMONY_WHISPER_MODELS, filled by
-/// `./run test` with ../shared/tools/whisper-model/fetch_model.sh), or None (skip) when it is
+/// `./run test` with tools/whisper-models/build.sh), or None (skip) when it is
 /// not set and not required.
 pub fn models() -> Option<PathBuf> {
     let dir = std::env::var_os("TESTIMONY_WHISPER_MODELS").map(PathBuf::from);
@@ -21,7 +21,7 @@ pub fn models() -> Option<PathBuf> {
         }
         _ if whisper_required() => panic!(
             "the whisper tests are required here (CI or TESTIMONY_REQUIRE_WHISPER=1) but TESTIMONY_WHISPER_MODELS does not name a folder \
-             with ggml-tiny.en.bin and ggml-base.bin; run `./run test`, which builds them with ../shared/tools/whisper-model/fetch_model.sh"
+             with ggml-tiny.en.bin and ggml-base.bin; run `./run test`, which builds them with tools/whisper-models/build.sh"
         ),
         _ => {
             eprintln!(
