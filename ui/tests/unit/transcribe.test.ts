@@ -131,8 +131,11 @@ describe('polling', () => {
 describe('transcription strings and error codes', () => {
   it('every code the backend sends for transcription is known and translated in both languages', () => {
     const src = ['transcribe.rs', 'settings.rs'].map((f) => readFileSync(join(__dirname, '../../../src-tauri/src', f), 'utf8')).join('\n');
-    const codes = [...src.matchAll(/AppError::(?:code|with_detail)\("([a-z_]+)"/g)].map((m) => m[1]);
+    // AppError::code("x") / with_detail("x"), and the core's refusals that
+    // transcription_refusal maps to the panel's codes (`Some(Reason::…) => "x"`).
+    const codes = [...src.matchAll(/(?:AppError::(?:code|with_detail)\(\s*|Reason::\w+ \{ \.\. \}\) => )"([a-z_]+)"/g)].map((m) => m[1]);
     expect(codes).toContain('no_transcribe_consent');
+    expect(codes).toContain('recording_empty');
     expect(codes).toContain('model_truncated');
     for (const c of new Set(codes)) {
       expect(ERROR_CODES as readonly string[], c).toContain(c);
