@@ -5,10 +5,10 @@
 //! group entries, status changes such as complete or reopen, the required questions still
 //! unanswered, by codebook path), the transcript review (edit, translate, split, merge,
 //! redact) and recordings (input format, markers, a recording already stopped or still
-//! running, consent to record or transcribe). The code is `invalid` (core `Rejected`),
-//! `not_allowed` (`Refused`) or `incomplete`.
+//! running, consent to record or transcribe). The code is `invalid`, `not_allowed` or
+//! `incomplete` (`Error::code`).
 //!
-//! Free English `detail` remains for the core's `Invalid`/`NotAllowed` refusals that the app
+//! Free English `detail` remains for the core's refusals with `Reason::Detail` that the app
 //! does not reach in normal use (bundles, the archive, attachments, the transcription
 //! pipeline's own checks of model name, window and segment times, the audio writer's chunk
 //! checks), for `not_found` (what was not found) and for `audio` (the audio system's own
@@ -101,7 +101,7 @@ mod tests {
             e,
             AppError::with_reason("invalid_answer", Reason::NotANumber)
         );
-        let e: AppError = Error::Rejected(Reason::BirthYearRange {
+        let e: AppError = Error::Invalid(Reason::BirthYearRange {
             min: 1900,
             max: 2026,
         })
@@ -112,7 +112,7 @@ mod tests {
         );
         // Status changes and the required questions left: codes with ids, under the same
         // top-level codes as before.
-        let e: AppError = Error::Refused(Reason::StatusTransition {
+        let e: AppError = Error::NotAllowed(Reason::StatusTransition {
             from: "draft".into(),
             to: "reviewed".into(),
         })

@@ -121,7 +121,7 @@ impl Session {
             "text" => RedactionField::Text,
             "translation" => RedactionField::Translation,
             _ => {
-                return Err(testimony_core::Error::Invalid(
+                return Err(testimony_core::Error::invalid(
                     "a redaction marks the text or the translation".into(),
                 )
                 .into());

@@ -184,7 +184,7 @@ fn pg_has_archive(pg: &mut PgStore) -> Result<bool> {
 fn open_pg(dir: &Path, url: &str, archive_id: &str) -> Result<PgStore> {
     let mut pg = PgStore::connect(url)?;
     let wrong = |pg: &PgStore, what: &str| {
-        Error::Core(CoreError::Invalid(format!(
+        Error::Core(CoreError::invalid(format!(
             "the PostgreSQL database ({}) {what}; check the --postgres connection string for {}",
             pg.target,
             dir.display()
@@ -482,13 +482,13 @@ impl Archive {
         let pg = match (stored.as_str(), backend) {
             ("embedded", Backend::Embedded) => None,
             ("embedded", Backend::Postgres(_)) => {
-                return Err(Error::Core(CoreError::Invalid(format!(
+                return Err(Error::Core(CoreError::invalid(format!(
                     "the archive {} keeps its records in its own encrypted database, not in PostgreSQL; open it without --postgres",
                     dir.display()
                 ))));
             }
             ("postgres", Backend::Embedded) => {
-                return Err(Error::Core(CoreError::Invalid(format!(
+                return Err(Error::Core(CoreError::invalid(format!(
                     "the archive {} keeps its records in PostgreSQL ({}); open it with --postgres URL",
                     dir.display(),
                     meta(META_PG_TARGET)?.unwrap_or_default()
@@ -544,14 +544,14 @@ impl Archive {
     pub fn trust_device(&mut self, public_key: &str, name: &str) -> Result<TrustReport> {
         let key = public_key.trim().to_ascii_lowercase();
         if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::Core(CoreError::Invalid(
+            return Err(Error::Core(CoreError::invalid(
                 "a device key is 64 hexadecimal characters (as printed by `testimony device id`)"
                     .into(),
             )));
         }
         let name = name.trim();
         if name.is_empty() || name.len() > 100 || name.contains('\n') {
-            return Err(Error::Core(CoreError::Invalid(
+            return Err(Error::Core(CoreError::invalid(
                 "a device name is one line of at most 100 characters".into(),
             )));
         }
@@ -650,7 +650,7 @@ impl Archive {
     fn import_one(&mut self, path: &Path) -> Result<ImportReport> {
         let meta = fs::metadata(path)?;
         if !meta.is_file() {
-            return Err(Error::Core(CoreError::Invalid(format!(
+            return Err(Error::Core(CoreError::invalid(format!(
                 "{} is not a file",
                 path.display()
             ))));
@@ -895,7 +895,7 @@ impl Archive {
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
         let q = query.trim();
         if q.is_empty() {
-            return Err(Error::Core(CoreError::Invalid("empty search".into())));
+            return Err(Error::Core(CoreError::invalid("empty search".into())));
         }
         let limit = limit.clamp(1, 1000) as i64;
         let pattern = format!(
@@ -970,7 +970,7 @@ impl Archive {
             .find(|c| c.id == id)
             .ok_or_else(|| Error::Core(CoreError::NotFound("conflict", id.to_string())))?;
         if c.resolved_at.is_some() {
-            return Err(Error::Core(CoreError::NotAllowed(format!(
+            return Err(Error::Core(CoreError::not_allowed(format!(
                 "conflict {id} is already resolved"
             ))));
         }

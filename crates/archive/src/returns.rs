@@ -128,7 +128,7 @@ impl Archive {
         )?;
         match known {
             Some(s) if s == cb.sha256 => Ok((cb.id, cb.version, false)),
-            Some(_) => Err(Error::Core(CoreError::NotAllowed(format!(
+            Some(_) => Err(Error::Core(CoreError::not_allowed(format!(
                 "the archive already has codebook {} version {} with different content; give the changed codebook a new version",
                 cb.id, cb.version
             )))),
@@ -197,7 +197,7 @@ impl Archive {
             )?
             .ok_or_else(|| Error::Core(CoreError::NotFound("trusted device", key.clone())))?;
         let recipient = device.opt_text(1)?.ok_or_else(|| {
-            Error::Core(CoreError::NotAllowed("the archive does not know this device's encryption key yet: import a bundle the device made with this version of Testimony first".into()))
+            Error::Core(CoreError::not_allowed("the archive does not know this device's encryption key yet: import a bundle the device made with this version of Testimony first".into()))
         })?;
 
         // Codebooks the device has: declared in its bundles, or sent to it before.

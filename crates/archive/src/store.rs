@@ -192,7 +192,7 @@ pub(crate) fn to_dollar(sql: &str) -> String {
 pub(crate) fn pg_config(url: &str) -> Result<postgres::Config> {
     // The parser's message never repeats the string (which may hold a password).
     let mut config = postgres::Config::from_str(url).map_err(|e| {
-        Error::Core(CoreError::Invalid(format!(
+        Error::Core(CoreError::invalid(format!(
             "the PostgreSQL connection string cannot be read: {e}"
         )))
     })?;

@@ -922,7 +922,7 @@ fn opening_with_the_wrong_back_end_is_a_clear_error(store: &Store) {
     let recipient = a.recipient();
     drop(a);
     let invalid = |r: testimony_archive::Result<Archive>| match r {
-        Err(AErr::Core(Error::Invalid(m))) => m,
+        Err(AErr::Core(Error::Invalid(m))) => m.to_string(),
         other => panic!("expected a back-end error, got {other:?}"),
     };
     match store {

@@ -90,21 +90,21 @@ pub(crate) fn record(cli: &Cli, out: &Out, a: &RecordArgs) -> Result<(), Error> 
     let rec = match (&a.from_wav, a.seconds) {
         (Some(file), _) => {
             let f = std::fs::File::open(file).map_err(|e| {
-                Error::Invalid(format!("cannot open {}: {}", file.display(), e.kind()))
+                Error::invalid(format!("cannot open {}: {}", file.display(), e.kind()))
             })?;
             let mut v = open(cli)?;
             v.import_wav(&a.interview, f)?
         }
         (None, Some(seconds)) => {
             if seconds == 0 || seconds > 24 * 3600 {
-                return Err(Error::Invalid(
+                return Err(Error::invalid(
                     "--seconds must be between 1 and 86400".into(),
                 ));
             }
             let mut v = open(cli)?;
             live::record(&mut v, &a.interview, seconds, !cli.json)?
         }
-        (None, None) => return Err(Error::Invalid("give --from-wav FILE or --seconds N".into())),
+        (None, None) => return Err(Error::invalid("give --from-wav FILE or --seconds N".into())),
     };
     out.print(&rec, |r| format!("{}\n{}", r.meta.id, recording_line(r)));
     Ok(())

@@ -363,7 +363,7 @@ impl Out {
 fn vault_dir(cli: &Cli) -> Result<&Path, Error> {
     cli.vault
         .as_deref()
-        .ok_or_else(|| Error::Invalid("no vault: pass --vault DIR or set TESTIMONY_VAULT".into()))
+        .ok_or_else(|| Error::invalid("no vault: pass --vault DIR or set TESTIMONY_VAULT".into()))
 }
 
 fn open(cli: &Cli) -> Result<Vault, Error> {
@@ -478,7 +478,7 @@ fn run(cli: &Cli) -> Result<(), testimony_archive::Error> {
                 recipients.clone()
             };
             if recipients.is_empty() {
-                return Err(Error::Invalid("no recipient: give --recipient age1… or save one with `testimony recipient set age1…`".into()).into());
+                return Err(Error::invalid("no recipient: give --recipient age1… or save one with `testimony recipient set age1…`".into()).into());
             }
             let opts = testimony_core::bundle::ExportOptions {
                 recipients,
@@ -657,7 +657,7 @@ fn run(cli: &Cli) -> Result<(), testimony_archive::Error> {
 pub(crate) fn read_codebook_file(file: &std::path::Path) -> Result<String, Error> {
     let src = read_limited(file, 4 << 20)?;
     String::from_utf8(src)
-        .map_err(|_| Error::Invalid(format!("{} is not UTF-8 text", file.display())))
+        .map_err(|_| Error::invalid(format!("{} is not UTF-8 text", file.display())))
 }
 
 /// `-` means: read the value from standard input (without the final newline).
@@ -671,7 +671,7 @@ fn arg_or_stdin(arg: &str) -> Result<String, Error> {
         .take((1 << 20) + 1)
         .read_to_string(&mut buf)?;
     if buf.len() > 1 << 20 {
-        return Err(Error::Invalid("standard input is larger than 1 MiB".into()));
+        return Err(Error::invalid("standard input is larger than 1 MiB".into()));
     }
     let trimmed = buf
         .strip_suffix('\n')
@@ -683,7 +683,7 @@ fn arg_or_stdin(arg: &str) -> Result<String, Error> {
 fn read_limited(path: &Path, max: u64) -> Result<Vec<u8>, Error> {
     let meta = std::fs::metadata(path)?;
     if meta.len() > max {
-        return Err(Error::Invalid(format!(
+        return Err(Error::invalid(format!(
             "{} is larger than {} MiB",
             path.display(),
             max >> 20
@@ -699,7 +699,7 @@ fn parse_scopes(s: &str) -> Result<ConsentScopes, Error> {
     }
     for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let sc = ConsentScope::parse(part).ok_or_else(|| {
-            Error::Invalid(format!(
+            Error::invalid(format!(
                 "unknown consent scope '{part}' (use {})",
                 ConsentScope::ALL
                     .iter()
@@ -809,7 +809,7 @@ fn interview(cli: &Cli, out: &Out, c: &InterviewCmd, lang: &str) -> Result<(), E
             let cbk = match codebook {
                 Some(path) => {
                     let src = String::from_utf8(read_limited(path, 4 << 20)?)
-                        .map_err(|_| Error::Invalid("codebook is not UTF-8".into()))?;
+                        .map_err(|_| Error::invalid("codebook is not UTF-8".into()))?;
                     let cb = v.add_codebook(&src, &path.display().to_string())?;
                     Some((cb.id.clone(), cb.version.clone()))
                 }
@@ -906,7 +906,7 @@ fn interview(cli: &Cli, out: &Out, c: &InterviewCmd, lang: &str) -> Result<(), E
             let name = file
                 .file_name()
                 .and_then(|n| n.to_str())
-                .ok_or_else(|| Error::Invalid("attachment needs a UTF-8 file name".into()))?;
+                .ok_or_else(|| Error::invalid("attachment needs a UTF-8 file name".into()))?;
             let a = v.add_attachment(interview, name, media_type, &data)?;
             out.print(&a, |a| {
                 format!(

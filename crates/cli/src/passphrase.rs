@@ -11,7 +11,7 @@ pub fn get(env: &str, prompt: &str, confirm: bool) -> Result<Zeroizing<String>, 
         return Ok(Zeroizing::new(p));
     }
     if !std::io::stdin().is_terminal() {
-        return Err(Error::Invalid(format!(
+        return Err(Error::invalid(format!(
             "no passphrase: run in a terminal, or set {env} (environment variables can leak; see README)"
         )));
     }
@@ -19,7 +19,7 @@ pub fn get(env: &str, prompt: &str, confirm: bool) -> Result<Zeroizing<String>, 
     if confirm {
         let again = Zeroizing::new(rpassword::prompt_password("Repeat it: ")?);
         if *again != *first {
-            return Err(Error::Invalid("the two passphrases differ".into()));
+            return Err(Error::invalid("the two passphrases differ".into()));
         }
     }
     Ok(first)

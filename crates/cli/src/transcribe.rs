@@ -68,7 +68,7 @@ fn engine_error(e: testimony_transcribe::Error) -> Error {
         e @ (E::AudioUnsupported(_) | E::AudioMalformed(_) | E::AudioEmpty | E::Resample(_)) => {
             Error::Audio(e.to_string())
         }
-        e => Error::Invalid(e.to_string()),
+        e => Error::invalid(e.to_string()),
     }
 }
 
@@ -257,7 +257,7 @@ fn source_error(e: testimony_transcribe::Error) -> Error {
     match e {
         testimony_transcribe::Error::Source(inner) => match inner.downcast::<Error>() {
             Ok(core) => *core,
-            Err(other) => Error::Invalid(other.to_string()),
+            Err(other) => Error::invalid(other.to_string()),
         },
         e => engine_error(e),
     }

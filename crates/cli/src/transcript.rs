@@ -231,7 +231,7 @@ pub(crate) fn run(cli: &Cli, out: &Out, c: &TranscriptCmd) -> Result<(), Error> 
             let s = match (clear, text) {
                 (true, _) => v.clear_segment_translation(segment)?,
                 (false, Some(t)) => v.set_segment_translation(segment, &t, language)?,
-                (false, None) => return Err(Error::Invalid("give --text or --clear".into())),
+                (false, None) => return Err(Error::invalid("give --text or --clear".into())),
             };
             out.print(&s, segment_block);
         }
@@ -291,7 +291,7 @@ pub(crate) fn run(cli: &Cli, out: &Out, c: &TranscriptCmd) -> Result<(), Error> 
                     out.print(&r, |r| r.id.clone());
                 }
                 _ => {
-                    return Err(Error::Invalid(
+                    return Err(Error::invalid(
                         "give --start and --end, or --remove ID".into(),
                     ));
                 }

@@ -139,13 +139,13 @@ pub struct Segment {
 
 pub(crate) fn check_format(sample_rate: u32, channels: u16) -> Result<()> {
     if !(MIN_SAMPLE_RATE..=MAX_SAMPLE_RATE).contains(&sample_rate) {
-        return Err(Error::Rejected(Reason::SampleRateRange {
+        return Err(Error::Invalid(Reason::SampleRateRange {
             min: MIN_SAMPLE_RATE,
             max: MAX_SAMPLE_RATE,
         }));
     }
     if !(1..=MAX_CHANNELS).contains(&channels) {
-        return Err(Error::Rejected(Reason::ChannelsRange { max: MAX_CHANNELS }));
+        return Err(Error::Invalid(Reason::ChannelsRange { max: MAX_CHANNELS }));
     }
     Ok(())
 }
@@ -371,7 +371,7 @@ fn finish(tx: &Connection, cx: &Ctx, id: &str, recovered: bool) -> Result<Record
         params![id, cx.now, recovered],
     )?;
     if n == 0 {
-        return Err(Error::Refused(Reason::RecordingAlreadyStopped {
+        return Err(Error::NotAllowed(Reason::RecordingAlreadyStopped {
             recording: id.to_string(),
         }));
     }
@@ -425,7 +425,7 @@ impl Vault {
         check_format(sample_rate, channels)?;
         let i = self.interview(interview_id)?;
         if !self.consent_allows(&i.witness_id, ConsentScope::RecordAudio)? {
-            return Err(Error::Refused(Reason::NoAudioConsent {
+            return Err(Error::NotAllowed(Reason::NoAudioConsent {
                 witness: i.witness_code,
             }));
         }
@@ -449,7 +449,7 @@ impl Vault {
     pub fn recording_writer(&self, recording_id: &str) -> Result<RecordingWriter> {
         let rec = self.recording(recording_id)?;
         if rec.status != RecordingStatus::Recording {
-            return Err(Error::Refused(Reason::RecordingStopped {
+            return Err(Error::NotAllowed(Reason::RecordingStopped {
                 recording: recording_id.to_string(),
             }));
         }
@@ -530,18 +530,18 @@ impl Vault {
 
     /// Whether `recording_id` can be transcribed now: it is stopped, holds audio, and its
     /// witness consents to transcription (not withdrawn). The one check every front-end makes
-    /// before loading a model; refusals are [`Error::Refused`] with a [`Reason`]
+    /// before loading a model; refusals are [`Error::NotAllowed`] with a [`Reason`]
     /// (`recording_still_running`, `recording_empty`, `no_transcribe_consent`). Returns the
     /// recording.
     pub fn check_can_transcribe(&self, recording_id: &str) -> Result<Recording> {
         let rec = self.recording(recording_id)?;
         if rec.status == RecordingStatus::Recording {
-            return Err(Error::Refused(Reason::RecordingStillRunning {
+            return Err(Error::NotAllowed(Reason::RecordingStillRunning {
                 recording: rec.meta.id,
             }));
         }
         if rec.duration_ms == 0 {
-            return Err(Error::Refused(Reason::RecordingEmpty {
+            return Err(Error::NotAllowed(Reason::RecordingEmpty {
                 recording: rec.meta.id,
             }));
         }
@@ -604,7 +604,7 @@ impl Vault {
             || label.contains(['\n', '\r'])
             || label.chars().count() > MAX_MARKER_LABEL_CHARS
         {
-            return Err(Error::Rejected(Reason::MarkerLabel {
+            return Err(Error::Invalid(Reason::MarkerLabel {
                 max: MAX_MARKER_LABEL_CHARS,
             }));
         }
@@ -613,7 +613,7 @@ impl Vault {
             RecordingStatus::Recording => rec.duration_ms + 1000 * MAX_CHUNK_SECONDS as u64,
         };
         if at_ms > limit || at_ms > i64::MAX as u64 {
-            return Err(Error::Rejected(Reason::MarkerPastEnd {
+            return Err(Error::Invalid(Reason::MarkerPastEnd {
                 at_ms,
                 duration_ms: rec.duration_ms,
             }));
@@ -661,7 +661,7 @@ impl Vault {
     pub fn delete_recording(&mut self, recording_id: &str) -> Result<()> {
         let rec = self.recording(recording_id)?;
         if rec.status == RecordingStatus::Recording {
-            return Err(Error::Refused(Reason::RecordingStillRunning {
+            return Err(Error::NotAllowed(Reason::RecordingStillRunning {
                 recording: recording_id.to_string(),
             }));
         }
@@ -963,7 +963,7 @@ fn wav_error(e: hound::Error) -> Error {
 pub(crate) fn wav_header_of(rec: &Recording) -> Result<[u8; 44]> {
     let data_len = rec.samples * rec.channels as u64 * 2;
     if data_len > (u32::MAX - 36) as u64 {
-        return Err(Error::Invalid(
+        return Err(Error::invalid(
             "the recording is too long for a WAV file (over 4 GiB of audio)".into(),
         ));
     }
@@ -1208,19 +1208,19 @@ impl RecordingWriter {
     /// paused and once the recording is stopped.
     pub fn append(&mut self, samples: &[i16]) -> Result<ChunkInfo> {
         if self.paused {
-            return Err(Error::Refused(Reason::RecordingPaused {
+            return Err(Error::NotAllowed(Reason::RecordingPaused {
                 recording: self.recording_id.clone(),
             }));
         }
         let ch = self.channels as usize;
         if samples.is_empty() || !samples.len().is_multiple_of(ch) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(format!(
                 "a chunk holds one or more whole frames of {ch} channel(s)"
             )));
         }
         let frames = samples.len() / ch;
         if frames > (self.sample_rate * MAX_CHUNK_SECONDS) as usize {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(format!(
                 "a chunk holds at most {MAX_CHUNK_SECONDS} seconds"
             )));
         }
@@ -1240,7 +1240,7 @@ impl RecordingWriter {
         )?
         .execute(params![self.recording_id, info.seq as i64, info.segment, info.start_sample as i64, frames as i64, &sha[..], data])?;
         if n == 0 {
-            return Err(Error::Refused(Reason::RecordingClosed {
+            return Err(Error::NotAllowed(Reason::RecordingClosed {
                 recording: self.recording_id.clone(),
             }));
         }

@@ -134,13 +134,13 @@ impl Gen<'_> {
 /// codebook. Deterministic for a given seed.
 pub fn populate(vault: &mut Vault, count: usize, seed: u64) -> Result<DemoSummary> {
     let pools: Pools =
-        toml::from_str(POOLS_SOURCE).map_err(|e| Error::Invalid(format!("demo pools: {e}")))?;
+        toml::from_str(POOLS_SOURCE).map_err(|e| Error::invalid(format!("demo pools: {e}")))?;
     let cb = Codebook::default_codebook();
     let fallback = pools
         .pools
         .iter()
         .find(|p| p.questions.iter().any(|q| q == "*"))
-        .ok_or_else(|| Error::Invalid("demo pools: no '*' pool".into()))?;
+        .ok_or_else(|| Error::invalid("demo pools: no '*' pool".into()))?;
     let mut text = HashMap::new();
     for p in &pools.pools {
         for q in &p.questions {

@@ -53,23 +53,17 @@ pub enum Error {
     },
     #[error("{0} not found: {1}")]
     NotFound(&'static str, String),
+    /// Not allowed now (interview status, recordings, consent to record or transcribe, and
+    /// what only the CLI, bundles and the archive reach): a reason code the app translates, or
+    /// [`Reason::Detail`](crate::reason::Reason::Detail) with fixed English.
     #[error("not allowed: {0}")]
-    NotAllowed(String),
-    /// Not allowed as [`Error::NotAllowed`] (same message; the CLI reports both as
-    /// `not_allowed`), for the refusals the app can meet (interview status, recordings,
-    /// consent to record or transcribe): a reason code the app translates. `NotAllowed` keeps
-    /// free English for what only the CLI, bundles and the archive reach.
-    #[error("not allowed: {0}")]
-    Refused(crate::reason::Reason),
+    NotAllowed(crate::reason::Reason),
+    /// Invalid input: a reason code the app translates (witness profile, consent, new
+    /// interview, notes, archive recipient, repeatable groups, search, transcript review,
+    /// recording format and markers), or [`Reason::Detail`](crate::reason::Reason::Detail)
+    /// with fixed English for what only the CLI, bundles and internal checks reach.
     #[error("invalid input: {0}")]
-    Invalid(String),
-    /// Invalid input as [`Error::Invalid`] (same message), for the refusals an interviewer
-    /// meets in the app (witness profile, consent, new interview, notes, archive recipient,
-    /// repeatable groups, search, transcript review, recording format and markers): a reason
-    /// code the app translates. `Invalid` keeps free English for what only the CLI,
-    /// bundles and internal checks reach.
-    #[error("invalid input: {0}")]
-    Rejected(crate::reason::Reason),
+    Invalid(crate::reason::Reason),
     /// Always [`Reason::RequiredUnanswered`](crate::reason::Reason::RequiredUnanswered), whose
     /// English names the unanswered questions by codebook path.
     #[error("cannot complete the interview; {0}")]
@@ -100,6 +94,17 @@ pub enum Error {
 }
 
 impl Error {
+    /// Invalid input, in fixed English without a reason code of its own
+    /// ([`Reason::Detail`](crate::reason::Reason::Detail)).
+    pub fn invalid(message: String) -> Error {
+        Error::Invalid(crate::reason::Reason::Detail { message })
+    }
+
+    /// Not allowed, in fixed English without a reason code of its own.
+    pub fn not_allowed(message: String) -> Error {
+        Error::NotAllowed(crate::reason::Reason::Detail { message })
+    }
+
     /// Every code [`Error::code`] can return. The CLI (exit codes, `--json`) and the app
     /// (en/ko messages) each have a test that fails when one of these has no answer there.
     pub const CODES: &'static [&'static str] = &[
@@ -147,8 +152,8 @@ impl Error {
             Error::Codebook(_) => "codebook",
             Error::InvalidAnswer { .. } => "invalid_answer",
             Error::NotFound(..) => "not_found",
-            Error::NotAllowed(_) | Error::Refused(_) => "not_allowed",
-            Error::Invalid(_) | Error::Rejected(_) => "invalid",
+            Error::NotAllowed(_) => "not_allowed",
+            Error::Invalid(_) => "invalid",
             Error::Incomplete(_) => "incomplete",
             Error::AuditBroken(_) => "audit_broken",
             Error::BadBundle(_) => "bad_bundle",
@@ -164,9 +169,11 @@ impl Error {
     /// The reason code with parameters, for the errors that carry one (the app translates it).
     pub fn reason(&self) -> Option<&crate::reason::Reason> {
         match self {
+            Error::Invalid(crate::reason::Reason::Detail { .. })
+            | Error::NotAllowed(crate::reason::Reason::Detail { .. }) => None,
             Error::WeakPassphrase(r)
-            | Error::Refused(r)
-            | Error::Rejected(r)
+            | Error::NotAllowed(r)
+            | Error::Invalid(r)
             | Error::Incomplete(r)
             | Error::InvalidAnswer { reason: r, .. } => Some(r),
             _ => None,
@@ -180,7 +187,9 @@ impl Error {
     pub fn shown_detail(&self) -> Option<String> {
         match self {
             Error::NotFound(what, _) => Some((*what).to_string()),
-            Error::NotAllowed(m) | Error::Invalid(m) | Error::Audio(m) => Some(m.clone()),
+            Error::NotAllowed(crate::reason::Reason::Detail { message })
+            | Error::Invalid(crate::reason::Reason::Detail { message })
+            | Error::Audio(message) => Some(message.clone()),
             _ => None,
         }
     }
@@ -224,10 +233,10 @@ mod tests {
                 reason: crate::reason::Reason::NotANumber,
             },
             Error::NotFound("interview", "x".into()),
-            Error::NotAllowed("x".into()),
-            Error::Refused(crate::reason::Reason::NotANumber),
-            Error::Invalid("x".into()),
-            Error::Rejected(crate::reason::Reason::NotANumber),
+            Error::not_allowed("x".into()),
+            Error::NotAllowed(crate::reason::Reason::NotANumber),
+            Error::invalid("x".into()),
+            Error::Invalid(crate::reason::Reason::NotANumber),
             Error::Incomplete(crate::reason::Reason::NotANumber),
             Error::AuditBroken("x".into()),
             Error::BadBundle("x".into()),

@@ -110,7 +110,7 @@ mod tests {
         let bad = dir.path().join("bad.txt");
         let err = write_private_file(&bad, |w| {
             w.write_all(b"half of it")?;
-            Err(Error::Invalid("stopped".into()))
+            Err(Error::invalid("stopped".into()))
         });
         assert!(err.is_err());
         assert!(!bad.exists());

@@ -156,7 +156,7 @@ impl Header {
         format: u64,
     ) -> Result<Header> {
         if !(1..=HEADER_FORMAT).contains(&format) {
-            return Err(Error::Invalid(format!("no header format {format}")));
+            return Err(Error::invalid(format!("no header format {format}")));
         }
         let mut salt = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut salt);

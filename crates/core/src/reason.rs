@@ -41,6 +41,11 @@ macro_rules! reasons {
 }
 
 reasons! {
+    /// A refusal with fixed English and no code of its own yet: bundles, the archive,
+    /// attachments, the CLI's options and internal checks, which the app does not reach in
+    /// normal use. `message` is the core's English and never quotes content; the app shows it
+    /// as the error's detail beside the translated top-level code.
+    "detail" => Detail { message: String };
     // ---- answers (codebook/values.rs) ----
     "no_vocabulary" => NoVocabulary;
     /// `codes`: up to 12 of the vocabulary's codes, comma-separated, "…" when there are more.
@@ -179,6 +184,7 @@ impl fmt::Display for Reason {
             )
         };
         match self {
+            Reason::Detail { message } => f.write_str(message),
             Reason::NoVocabulary => f.write_str("question has no vocabulary"),
             Reason::NotInVocabulary { vocab, codes } => write!(f, "not a code of vocabulary '{vocab}' (codes: {codes})"),
             Reason::ExpectedText => f.write_str("expected text"),
@@ -334,7 +340,7 @@ mod tests {
         use crate::error::Error;
         let cases = [
             (
-                Error::Refused(Reason::StatusTransition {
+                Error::NotAllowed(Reason::StatusTransition {
                     from: "draft".into(),
                     to: "reviewed".into(),
                 }),
@@ -348,35 +354,35 @@ mod tests {
                 "cannot complete the interview; required questions are unanswered: a, b#1.c",
             ),
             (
-                Error::Rejected(Reason::SearchEmpty),
+                Error::Invalid(Reason::SearchEmpty),
                 "invalid input: empty search",
             ),
             (
-                Error::Rejected(Reason::SegmentTextEmpty),
+                Error::Invalid(Reason::SegmentTextEmpty),
                 "invalid input: segment text is empty",
             ),
             (
-                Error::Rejected(Reason::TranslationTooLong { max: 20_000 }),
+                Error::Invalid(Reason::TranslationTooLong { max: 20_000 }),
                 "invalid input: translation is longer than 20000 characters",
             ),
             (
-                Error::Rejected(Reason::SplitTextPosition { max: 6 }),
+                Error::Invalid(Reason::SplitTextPosition { max: 6 }),
                 "invalid input: the split position in the text must leave text on both sides (a character position between 1 and 6)",
             ),
             (
-                Error::Rejected(Reason::NotALanguageCode {
+                Error::Invalid(Reason::NotALanguageCode {
                     what: "translation language".into(),
                 }),
                 "invalid input: translation language must be a language code such as ko or en",
             ),
             (
-                Error::Refused(Reason::RecordingPaused {
+                Error::NotAllowed(Reason::RecordingPaused {
                     recording: "r1".into(),
                 }),
                 "not allowed: recording r1 is paused; resume it first",
             ),
             (
-                Error::Refused(Reason::NoAudioConsent {
+                Error::NotAllowed(Reason::NoAudioConsent {
                     witness: "W-2026-0001".into(),
                 }),
                 "not allowed: witness W-2026-0001 has not consented to audio recording (consent scope record_audio), or withdrew consent",

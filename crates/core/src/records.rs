@@ -45,7 +45,7 @@ fn current_year() -> i64 {
 }
 
 fn check_profile(p: &WitnessProfile) -> Result<()> {
-    let bad = |m: String| Err(Error::Invalid(m));
+    let bad = |m: String| Err(Error::invalid(m));
     if let Some(g) = &p.gender
         && !GENDERS.contains(&g.as_str())
     {
@@ -58,13 +58,13 @@ fn check_profile(p: &WitnessProfile) -> Result<()> {
     }
     let year = current_year();
     if p.birth_year.is_some_and(|y| !(1900..=year).contains(&y)) {
-        return Err(Error::Rejected(Reason::BirthYearRange {
+        return Err(Error::Invalid(Reason::BirthYearRange {
             min: 1900,
             max: year,
         }));
     }
     if p.year_left.is_some_and(|y| !(1945..=year).contains(&y)) {
-        return Err(Error::Rejected(Reason::YearLeftRange {
+        return Err(Error::Invalid(Reason::YearLeftRange {
             min: 1945,
             max: year,
         }));
@@ -72,10 +72,10 @@ fn check_profile(p: &WitnessProfile) -> Result<()> {
     if let (Some(b), Some(l)) = (p.birth_year, p.year_left)
         && l < b
     {
-        return Err(Error::Rejected(Reason::YearLeftBeforeBirth));
+        return Err(Error::Invalid(Reason::YearLeftBeforeBirth));
     }
     if p.repatriations.is_some_and(|n| !(0..=100).contains(&n)) {
-        return Err(Error::Rejected(Reason::RepatriationsRange {
+        return Err(Error::Invalid(Reason::RepatriationsRange {
             min: 0,
             max: 100,
         }));
@@ -176,7 +176,7 @@ pub(crate) fn answer_row(r: &Row) -> rusqlite::Result<Answer> {
 fn check_languages(l: &[String]) -> Result<()> {
     for x in l {
         if x.len() < 2 || x.len() > 8 || !x.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
-            return Err(Error::Rejected(Reason::NotALanguage { code: x.clone() }));
+            return Err(Error::Invalid(Reason::NotALanguage { code: x.clone() }));
         }
     }
     Ok(())
@@ -186,7 +186,7 @@ fn one_line(s: &Option<String>, max: usize, reason: fn(usize) -> Reason) -> Resu
     if let Some(s) = s
         && (s.contains('\n') || s.chars().count() > max)
     {
-        return Err(Error::Rejected(reason(max)));
+        return Err(Error::Invalid(reason(max)));
     }
     Ok(())
 }
@@ -298,13 +298,13 @@ impl Vault {
         method: ConsentMethod,
     ) -> Result<Consent> {
         if scopes.transcribe && !scopes.record_audio {
-            return Err(Error::Rejected(Reason::TranscribeNeedsAudio));
+            return Err(Error::Invalid(Reason::TranscribeNeedsAudio));
         }
         if scopes.publish_identified && !scopes.share_archive {
-            return Err(Error::Rejected(Reason::PublishNeedsShare));
+            return Err(Error::Invalid(Reason::PublishNeedsShare));
         }
         if taken_by.trim().is_empty() {
-            return Err(Error::Rejected(Reason::ConsentTakerMissing));
+            return Err(Error::Invalid(Reason::ConsentTakerMissing));
         }
         let w = self.witness(witness)?;
         let existing = self.consent(&w.meta.id)?;
@@ -348,7 +348,7 @@ impl Vault {
             .consent(&w.meta.id)?
             .ok_or_else(|| Error::NotFound("consent for witness", w.code.clone()))?;
         if c.withdrawn_at.is_some() {
-            return Err(Error::Rejected(Reason::ConsentAlreadyWithdrawn {
+            return Err(Error::Invalid(Reason::ConsentAlreadyWithdrawn {
                 witness: w.code.clone(),
             }));
         }
@@ -389,7 +389,7 @@ impl Vault {
         let w = self.witness(&n.witness)?;
         check_languages(&n.languages)?;
         if n.languages.is_empty() {
-            return Err(Error::Rejected(Reason::NoLanguage));
+            return Err(Error::Invalid(Reason::NoLanguage));
         }
         one_line(&n.place, 200, |max| Reason::PlaceOneLine { max })?;
         one_line(&n.interpreter, 200, |max| Reason::InterpreterOneLine {
@@ -522,7 +522,7 @@ impl Vault {
             .question(group_id)
             .ok_or_else(|| Error::NotFound("question", group_id.to_string()))?;
         if q.kind != QuestionType::Group {
-            return Err(Error::Rejected(Reason::NotAGroup {
+            return Err(Error::Invalid(Reason::NotAGroup {
                 question: group_id.to_string(),
             }));
         }
@@ -577,8 +577,8 @@ impl Vault {
     ) -> Result<()> {
         match (group, instance) {
             (None, None) => Ok(()),
-            (None, Some(_)) => Err(Error::Rejected(Reason::InstanceNotExpected)),
-            (Some(g), None) => Err(Error::Rejected(Reason::InstanceNeeded {
+            (None, Some(_)) => Err(Error::Invalid(Reason::InstanceNotExpected)),
+            (Some(g), None) => Err(Error::Invalid(Reason::InstanceNeeded {
                 group: g.to_string(),
             })),
             (Some(g), Some(i)) => match self.instance(i)? {
@@ -587,10 +587,10 @@ impl Vault {
                 {
                     Ok(())
                 }
-                Some(inst) if inst.deleted => Err(Error::Rejected(Reason::InstanceRemoved {
+                Some(inst) if inst.deleted => Err(Error::Invalid(Reason::InstanceRemoved {
                     instance: i.to_string(),
                 })),
-                Some(_) => Err(Error::Rejected(Reason::InstanceElsewhere {
+                Some(_) => Err(Error::Invalid(Reason::InstanceElsewhere {
                     instance: i.to_string(),
                     group: g.to_string(),
                 })),
@@ -723,7 +723,7 @@ impl Vault {
     ) -> Result<Interview> {
         let mut i = self.interview(id)?;
         if !from.contains(&i.status) {
-            return Err(Error::Refused(Reason::StatusTransition {
+            return Err(Error::NotAllowed(Reason::StatusTransition {
                 from: i.status.code().to_string(),
                 to: to.code().to_string(),
             }));
@@ -755,7 +755,7 @@ impl Vault {
     ) -> Result<Note> {
         let i = self.interview(interview_id)?;
         if text.trim().is_empty() || text.chars().count() > MAX_NOTE_CHARS {
-            return Err(Error::Rejected(Reason::NoteLength {
+            return Err(Error::Invalid(Reason::NoteLength {
                 max: MAX_NOTE_CHARS,
             }));
         }
@@ -794,18 +794,18 @@ impl Vault {
             || name == "."
             || name == ".."
         {
-            return Err(Error::Invalid(
+            return Err(Error::invalid(
                 "attachment name must be a plain file name (no folders), at most 255 bytes".into(),
             ));
         }
         if data.len() > MAX_ATTACHMENT_BYTES {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(format!(
                 "attachment larger than {} MiB",
                 MAX_ATTACHMENT_BYTES >> 20
             )));
         }
         if media_type.is_empty() || media_type.len() > 100 || !media_type.contains('/') {
-            return Err(Error::Invalid(
+            return Err(Error::invalid(
                 "media type must look like type/subtype".into(),
             ));
         }

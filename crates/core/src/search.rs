@@ -64,10 +64,10 @@ impl Vault {
     pub fn search(&self, query: &str, limit: usize) -> Result<Vec<SearchHit>> {
         let terms: Vec<String> = query.split_whitespace().map(str::to_string).collect();
         if terms.is_empty() {
-            return Err(Error::Rejected(Reason::SearchEmpty));
+            return Err(Error::Invalid(Reason::SearchEmpty));
         }
         if terms.len() > MAX_TERMS || query.len() > MAX_QUERY_BYTES {
-            return Err(Error::Rejected(Reason::SearchTooManyTerms {
+            return Err(Error::Invalid(Reason::SearchTooManyTerms {
                 max_terms: MAX_TERMS,
                 max_bytes: MAX_QUERY_BYTES,
             }));

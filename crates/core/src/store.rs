@@ -204,10 +204,10 @@ impl Vault {
     ) -> Result<Vault> {
         keys::check_passphrase_strength(passphrase)?;
         if opts.kdf.memory_kib < keys::MIN_MEMORY_KIB {
-            return Err(Error::Invalid("Argon2id memory below 64 MiB".into()));
+            return Err(Error::invalid("Argon2id memory below 64 MiB".into()));
         }
         if opts.interviewer.trim().is_empty() {
-            return Err(Error::Invalid(
+            return Err(Error::invalid(
                 "an interviewer profile name is required".into(),
             ));
         }
@@ -449,7 +449,7 @@ impl Vault {
             .optional()?;
         match existing {
             Some(h) if h == cb.sha256 => Ok(()),
-            Some(_) => Err(Error::NotAllowed(format!(
+            Some(_) => Err(Error::not_allowed(format!(
                 "codebook {} version {} is already in the vault with different content; give the changed codebook a new version",
                 cb.id, cb.version
             ))),
@@ -540,7 +540,7 @@ impl Vault {
     /// bulk work (demo data, imports) where one fsync per record would be needlessly slow.
     pub fn batch<T>(&mut self, f: impl FnOnce(&mut Vault) -> Result<T>) -> Result<T> {
         if !self.conn.is_autocommit() {
-            return Err(Error::NotAllowed("batches do not nest".into()));
+            return Err(Error::not_allowed("batches do not nest".into()));
         }
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         match f(self) {

@@ -274,7 +274,7 @@ fn recording_needs_consent_to_record_audio() {
     let no_audio = interview_with_consent(&mut v, false);
     assert!(matches!(
         v.start_recording(&no_audio, 16_000, 1),
-        Err(Error::Refused(Reason::NoAudioConsent { .. }))
+        Err(Error::NotAllowed(Reason::NoAudioConsent { .. }))
     ));
     assert!(
         v.start_recording(&no_audio, 16_000, 1)
@@ -295,7 +295,7 @@ fn recording_needs_consent_to_record_audio() {
         .id;
     assert!(matches!(
         v.start_recording(&no_consent, 16_000, 1),
-        Err(Error::Refused(Reason::NoAudioConsent { .. }))
+        Err(Error::NotAllowed(Reason::NoAudioConsent { .. }))
     ));
     let scopes = ConsentScopes {
         record_audio: true,
@@ -307,28 +307,28 @@ fn recording_needs_consent_to_record_audio() {
     v.withdraw_consent(&w.code, None).unwrap();
     assert!(matches!(
         v.start_recording(&no_consent, 16_000, 1),
-        Err(Error::Refused(Reason::NoAudioConsent { .. }))
+        Err(Error::NotAllowed(Reason::NoAudioConsent { .. }))
     ));
     // Nothing was started by the refusals, and a WAV import is refused the same way.
     assert_eq!(v.recordings(&no_audio).unwrap().len(), 0);
     let wav = wav_bytes(16_000, 1, 16, &[1, 2, 3]);
     assert!(matches!(
         v.import_wav(&no_audio, Cursor::new(wav)),
-        Err(Error::Refused(Reason::NoAudioConsent { .. }))
+        Err(Error::NotAllowed(Reason::NoAudioConsent { .. }))
     ));
     assert_eq!(v.recordings(&no_audio).unwrap().len(), 0);
     // Formats out of range.
     let ok = interview_with_consent(&mut v, true);
     assert!(matches!(
         v.start_recording(&ok, 4_000, 1),
-        Err(Error::Rejected(Reason::SampleRateRange {
+        Err(Error::Invalid(Reason::SampleRateRange {
             min: 8_000,
             max: 192_000
         }))
     ));
     assert!(matches!(
         v.start_recording(&ok, 48_000, 3),
-        Err(Error::Rejected(Reason::ChannelsRange { max: 2 }))
+        Err(Error::Invalid(Reason::ChannelsRange { max: 2 }))
     ));
     assert!(matches!(
         v.start_recording("no-such-interview", 48_000, 1),
@@ -353,7 +353,7 @@ fn lifecycle_rules_markers_segments_and_audit() {
     w.pause();
     assert!(matches!(
         w.append(&noise(3, 8_000)),
-        Err(Error::Refused(Reason::RecordingPaused { .. }))
+        Err(Error::NotAllowed(Reason::RecordingPaused { .. }))
     ));
     w.resume();
     w.append(&noise(3, 8_000)).unwrap();
@@ -386,7 +386,7 @@ fn lifecycle_rules_markers_segments_and_audit() {
         .unwrap();
     assert!(matches!(
         v.add_marker(&id, 30_000, None, "far ahead"),
-        Err(Error::Rejected(Reason::MarkerPastEnd { at_ms: 30_000, .. }))
+        Err(Error::Invalid(Reason::MarkerPastEnd { at_ms: 30_000, .. }))
     ));
     assert!(matches!(
         v.add_marker(&id, 100, Some("no_such_question"), "x"),
@@ -395,12 +395,12 @@ fn lifecycle_rules_markers_segments_and_audit() {
     for label in [" ", "two\nlines", &"x".repeat(201)] {
         assert!(matches!(
             v.add_marker(&id, 100, None, label),
-            Err(Error::Rejected(Reason::MarkerLabel { max: 200 }))
+            Err(Error::Invalid(Reason::MarkerLabel { max: 200 }))
         ));
     }
     let e = v.delete_recording(&id).unwrap_err();
     assert!(
-        matches!(&e, Error::Refused(Reason::RecordingStillRunning { .. }))
+        matches!(&e, Error::NotAllowed(Reason::RecordingStillRunning { .. }))
             && e.to_string().contains("stop it first"),
         "{e}"
     );
@@ -418,19 +418,19 @@ fn lifecycle_rules_markers_segments_and_audit() {
     // Once stopped: no more audio, no second stop, no new writer, markers within the audio.
     assert!(matches!(
         w.append(&noise(5, 100)),
-        Err(Error::Refused(Reason::RecordingClosed { .. }))
+        Err(Error::NotAllowed(Reason::RecordingClosed { .. }))
     ));
     assert!(matches!(
         v.stop_recording(&id),
-        Err(Error::Refused(Reason::RecordingAlreadyStopped { .. }))
+        Err(Error::NotAllowed(Reason::RecordingAlreadyStopped { .. }))
     ));
     assert!(matches!(
         v.recording_writer(&id),
-        Err(Error::Refused(Reason::RecordingStopped { .. }))
+        Err(Error::NotAllowed(Reason::RecordingStopped { .. }))
     ));
     assert!(matches!(
         v.add_marker(&id, 2_751, None, "past the end"),
-        Err(Error::Rejected(Reason::MarkerPastEnd {
+        Err(Error::Invalid(Reason::MarkerPastEnd {
             at_ms: 2_751,
             duration_ms: 2_750
         }))

@@ -2128,7 +2128,7 @@ fn exporter_refuses_bad_recipients_and_existing_files() {
             assert!(matches!(e, Error::Invalid(_)), "{e}");
         } else {
             assert!(
-                matches!(&e, Error::Rejected(testimony_core::Reason::NotARecipient { recipient }) if *recipient == opts.recipients[0]),
+                matches!(&e, Error::Invalid(testimony_core::Reason::NotARecipient { recipient }) if *recipient == opts.recipients[0]),
                 "{e}"
             );
         }

@@ -112,7 +112,7 @@ fn group_instances_are_checked() {
     let ep = v.add_group_instance(&id, "episode", None).unwrap();
     // Each refusal is a reason code (the app translates it) that names codebook ids only.
     let reason = |r: Result<_, Error>| match r {
-        Err(Error::Rejected(reason)) => reason,
+        Err(Error::Invalid(reason)) => reason,
         Err(e) => panic!("wrong error {e}"),
         Ok(_) => panic!("accepted"),
     };
@@ -170,9 +170,9 @@ fn group_instances_are_checked() {
     );
     // Status changes out of order are refused with both status codes.
     match v.review_interview(&id) {
-        Err(e @ Error::Refused(Reason::StatusTransition { .. })) => {
+        Err(e @ Error::NotAllowed(Reason::StatusTransition { .. })) => {
             assert!(
-                matches!(&e, Error::Refused(Reason::StatusTransition { from, to }) if from == "draft" && to == "reviewed")
+                matches!(&e, Error::NotAllowed(Reason::StatusTransition { from, to }) if from == "draft" && to == "reviewed")
             );
             assert_eq!(
                 e.to_string(),
@@ -183,7 +183,7 @@ fn group_instances_are_checked() {
     }
     assert!(matches!(
         v.reopen_interview(&id),
-        Err(Error::Refused(Reason::StatusTransition { .. }))
+        Err(Error::NotAllowed(Reason::StatusTransition { .. }))
     ));
 }
 

@@ -295,13 +295,13 @@ fn hangul_and_english_search() {
     // A blank search or one of too many terms is refused with a code the app translates.
     assert!(matches!(
         v.search("  \n", 100),
-        Err(Error::Rejected(Reason::SearchEmpty))
+        Err(Error::Invalid(Reason::SearchEmpty))
     ));
     let e = v.search(&"ab ".repeat(17), 100).unwrap_err();
     assert!(
         matches!(
             e,
-            Error::Rejected(Reason::SearchTooManyTerms {
+            Error::Invalid(Reason::SearchTooManyTerms {
                 max_terms: 16,
                 max_bytes: 1000
             })

@@ -145,7 +145,7 @@ impl Recorder {
     pub fn start(source: impl AudioSource + 'static, writer: RecordingWriter) -> Result<Recorder> {
         let rate = source.sample_rate();
         if writer.channels() != 1 || writer.sample_rate() != rate {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(format!(
                 "the recording is {} Hz with {} channel(s); this source delivers {rate} Hz mono",
                 writer.sample_rate(),
                 writer.channels()

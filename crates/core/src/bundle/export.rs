@@ -480,7 +480,7 @@ fn used_codebooks(conn: &Connection, plan: &Plan) -> Result<Vec<(String, String,
     let mut out = Vec::new();
     for (id, version) in used {
         if !safe_component(&id) || !safe_component(&version) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(format!(
                 "codebook id or version '{id}@{version}' cannot be used as a file name"
             )));
         }

@@ -120,7 +120,7 @@ pub fn write_return_bundle(
     let mut codebooks = Vec::new();
     for (id, version, source) in &b.codebooks {
         if !safe_component(id) || !safe_component(version) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(format!(
                 "codebook id or version '{id}@{version}' cannot be used as a file name"
             )));
         }
@@ -150,7 +150,7 @@ pub fn write_return_bundle(
         }
     }
     if let Some((k, _)) = b.records.iter().find(|(k, _)| !RETURN_KINDS.contains(k)) {
-        return Err(Error::Invalid(format!(
+        return Err(Error::invalid(format!(
             "a return bundle cannot carry {} records",
             k.code()
         )));
@@ -173,13 +173,13 @@ pub fn write_return_bundle(
     let with_audio: std::collections::HashSet<&str> =
         b.audio.iter().map(|a| a.recording_id.as_str()).collect();
     if recordings != with_audio || with_audio.len() != b.audio.len() {
-        return Err(Error::Invalid(
+        return Err(Error::invalid(
             "a return bundle carries each recording with its audio, once".into(),
         ));
     }
     for a in &b.audio {
         if !safe_component(&a.recording_id) || a.size > MAX_AUDIO_BYTES {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(format!(
                 "recording {} cannot travel in a bundle (id or size)",
                 a.recording_id
             )));
@@ -364,14 +364,14 @@ impl Vault {
             .ok()
             .and_then(|b| b.try_into().ok())
             .ok_or_else(|| {
-                Error::Invalid("an archive signing key is 64 hexadecimal characters".into())
+                Error::invalid("an archive signing key is 64 hexadecimal characters".into())
             })?;
         ed25519_dalek::VerifyingKey::from_bytes(&bytes)
-            .map_err(|_| Error::Invalid("not a valid Ed25519 public key".into()))?;
+            .map_err(|_| Error::invalid("not a valid Ed25519 public key".into()))?;
         match self.trusted_archive()? {
             Some(k) if k == key => return Ok(()),
             Some(_) if !replace => {
-                return Err(Error::NotAllowed("this vault already trusts a different archive key; pass --replace to change it".into()));
+                return Err(Error::not_allowed("this vault already trusts a different archive key; pass --replace to change it".into()));
             }
             _ => {}
         }
@@ -383,7 +383,7 @@ impl Vault {
     /// Applying the same bundle again changes nothing and says so.
     pub fn import_return_bundle(&mut self, path: &Path) -> Result<ReturnImportReport> {
         let archive_key = self.trusted_archive()?.ok_or_else(|| {
-            Error::NotAllowed("this vault does not trust an archive key yet; run `testimony trust-archive KEY` with the key `testimony archive id` prints".into())
+            Error::not_allowed("this vault does not trust an archive key yet; run `testimony trust-archive KEY` with the key `testimony archive id` prints".into())
         })?;
         let identity = self.device_age_identity()?;
         let own_key = self.device_public_key()?;
@@ -638,7 +638,7 @@ impl BundleSink for ReturnSink<'_> {
                     )
                     .optional()?;
                 if taken.is_some() {
-                    return Err(Error::NotAllowed(format!(
+                    return Err(Error::not_allowed(format!(
                         "witness code {} is already used by a different witness in this vault; not applied",
                         w.code
                     )));

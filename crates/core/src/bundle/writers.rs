@@ -32,7 +32,7 @@ pub(super) fn write_encrypted(
         let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         let enc =
             age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-                .map_err(|e| Error::Invalid(format!("cannot encrypt to these recipients: {e}")))?;
+                .map_err(|e| Error::invalid(format!("cannot encrypt to these recipients: {e}")))?;
         let age_w = enc.wrap_output(io::BufWriter::new(CountingFile { file, bytes: 0 }))?;
         let mut z = FrameEncoder::new(Encrypting::start(age_w)?, RECORD_LEVEL)?;
         {
@@ -157,14 +157,14 @@ impl Drop for Encrypting {
 
 pub(super) fn parse_recipients(list: &[String]) -> Result<Vec<age::x25519::Recipient>> {
     if list.is_empty() {
-        return Err(Error::Invalid(
+        return Err(Error::invalid(
             "a bundle needs at least one recipient (the archive's age1… key)".into(),
         ));
     }
     list.iter()
         .map(|r| {
             r.trim().parse::<age::x25519::Recipient>().map_err(|_| {
-                Error::Rejected(Reason::NotARecipient {
+                Error::Invalid(Reason::NotARecipient {
                     recipient: r.trim().to_string(),
                 })
             })

@@ -233,7 +233,7 @@ pub(crate) fn segment_row(r: &Row) -> rusqlite::Result<TranscriptSegment> {
 /// Language codes as elsewhere in the vault: ko, en, zh, …
 pub(crate) fn check_language(what: &str, l: &str) -> Result<()> {
     if l.len() < 2 || l.len() > 8 || !l.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
-        return Err(Error::Rejected(Reason::NotALanguageCode {
+        return Err(Error::Invalid(Reason::NotALanguageCode {
             what: what.to_string(),
         }));
     }
@@ -244,7 +244,7 @@ pub(crate) fn check_language(what: &str, l: &str) -> Result<()> {
 pub(crate) fn check_text(field: RedactionField, s: &str) -> Result<()> {
     let translation = field == RedactionField::Translation;
     if s.trim().is_empty() {
-        return Err(Error::Rejected(if translation {
+        return Err(Error::Invalid(if translation {
             Reason::TranslationEmpty
         } else {
             Reason::SegmentTextEmpty
@@ -252,7 +252,7 @@ pub(crate) fn check_text(field: RedactionField, s: &str) -> Result<()> {
     }
     if s.chars().count() > MAX_SEGMENT_CHARS {
         let max = MAX_SEGMENT_CHARS;
-        return Err(Error::Rejected(if translation {
+        return Err(Error::Invalid(if translation {
             Reason::TranslationTooLong { max }
         } else {
             Reason::SegmentTextTooLong { max }
@@ -346,7 +346,7 @@ impl Vault {
     pub(crate) fn check_transcribe_consent(&self, interview_id: &str) -> Result<()> {
         let i = self.interview(interview_id)?;
         if !self.consent_allows(&i.witness_id, ConsentScope::Transcribe)? {
-            return Err(Error::Refused(Reason::NoTranscribeConsent {
+            return Err(Error::NotAllowed(Reason::NoTranscribeConsent {
                 witness: i.witness_code,
             }));
         }
@@ -368,13 +368,13 @@ impl Vault {
         let rec = self.recording(recording_id)?;
         self.check_transcribe_consent(&rec.interview_id)?;
         if rec.status == RecordingStatus::Recording {
-            return Err(Error::Refused(Reason::RecordingStillRunning {
+            return Err(Error::NotAllowed(Reason::RecordingStillRunning {
                 recording: recording_id.to_string(),
             }));
         }
         let model = model.trim();
         if model.is_empty() || model.chars().count() > 200 || model.contains(['\n', '\r']) {
-            return Err(Error::Invalid(
+            return Err(Error::invalid(
                 "the model name must be one line of 1 to 200 characters".into(),
             ));
         }
@@ -382,7 +382,7 @@ impl Vault {
             check_language("transcript language", l)?;
         }
         if !(MIN_WINDOW_MS..=MAX_WINDOW_MS).contains(&window_ms) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(format!(
                 "window must be between {MIN_WINDOW_MS} and {MAX_WINDOW_MS} ms"
             )));
         }
@@ -440,7 +440,7 @@ impl Vault {
     ) -> Result<()> {
         let t = get_transcript(&self.conn, transcript_id)?;
         if t.status != TranscriptStatus::Running {
-            return Err(Error::NotAllowed(format!(
+            return Err(Error::not_allowed(format!(
                 "transcript {transcript_id} is finished; start a new one to transcribe again"
             )));
         }
@@ -449,13 +449,13 @@ impl Vault {
         let window_start = window as u64 * t.window_ms;
         // One second of slack: decoders may round the length of the audio up.
         if window_start >= rec.duration_ms + 1_000 {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(format!(
                 "window {window} starts after the end of recording {}",
                 rec.meta.id
             )));
         }
         if segments.len() > MAX_SEGMENTS_PER_WINDOW {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(format!(
                 "a window holds at most {MAX_SEGMENTS_PER_WINDOW} segments"
             )));
         }
@@ -463,12 +463,12 @@ impl Vault {
         let limit = rec.duration_ms + t.window_ms;
         for (n, s) in segments.iter().enumerate() {
             if s.end_ms < s.start_ms || s.end_ms > limit {
-                return Err(Error::Invalid(format!(
+                return Err(Error::invalid(format!(
                     "segment {n} of window {window}: its times are out of order or past the end of the recording"
                 )));
             }
             if s.text.chars().count() > MAX_SEGMENT_CHARS {
-                return Err(Error::Invalid(format!(
+                return Err(Error::invalid(format!(
                     "segment {n} of window {window} is longer than {MAX_SEGMENT_CHARS} characters"
                 )));
             }
@@ -476,7 +476,7 @@ impl Vault {
                 check_language("segment language", l)?;
             }
             if s.confidence.is_some_and(|c| !(0.0..=1.0).contains(&c)) {
-                return Err(Error::Invalid(format!(
+                return Err(Error::invalid(format!(
                     "segment {n} of window {window}: confidence must be between 0 and 1"
                 )));
             }
@@ -491,7 +491,7 @@ impl Vault {
             .optional()?
             .is_some();
         if done {
-            return Err(Error::NotAllowed(format!(
+            return Err(Error::not_allowed(format!(
                 "window {window} of transcript {transcript_id} is already saved"
             )));
         }
@@ -537,7 +537,7 @@ impl Vault {
     ) -> Result<Transcript> {
         let t = get_transcript(&self.conn, transcript_id)?;
         if t.status != TranscriptStatus::Running {
-            return Err(Error::NotAllowed(format!(
+            return Err(Error::not_allowed(format!(
                 "transcript {transcript_id} is already finished"
             )));
         }
@@ -546,7 +546,7 @@ impl Vault {
             .into_iter()
             .collect();
         if let Some(extra) = done.iter().find(|w| **w >= windows_total) {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(format!(
                 "window {extra} is saved, but the transcript is said to have {windows_total} windows"
             )));
         }
@@ -556,7 +556,7 @@ impl Vault {
             .map(|w| w.to_string())
             .collect();
         if !missing.is_empty() {
-            return Err(Error::Invalid(format!(
+            return Err(Error::invalid(format!(
                 "windows not saved yet: {}{}",
                 missing.join(", "),
                 if missing.len() == 10 { ", …" } else { "" }

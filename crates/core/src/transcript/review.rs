@@ -111,7 +111,7 @@ fn check_label(label: &str) -> Result<()> {
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
     {
-        return Err(Error::Rejected(Reason::RedactionLabel {
+        return Err(Error::Invalid(Reason::RedactionLabel {
             max: MAX_LABEL_CHARS,
         }));
     }
@@ -202,7 +202,7 @@ impl Vault {
     pub fn clear_segment_translation(&mut self, segment_id: &str) -> Result<TranscriptSegment> {
         self.update_segment(segment_id, "clear_translation", |s| {
             if s.translation.is_none() {
-                return Err(Error::Rejected(Reason::NoTranslation {
+                return Err(Error::Invalid(Reason::NoTranslation {
                     segment: s.meta.id.clone(),
                 }));
             }
@@ -259,14 +259,14 @@ impl Vault {
                 RedactionField::Text => chars_len(&s.text),
                 RedactionField::Translation => {
                     chars_len(s.translation.as_deref().ok_or_else(|| {
-                        Error::Rejected(Reason::RedactNoTranslation {
+                        Error::Invalid(Reason::RedactNoTranslation {
                             segment: s.meta.id.clone(),
                         })
                     })?)
                 }
             };
             if start >= end || end > len {
-                return Err(Error::Rejected(Reason::RedactionRange {
+                return Err(Error::Invalid(Reason::RedactionRange {
                     field: field.code().to_string(),
                     len,
                 }));
@@ -276,7 +276,7 @@ impl Vault {
                 .iter()
                 .find(|r| r.field == field && r.start < end && start < r.end)
             {
-                return Err(Error::Rejected(Reason::RedactionOverlap {
+                return Err(Error::Invalid(Reason::RedactionOverlap {
                     redaction: o.id.clone(),
                     start: o.start,
                     end: o.end,
@@ -327,7 +327,7 @@ impl Vault {
     ) -> Result<(TranscriptSegment, TranscriptSegment)> {
         let s = get_segment(&self.conn, segment_id)?;
         if at_ms <= s.start_ms || at_ms >= s.end_ms {
-            return Err(Error::Rejected(Reason::SplitTimeOutside {
+            return Err(Error::Invalid(Reason::SplitTimeOutside {
                 start_ms: s.start_ms,
                 end_ms: s.end_ms,
             }));
@@ -338,7 +338,7 @@ impl Vault {
             let (a, b) = (char_slice(text, 0, at), char_slice(text, at, len));
             if at == 0 || at >= len || a.trim().is_empty() || b.trim().is_empty() {
                 let max = len.saturating_sub(1);
-                return Err(Error::Rejected(match field {
+                return Err(Error::Invalid(match field {
                     RedactionField::Text => Reason::SplitTextPosition { max },
                     RedactionField::Translation => Reason::SplitTranslationPosition { max },
                 }));
@@ -350,10 +350,10 @@ impl Vault {
         let translation = match (&s.translation, translation_at) {
             (Some(tr), Some(at)) => Some(cut(RedactionField::Translation, tr, at)?),
             (Some(_), None) => {
-                return Err(Error::Rejected(Reason::SplitNeedsTranslationPosition));
+                return Err(Error::Invalid(Reason::SplitNeedsTranslationPosition));
             }
             (None, Some(_)) => {
-                return Err(Error::Rejected(Reason::SplitNoTranslation));
+                return Err(Error::Invalid(Reason::SplitNoTranslation));
             }
             (None, None) => None,
         };
@@ -422,12 +422,12 @@ impl Vault {
     /// speakers, or whose translations are in different languages.
     pub fn merge_segments(&mut self, first_id: &str, second_id: &str) -> Result<TranscriptSegment> {
         if first_id == second_id {
-            return Err(Error::Rejected(Reason::MergeSameSegment));
+            return Err(Error::Invalid(Reason::MergeSameSegment));
         }
         let x = get_segment(&self.conn, first_id)?;
         let y = get_segment(&self.conn, second_id)?;
         if x.transcript_id != y.transcript_id {
-            return Err(Error::Rejected(Reason::MergeDifferentTranscripts));
+            return Err(Error::Invalid(Reason::MergeDifferentTranscripts));
         }
         let order: Vec<String> = self
             .transcript_segments(&x.transcript_id)?
@@ -444,7 +444,7 @@ impl Vault {
             ));
         };
         if px.abs_diff(py) != 1 {
-            return Err(Error::Rejected(Reason::MergeNotNeighbours {
+            return Err(Error::Invalid(Reason::MergeNotNeighbours {
                 between: px.abs_diff(py) - 1,
             }));
         }
@@ -452,7 +452,7 @@ impl Vault {
         if let (Some(sa), Some(sb)) = (a.speaker, b.speaker)
             && sa != sb
         {
-            return Err(Error::Rejected(Reason::MergeDifferentSpeakers {
+            return Err(Error::Invalid(Reason::MergeDifferentSpeakers {
                 first: sa.code().to_string(),
                 second: sb.code().to_string(),
             }));
@@ -460,7 +460,7 @@ impl Vault {
         if let (Some(la), Some(lb)) = (&a.translation_language, &b.translation_language)
             && la != lb
         {
-            return Err(Error::Rejected(Reason::MergeTranslationLanguages {
+            return Err(Error::Invalid(Reason::MergeTranslationLanguages {
                 first: la.clone(),
                 second: lb.clone(),
             }));
