@@ -10,7 +10,8 @@
 //! store                             SQLCipher database, header, lock, transactions
 //! keys, schema, codebook, model, reason, error, io_util, ...   no vault at all
 //! ```
-//! `tests/layers.rs` in this crate fails when a module imports one above it.
+//! `tests/tests/layers.rs` (the workspace's scenario crate) fails when a module imports one
+//! above it.
 
 use std::path::Path;
 
